@@ -1,0 +1,36 @@
+//! Host collectors: CPU, load, memory, filesystems, network and uptime from a `/proc` tree.
+
+mod cpu;
+mod disk;
+mod host;
+mod load;
+mod memory;
+mod net;
+mod uptime;
+
+pub use cpu::{CpuTimes, CpuUsage, cpu_usage, parse_stat};
+pub use disk::{FilesystemUsage, Mount, parse_mountinfo, real_mounts};
+pub use host::{HostCollector, HostSample};
+pub use load::{LoadAverage, parse_loadavg};
+pub use memory::{Memory, parse_meminfo};
+pub use net::{InterfaceCounters, InterfaceRate, interface_rates, parse_net_dev};
+pub use uptime::parse_uptime;
+
+/// A `/proc` file whose text did not have the expected shape.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("unexpected {file} format: {reason}")]
+pub struct ParseError {
+    /// The file that was parsed, e.g. `/proc/stat`.
+    pub file: &'static str,
+    /// What was wrong with it.
+    pub reason: String,
+}
+
+impl ParseError {
+    fn new(file: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            file,
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! Vantage's pages and components, and the types shared by the UI, the REST API and the server.
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "ssr")]
+pub mod backend;
+mod error;
+mod types;
+pub mod ui;
+
+pub use error::{ApiError, ErrorBody};
+pub use types::*;
+pub use ui::{App, shell};
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "vantage_session";

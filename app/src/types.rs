@@ -1,0 +1,322 @@
+//! The data the REST API returns and the dashboard shows.
+use serde::{Deserialize, Serialize};
+
+/// The id the API uses for the machine the server itself runs on.
+pub const LOCAL_AGENT_ID: &str = "local";
+
+/// Whether the server currently hears from a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionState {
+    /// Samples arrive on time.
+    Connected,
+    /// Nothing heard within the staleness threshold.
+    Disconnected,
+}
+
+/// One row of `GET /api/v1/resources/hosts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostOverview {
+    /// `local` or the agent's UUID.
+    pub id: String,
+    /// Operator-chosen name, the hostname by default.
+    pub label: String,
+    /// The host's own name.
+    pub hostname: String,
+    /// Live or not.
+    pub connection_state: ConnectionState,
+    /// Busy CPU share in percent, when a sample exists.
+    pub cpu_pct: Option<f64>,
+    /// Used memory share in percent.
+    pub memory_pct: Option<f64>,
+    /// Used share of all real file systems in percent.
+    pub disk_pct: Option<f64>,
+    /// Containers running on the host.
+    pub running_containers: u32,
+    /// When the newest sample was taken (RFC 3339).
+    pub last_seen: Option<String>,
+}
+
+/// Per-file-system figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FilesystemFigures {
+    /// Where it is mounted.
+    pub mount_point: String,
+    /// Backing device or share.
+    pub device: String,
+    /// File system type.
+    pub fs_type: String,
+    /// Size in bytes.
+    pub total_bytes: u64,
+    /// Used bytes.
+    pub used_bytes: u64,
+    /// Bytes an unprivileged user can still write.
+    pub available_bytes: u64,
+    /// Used share in percent, as `df` computes it.
+    pub used_pct: f64,
+}
+
+/// Per-interface network rates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InterfaceFigures {
+    /// Interface name.
+    pub name: String,
+    /// Received bytes per second.
+    pub rx_bytes_per_s: f64,
+    /// Transmitted bytes per second.
+    pub tx_bytes_per_s: f64,
+}
+
+/// Every figure of one host sample, as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostFigures {
+    /// When the sample was taken (RFC 3339).
+    pub taken_at: String,
+    /// Unix milliseconds of the same instant.
+    pub taken_at_ms: i64,
+    /// Seconds since the host booted.
+    pub uptime_s: u64,
+    /// Busy CPU share in percent.
+    pub cpu_pct: f64,
+    /// Busy share per core in percent.
+    pub cpu_per_core_pct: Vec<f64>,
+    /// 1, 5 and 15 minute load averages.
+    pub load: [f64; 3],
+    /// Memory size in bytes.
+    pub memory_total_bytes: u64,
+    /// Used memory in bytes (total minus available).
+    pub memory_used_bytes: u64,
+    /// Used memory share in percent.
+    pub memory_pct: f64,
+    /// Swap size in bytes.
+    pub swap_total_bytes: u64,
+    /// Used swap in bytes.
+    pub swap_used_bytes: u64,
+    /// Used share of all real file systems in percent.
+    pub disk_pct: f64,
+    /// Each real file system.
+    pub filesystems: Vec<FilesystemFigures>,
+    /// Received bytes per second over all interfaces.
+    pub net_rx_bytes_per_s: f64,
+    /// Transmitted bytes per second over all interfaces.
+    pub net_tx_bytes_per_s: f64,
+    /// Each interface except loopback.
+    pub interfaces: Vec<InterfaceFigures>,
+}
+
+/// `GET /api/v1/resources/summary`: one host and its newest figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostSummary {
+    /// `local` or the agent's UUID.
+    pub agent_id: String,
+    /// Operator-chosen name.
+    pub label: String,
+    /// The host's own name.
+    pub hostname: String,
+    /// Live or not.
+    pub connection_state: ConnectionState,
+    /// Containers running on the host.
+    pub running_containers: u32,
+    /// The newest sample; `None` until the first collection finished.
+    pub latest: Option<HostFigures>,
+}
+
+/// A metric the history API can chart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Busy CPU share, percent.
+    Cpu,
+    /// Used memory share, percent.
+    Memory,
+    /// Used disk share, percent.
+    Disk,
+    /// Received bytes per second.
+    NetRx,
+    /// Transmitted bytes per second.
+    NetTx,
+}
+
+impl Metric {
+    /// Every metric, in display order.
+    pub const ALL: [Metric; 5] = [
+        Metric::Cpu,
+        Metric::Memory,
+        Metric::Disk,
+        Metric::NetRx,
+        Metric::NetTx,
+    ];
+
+    /// The name used in URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Cpu => "cpu",
+            Metric::Memory => "memory",
+            Metric::Disk => "disk",
+            Metric::NetRx => "net_rx",
+            Metric::NetTx => "net_tx",
+        }
+    }
+
+    /// The unit of the values.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::Cpu | Metric::Memory | Metric::Disk => "percent",
+            Metric::NetRx | Metric::NetTx => "bytes_per_second",
+        }
+    }
+}
+
+impl std::str::FromStr for Metric {
+    type Err = crate::ApiError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                crate::ApiError::bad_request(
+                    "invalid_metric",
+                    format!("Unknown metric {s:?}; use one of cpu, memory, disk, net_rx, net_tx."),
+                )
+            })
+    }
+}
+
+/// One time bucket of a history series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPoint {
+    /// Start of the bucket, unix seconds.
+    pub ts: i64,
+    /// Start of the bucket, RFC 3339.
+    pub time: String,
+    /// Mean of the samples in the bucket.
+    pub avg: f64,
+    /// Smallest sample.
+    pub min: f64,
+    /// Largest sample.
+    pub max: f64,
+}
+
+/// `GET /api/v1/resources/history`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// `local` or the agent's UUID.
+    pub agent_id: String,
+    /// The metric charted.
+    pub metric: Metric,
+    /// `percent` or `bytes_per_second`.
+    pub unit: String,
+    /// Start of the range, unix seconds (inclusive).
+    pub from: i64,
+    /// End of the range, unix seconds (exclusive).
+    pub to: i64,
+    /// Bucket width in seconds.
+    pub step: i64,
+    /// Buckets that hold at least one sample, oldest first.
+    pub points: Vec<HistoryPoint>,
+}
+
+/// The signed-in user as `GET /api/v1/auth/me` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    /// Account id.
+    pub user_id: i64,
+    /// Login name.
+    pub username: String,
+    /// Send this back as `X-CSRF-Token` on cookie-authenticated POST/PUT/PATCH/DELETE
+    /// (absent when authenticated by API token, which needs none).
+    pub csrf_token: Option<String>,
+}
+
+/// An API token as listed: never the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiTokenInfo {
+    /// Token id, for deletion.
+    pub id: i64,
+    /// What the owner called it.
+    pub name: String,
+    /// The first and last characters, e.g. `vtg_api_3f9a…c21d`.
+    pub masked: String,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+    /// When it was last used (RFC 3339).
+    pub last_used_at: Option<String>,
+}
+
+/// The answer to token creation: the only time the secret is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedApiToken {
+    /// The full token, `vtg_api_…`.
+    pub token: String,
+    /// The listed form of the same token.
+    #[serde(flatten)]
+    pub info: ApiTokenInfo,
+}
+
+/// Username and password, for setup and login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    /// Login name.
+    pub username: String,
+    /// Password in clear; only ever sent over the wire to be hashed or verified.
+    pub password: String,
+}
+
+/// Body of `POST /api/v1/api-tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewApiToken {
+    /// A name to recognise the token by.
+    pub name: String,
+}
+
+/// Formats unix milliseconds as RFC 3339 in UTC with second precision.
+pub fn rfc3339_from_millis(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+// Howard Hinnant's days-to-civil algorithm; keeps the WASM build free of a date crate.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_rfc3339() {
+        assert_eq!(rfc3339_from_millis(0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339_from_millis(1_795_000_000_000),
+            "2026-11-18T11:06:40Z"
+        );
+        assert_eq!(rfc3339_from_millis(951_782_400_000), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn metric_names_round_trip() {
+        for m in Metric::ALL {
+            assert_eq!(m.as_str().parse::<Metric>().unwrap(), m);
+        }
+        assert_eq!("swap".parse::<Metric>().unwrap_err().code, "invalid_metric");
+    }
+}

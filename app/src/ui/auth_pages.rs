@@ -1,0 +1,71 @@
+//! First-run setup and login.
+use leptos::prelude::*;
+use leptos_router::components::Redirect;
+
+use super::server_fns::*;
+
+/// Shows the error of the last submission, if any.
+fn error_line<T: 'static>(
+    value: impl Fn() -> Option<Result<T, crate::ApiError>> + Send + Sync + 'static,
+) -> impl IntoView {
+    move || match value() {
+        Some(Err(e)) => Some(view! { <p class="error" role="alert">{e.message}</p> }),
+        _ => None,
+    }
+}
+
+/// Create-admin page, shown while no account exists.
+#[component]
+pub fn SetupPage() -> impl IntoView {
+    let viewer = Resource::new(|| (), |_| get_viewer());
+    let action = ServerAction::<SetupAdmin>::new();
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match viewer.await {
+                    Ok(v) if !v.needs_setup => view! { <Redirect path="/login"/> }.into_any(),
+                    _ => view! {
+                        <main class="narrow card">
+                            <h1>"Welcome to Vantage"</h1>
+                            <p class="muted">"Create the administrator account. You will sign in with it next."</p>
+                            <ActionForm action=action>
+                                <label>"Username" <input name="username" autocomplete="username" required maxlength="64"/></label>
+                                <label>"Password" <input name="password" type="password" autocomplete="new-password" required minlength="8"/></label>
+                                <button type="submit" disabled=move || action.pending().get()>"Create admin"</button>
+                            </ActionForm>
+                            {error_line(move || action.value().get())}
+                        </main>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// Sign-in page.
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let viewer = Resource::new(|| (), |_| get_viewer());
+    let action = ServerAction::<Login>::new();
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match viewer.await {
+                    Ok(v) if v.needs_setup => view! { <Redirect path="/setup"/> }.into_any(),
+                    Ok(v) if v.user.is_some() => view! { <Redirect path="/"/> }.into_any(),
+                    _ => view! {
+                        <main class="narrow card">
+                            <h1>"Sign in to Vantage"</h1>
+                            <ActionForm action=action>
+                                <label>"Username" <input name="username" autocomplete="username" required/></label>
+                                <label>"Password" <input name="password" type="password" autocomplete="current-password" required/></label>
+                                <button type="submit" disabled=move || action.pending().get()>"Sign in"</button>
+                            </ActionForm>
+                            {error_line(move || action.value().get())}
+                        </main>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}

@@ -1,0 +1,59 @@
+//! Number formatting for people.
+
+/// `1.5 GiB`, `312 MiB`, `12 KiB`, `900 B`.
+pub fn bytes(v: f64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = v.max(0.0);
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 || value >= 100.0 {
+        format!("{value:.0} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// `1.2 MiB/s`.
+pub fn rate(v: f64) -> String {
+    format!("{}/s", bytes(v))
+}
+
+/// `42.5 %`.
+pub fn pct(v: f64) -> String {
+    format!("{v:.1} %")
+}
+
+/// `3 d 4 h`, `5 h 12 min`, `7 min`.
+pub fn duration(seconds: u64) -> String {
+    let (d, h, m) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3600,
+        seconds % 3600 / 60,
+    );
+    if d > 0 {
+        format!("{d} d {h} h")
+    } else if h > 0 {
+        format!("{h} h {m} min")
+    } else {
+        format!("{m} min")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(bytes(900.0), "900 B");
+        assert_eq!(bytes(1536.0), "1.5 KiB");
+        assert_eq!(bytes(300.0 * 1024.0 * 1024.0), "300 MiB");
+        assert_eq!(rate(2048.0), "2.0 KiB/s");
+        assert_eq!(pct(42.456), "42.5 %");
+        assert_eq!(duration(90_061), "1 d 1 h");
+        assert_eq!(duration(3_700), "1 h 1 min");
+    }
+}

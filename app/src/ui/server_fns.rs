@@ -1,0 +1,157 @@
+//! Server functions: the dashboard's calls into the server, over the same `Backend` the REST
+//! API uses. Mounted under `/_sf/`; cookie-authenticated calls must be same-origin.
+use leptos::prelude::*;
+
+use crate::{ApiError, ApiTokenInfo, CreatedApiToken, History, HostSummary, Me};
+
+/// Who is looking at the page, and whether the product still needs its first admin.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Viewer {
+    /// True while no account exists.
+    pub needs_setup: bool,
+    /// The signed-in user, if any.
+    pub user: Option<Me>,
+}
+
+#[cfg(feature = "ssr")]
+mod server {
+    use std::sync::Arc;
+
+    use crate::backend::Backend;
+    use crate::{ApiError, Me};
+
+    pub fn backend() -> Result<Arc<dyn Backend>, ApiError> {
+        leptos::prelude::use_context::<Arc<dyn Backend>>().ok_or_else(ApiError::internal)
+    }
+
+    pub async fn headers() -> Result<axum::http::HeaderMap, ApiError> {
+        leptos_axum::extract::<axum::http::HeaderMap>()
+            .await
+            .map_err(|_| ApiError::internal())
+    }
+
+    pub async fn session_token() -> Result<Option<String>, ApiError> {
+        let headers = headers().await?;
+        Ok(headers
+            .get_all(axum::http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == crate::SESSION_COOKIE)
+            .map(|(_, value)| value.to_owned()))
+    }
+
+    pub async fn current_user() -> Result<Option<Me>, ApiError> {
+        match session_token().await? {
+            Some(token) => backend()?.session_user(&token).await,
+            None => Ok(None),
+        }
+    }
+
+    pub async fn require_user() -> Result<Me, ApiError> {
+        current_user().await?.ok_or_else(ApiError::unauthorized)
+    }
+
+    pub fn set_cookie(value: String) {
+        if let (Some(response), Ok(value)) = (
+            leptos::prelude::use_context::<leptos_axum::ResponseOptions>(),
+            axum::http::HeaderValue::try_from(value),
+        ) {
+            response.append_header(axum::http::header::SET_COOKIE, value);
+        }
+    }
+}
+
+/// The viewer of the current request.
+#[server(prefix = "/_sf", endpoint = "viewer")]
+pub async fn get_viewer() -> Result<Viewer, ApiError> {
+    let needs_setup = server::backend()?.needs_setup().await?;
+    let user = if needs_setup {
+        None
+    } else {
+        server::current_user().await?
+    };
+    Ok(Viewer { needs_setup, user })
+}
+
+/// Creates the first admin, then sends the browser to the login page.
+#[server(prefix = "/_sf", endpoint = "setup")]
+pub async fn setup_admin(username: String, password: String) -> Result<(), ApiError> {
+    server::backend()?.setup(username.trim(), &password).await?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+/// Signs in and opens the dashboard.
+#[server(prefix = "/_sf", endpoint = "login")]
+pub async fn login(username: String, password: String) -> Result<(), ApiError> {
+    let token = server::backend()?.login(username.trim(), &password).await?;
+    let https = crate::backend::request_is_https(&server::headers().await?);
+    let ttl = 7 * 24 * 3600;
+    server::set_cookie(crate::backend::session_set_cookie(Some(&token), https, ttl));
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+/// Signs out.
+#[server(prefix = "/_sf", endpoint = "logout")]
+pub async fn logout() -> Result<(), ApiError> {
+    if let Some(token) = server::session_token().await? {
+        server::backend()?.logout(&token).await?;
+    }
+    let https = crate::backend::request_is_https(&server::headers().await?);
+    server::set_cookie(crate::backend::session_set_cookie(None, https, 0));
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+/// The newest figures of a host.
+#[server(prefix = "/_sf", endpoint = "summary")]
+pub async fn get_host_summary(agent_id: String) -> Result<HostSummary, ApiError> {
+    server::require_user().await?;
+    server::backend()?.host_summary(&agent_id).await
+}
+
+/// The last `range_s` seconds of a metric.
+#[server(prefix = "/_sf", endpoint = "history")]
+pub async fn metric_history(
+    agent_id: String,
+    metric: crate::Metric,
+    range_s: i64,
+) -> Result<History, ApiError> {
+    server::require_user().await?;
+    let to = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let range_s = range_s.clamp(60, 366 * 86_400);
+    let request = crate::backend::HistoryRequest {
+        agent_id,
+        metric,
+        from: to - range_s,
+        to: to + 1,
+        step: Some((range_s / 120).max(10)),
+    };
+    server::backend()?.history(request).await
+}
+
+/// The viewer's API tokens.
+#[server(prefix = "/_sf", endpoint = "tokens")]
+pub async fn list_tokens() -> Result<Vec<ApiTokenInfo>, ApiError> {
+    let me = server::require_user().await?;
+    server::backend()?.list_api_tokens(me.user_id).await
+}
+
+/// Creates an API token and returns it, the only time it is shown.
+#[server(prefix = "/_sf", endpoint = "create_token")]
+pub async fn create_token(name: String) -> Result<CreatedApiToken, ApiError> {
+    let me = server::require_user().await?;
+    server::backend()?.create_api_token(me.user_id, &name).await
+}
+
+/// Revokes one of the viewer's API tokens.
+#[server(prefix = "/_sf", endpoint = "delete_token")]
+pub async fn delete_token(id: i64) -> Result<(), ApiError> {
+    let me = server::require_user().await?;
+    server::backend()?.delete_api_token(me.user_id, id).await
+}

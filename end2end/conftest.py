@@ -1,0 +1,65 @@
+"""Starts the real vantage binary and a headless Chromium for the browser tests."""
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+
+def chromium_path():
+    for candidate in ("/usr/lib/chromium/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    if os.environ.get("VANTAGE_REQUIRE_ALL") == "1":
+        pytest.fail("Chromium is not installed but VANTAGE_REQUIRE_ALL=1")
+    pytest.skip("SKIPPED: Chromium is not installed (apt-get install chromium)")
+
+
+class Server:
+    def __init__(self):
+        self.data_dir = tempfile.mkdtemp(prefix="vantage-e2e-")
+        binary = os.environ.get("VANTAGE_BIN", "target/debug/vantage")
+        env = dict(os.environ, VANTAGE_LOG="warn")
+        env.pop("VANTAGE_DATABASE_URL", None)
+        self.process = subprocess.Popen(
+            [binary, "--http-listen", "127.0.0.1:0", "--collect-interval", "1s", "--data-dir", self.data_dir],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for line in self.process.stdout:
+            if line.startswith("vantage listening on "):
+                self.url = line.split(" on ", 1)[1].strip()
+                break
+        else:
+            raise RuntimeError(f"vantage exited before listening: {self.process.wait()}")
+        # Keep reading so the server never blocks on a full pipe.
+        threading.Thread(target=lambda: [None for _ in self.process.stdout], daemon=True).start()
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=15)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    path = chromium_path()
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=path,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        yield b
+        b.close()

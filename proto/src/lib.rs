@@ -1,0 +1,1 @@
+//! vantage.agent.v1

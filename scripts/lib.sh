@@ -1,0 +1,54 @@
+# Shared helpers of the set-up scripts: install what is missing, skip what is present.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    say "installing ${missing[*]} with apt"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# The wasm-bindgen version the lock file pins; the CLI must match it exactly.
+wasm_bindgen_version() {
+    awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' "$ROOT/Cargo.lock"
+}
+
+ensure_wasm_tools() {
+    if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+        say "adding the wasm32-unknown-unknown target"
+        rustup target add wasm32-unknown-unknown
+    fi
+    local want
+    want="$(wasm_bindgen_version)"
+    if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
+        say "installing wasm-bindgen-cli $want (about 3 minutes, once)"
+        cargo install wasm-bindgen-cli --version "$want"
+    fi
+}
+
+# Builds the dashboard's WASM bundle into target/site/pkg. $1: debug or release.
+build_frontend() {
+    local profile="${1:-debug}" dir
+    ensure_wasm_tools
+    say "building the dashboard's WASM bundle ($profile)"
+    if [ "$profile" = release ]; then
+        cargo build -p frontend --lib --target wasm32-unknown-unknown --target-dir target/wasm --profile wasm-release
+        dir=wasm-release
+    else
+        cargo build -p frontend --lib --target wasm32-unknown-unknown --target-dir target/wasm
+        dir=debug
+    fi
+    mkdir -p target/site/pkg
+    wasm-bindgen --target web --no-typescript --out-name frontend --out-dir target/site/pkg \
+        "target/wasm/wasm32-unknown-unknown/$dir/frontend.wasm"
+}

@@ -1,0 +1,30 @@
+//! Embeds the dashboard's WASM bundle (built by `scripts/build-frontend`) when it exists, so
+//! the `vantage` binary is self-contained. Without it, pages are served without hydration.
+use std::path::PathBuf;
+
+fn main() {
+    let manifest =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let site = std::env::var("VANTAGE_SITE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| manifest.join("../target/site"));
+    println!("cargo:rerun-if-env-changed=VANTAGE_SITE_DIR");
+    let js = site.join("pkg/frontend.js");
+    let wasm = site.join("pkg/frontend_bg.wasm");
+    println!("cargo:rerun-if-changed={}", js.display());
+    println!("cargo:rerun-if-changed={}", wasm.display());
+    let code = if js.is_file() && wasm.is_file() {
+        format!(
+            "pub const FRONTEND: Option<(&[u8], &[u8])> = Some((include_bytes!({js:?}), include_bytes!({wasm:?})));\n"
+        )
+    } else {
+        println!(
+            "cargo:warning=no WASM bundle in {}: the dashboard will not hydrate (run scripts/build-frontend)",
+            site.display()
+        );
+        "pub const FRONTEND: Option<(&[u8], &[u8])> = None;\n".to_owned()
+    };
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .join("frontend_assets.rs");
+    std::fs::write(out, code).expect("OUT_DIR is writable");
+}

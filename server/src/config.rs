@@ -1,0 +1,214 @@
+//! Command-line flags and environment variables of `vantage`.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Vantage: monitor and repair a fleet of Linux hosts.
+#[derive(Debug, Parser)]
+#[command(name = "vantage", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Settings of the server and of the admin commands.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// `embedded` monitors this machine; `server` also takes remote agents.
+    #[arg(long, env = "VANTAGE_MODE", value_enum, default_value_t = Mode::Embedded, global = true)]
+    pub mode: Mode,
+
+    /// Address of the dashboard and REST API. Use port 0 to pick a free port.
+    #[arg(
+        long,
+        env = "VANTAGE_HTTP_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub http_listen: SocketAddr,
+
+    /// Directory for the SQLite store and other state; created when missing.
+    #[arg(
+        long,
+        env = "VANTAGE_DATA_DIR",
+        default_value = "./vantage-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`; default: SQLite file in the data dir.
+    #[arg(
+        long,
+        env = "VANTAGE_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+
+    /// File holding the database URL, for secrets mounted as files.
+    #[arg(
+        long,
+        env = "VANTAGE_DATABASE_URL_FILE",
+        global = true,
+        conflicts_with = "database_url"
+    )]
+    pub database_url_file: Option<PathBuf>,
+
+    /// How often the local collectors run, e.g. `10s`, `1m`, `500ms`.
+    #[arg(long, env = "VANTAGE_COLLECT_INTERVAL", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub collect_interval: Duration,
+
+    /// Where this host's /proc is mounted (set when Vantage runs in a container).
+    #[arg(
+        long,
+        env = "VANTAGE_PROC_ROOT",
+        default_value = "/proc",
+        global = true
+    )]
+    pub proc_root: PathBuf,
+
+    /// Log filter, e.g. `info` or `vantage=debug,tower_http=info`.
+    #[arg(long, env = "VANTAGE_LOG", default_value = "info", global = true)]
+    pub log: String,
+}
+
+/// How `vantage` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Dashboard, API and collectors for this machine only.
+    Embedded,
+    /// Embedded plus the gRPC/TLS ingest for remote agents.
+    Server,
+}
+
+/// One-off commands that work on the configured store and exit.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Account administration for automation and bootstrap.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `vantage admin …`
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Creates a user; the password is read from standard input.
+    CreateUser {
+        /// Login name (letters, digits, `.`, `_`, `-`; at most 64).
+        #[arg(long)]
+        username: String,
+        /// Read the password from standard input (the only way, so it stays out of `ps`).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Creates an API token for a user and prints only the token.
+    CreateToken {
+        /// The owner of the token.
+        #[arg(long)]
+        username: String,
+        /// A name to recognise the token by.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+impl Config {
+    /// The store URL: the flag, the file, or SQLite in the data dir.
+    pub fn database_url(&self) -> anyhow::Result<String> {
+        if let Some(url) = &self.database_url {
+            return Ok(url.clone());
+        }
+        if let Some(path) = &self.database_url_file {
+            let url = std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!("cannot read database URL file {}: {e}", path.display())
+            })?;
+            return Ok(url.trim().to_owned());
+        }
+        Ok(format!(
+            "sqlite://{}",
+            self.data_dir.join("vantage.db").display()
+        ))
+    }
+
+    /// Time after which a silent collection loop makes `/healthz` fail: 3 intervals, at least 30 s.
+    pub fn health_deadline(&self) -> Duration {
+        (self.collect_interval * 3).max(Duration::from_secs(30))
+    }
+}
+
+/// The database URL with any password replaced, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Parses `10s`, `500ms`, `2m`, `1h` or a plain number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 10s or 500ms"))?;
+    let duration = match unit {
+        "" | "s" => Duration::from_secs(value),
+        "ms" => Duration::from_millis(value),
+        "m" => Duration::from_secs(value.saturating_mul(60)),
+        "h" => Duration::from_secs(value.saturating_mul(3600)),
+        _ => return Err(format!("{text:?} has an unknown unit; use ms, s, m or h")),
+    };
+    if duration < Duration::from_millis(100) {
+        return Err(format!(
+            "{text:?} is too short; the shortest interval is 100ms"
+        ));
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("10d").is_err());
+        assert!(parse_duration("0").is_err());
+    }
+
+    #[test]
+    fn passwords_never_reach_logs() {
+        assert_eq!(
+            redact_url("postgres://vantage:s3cret@db:5432/v"),
+            "postgres://vantage:***@db:5432/v"
+        );
+        assert_eq!(
+            redact_url("sqlite://./data/vantage.db"),
+            "sqlite://./data/vantage.db"
+        );
+    }
+
+    #[test]
+    fn health_deadline_is_at_least_30s() {
+        let cli = Cli::parse_from(["vantage", "--collect-interval", "1s"]);
+        assert_eq!(cli.config.health_deadline(), Duration::from_secs(30));
+        let cli = Cli::parse_from(["vantage", "--collect-interval", "20s"]);
+        assert_eq!(cli.config.health_deadline(), Duration::from_secs(60));
+    }
+}

@@ -1,0 +1,287 @@
+//! `/api/v1`: JSON in, JSON out, errors as `{"error":{"code","message"}}`.
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use tokio_stream::wrappers::BroadcastStream;
+
+use app::backend::{Backend, HistoryRequest, request_is_https, session_set_cookie};
+use app::{ApiError, Credentials, HostOverview, LOCAL_AGENT_ID, Me, Metric, NewApiToken};
+
+use super::AppState;
+use super::extract::{ApiJson, ApiQuery, Authenticated, require_auth};
+use crate::service::SESSION_TTL;
+use crate::store::now_s;
+
+/// Request bodies above this size are refused with 413.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> axum::Router<AppState> {
+    let protected = Router::new()
+        .route("/auth/logout", post(logout))
+        .route("/auth/me", get(me))
+        .route("/api-tokens", get(list_tokens).post(create_token))
+        .route("/api-tokens/{id}", delete(delete_token))
+        .route("/resources/hosts", get(hosts))
+        .route("/resources/summary", get(summary))
+        .route("/resources/history", get(history))
+        .route("/events", get(events))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state, require_auth));
+    Router::new()
+        .route("/setup", post(setup))
+        .route("/auth/login", post(login))
+        .merge(protected)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "There is no such API route.")
+}
+
+async fn setup(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Credentials>,
+) -> Result<Response, ApiError> {
+    state.vantage.setup(&body.username, &body.password).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "username": body.username })),
+    )
+        .into_response())
+}
+
+async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Credentials>,
+) -> Result<Response, ApiError> {
+    let token = state.vantage.login(&body.username, &body.password).await?;
+    let me = state
+        .vantage
+        .session_user(&token)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    let cookie = session_set_cookie(
+        Some(&token),
+        request_is_https(&headers),
+        SESSION_TTL.as_secs(),
+    );
+    Ok(([(header::SET_COOKIE, cookie_value(cookie)?)], Json(me)).into_response())
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Authenticated,
+) -> Result<Response, ApiError> {
+    if let Some(token) = &auth.session_token {
+        state.vantage.logout(token).await?;
+    }
+    let cookie = session_set_cookie(None, request_is_https(&headers), 0);
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, cookie_value(cookie)?)],
+    )
+        .into_response())
+}
+
+fn cookie_value(cookie: String) -> Result<HeaderValue, ApiError> {
+    HeaderValue::try_from(cookie).map_err(|_| ApiError::internal())
+}
+
+async fn me(auth: Authenticated) -> Json<Me> {
+    Json(auth.me)
+}
+
+async fn list_tokens(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.vantage.list_api_tokens(auth.me.user_id).await?).into_response())
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    ApiJson(body): ApiJson<NewApiToken>,
+) -> Result<Response, ApiError> {
+    let created = state
+        .vantage
+        .create_api_token(auth.me.user_id, &body.name)
+        .await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn delete_token(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid_id", "A token id is a number."))?;
+    state.vantage.delete_api_token(auth.me.user_id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn hosts(State(state): State<AppState>, _: Authenticated) -> Json<Vec<HostOverview>> {
+    let local = state.vantage.live.local_summary();
+    let figures = local.latest.as_ref();
+    Json(vec![HostOverview {
+        id: local.agent_id.clone(),
+        label: local.label.clone(),
+        hostname: local.hostname.clone(),
+        connection_state: local.connection_state,
+        cpu_pct: figures.map(|f| f.cpu_pct),
+        memory_pct: figures.map(|f| f.memory_pct),
+        disk_pct: figures.map(|f| f.disk_pct),
+        running_containers: local.running_containers,
+        last_seen: figures.map(|f| f.taken_at.clone()),
+    }])
+}
+
+#[derive(Deserialize)]
+struct HostQuery {
+    agent_id: Option<String>,
+}
+
+async fn summary(
+    State(state): State<AppState>,
+    _: Authenticated,
+    ApiQuery(q): ApiQuery<HostQuery>,
+) -> Result<Response, ApiError> {
+    let agent_id = q.agent_id.unwrap_or_else(|| LOCAL_AGENT_ID.to_owned());
+    Ok(Json(state.vantage.host_summary(&agent_id).await?).into_response())
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    agent_id: Option<String>,
+    metric: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    step: Option<String>,
+}
+
+async fn history(
+    State(state): State<AppState>,
+    _: Authenticated,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> Result<Response, ApiError> {
+    let metric: Metric = q
+        .metric
+        .as_deref()
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "missing_metric",
+                "Give `metric`: cpu, memory, disk, net_rx or net_tx.",
+            )
+        })?
+        .parse()?;
+    let now = now_s();
+    let to =
+        q.to.as_deref()
+            .map(|t| parse_time("to", t))
+            .transpose()?
+            .unwrap_or(now);
+    let from = q
+        .from
+        .as_deref()
+        .map(|t| parse_time("from", t))
+        .transpose()?
+        .unwrap_or(to - 3600);
+    let step = q.step.as_deref().map(parse_step).transpose()?;
+    let request = HistoryRequest {
+        agent_id: q.agent_id.unwrap_or_else(|| LOCAL_AGENT_ID.to_owned()),
+        metric,
+        from,
+        to,
+        step,
+    };
+    Ok(Json(state.vantage.history(request).await?).into_response())
+}
+
+/// RFC 3339 or unix seconds.
+fn parse_time(name: &str, text: &str) -> Result<i64, ApiError> {
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Ok(seconds);
+    }
+    if let Ok(seconds) = text.parse::<f64>()
+        && seconds.is_finite()
+    {
+        return Ok(seconds as i64);
+    }
+    chrono::DateTime::parse_from_rfc3339(text).map(|t| t.timestamp()).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_time",
+            format!("`{name}` must be RFC 3339 (2026-11-21T08:00:00Z) or unix seconds, not {text:?}."),
+        )
+    })
+}
+
+/// Seconds, or a duration such as `5m`.
+fn parse_step(text: &str) -> Result<i64, ApiError> {
+    crate::config::parse_duration(text)
+        .ok()
+        .map(|d| d.as_secs() as i64)
+        .filter(|s| *s >= 1)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_step",
+                "`step` is whole seconds (60) or a duration (5m), at least 1s.",
+            )
+        })
+}
+
+/// Server-sent events: the current figures at once, then every change.
+async fn events(
+    State(state): State<AppState>,
+    _: Authenticated,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let live = state.vantage.live.clone();
+    let first = crate::live::LiveEvent::HostSample(Box::new(live.local_summary()));
+    let updates = BroadcastStream::new(live.subscribe()).filter_map(|e| async move { e.ok() });
+    let stream = futures::stream::iter([first])
+        .chain(updates)
+        .map(|e| Ok(Event::default().event(e.name()).data(e.json())))
+        .take_until(state.shutdown.cancelled_owned());
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_in_both_forms() {
+        assert_eq!(parse_time("from", "1795000000").unwrap(), 1_795_000_000);
+        assert_eq!(
+            parse_time("from", "2026-11-18T11:06:40Z").unwrap(),
+            1_795_000_000
+        );
+        assert_eq!(
+            parse_time("from", "2026-11-18T12:06:40+01:00").unwrap(),
+            1_795_000_000
+        );
+        assert_eq!(
+            parse_time("from", "yesterday").unwrap_err().code,
+            "invalid_time"
+        );
+    }
+
+    #[test]
+    fn steps() {
+        assert_eq!(parse_step("60").unwrap(), 60);
+        assert_eq!(parse_step("5m").unwrap(), 300);
+        assert!(parse_step("0").is_err());
+        assert!(parse_step("-5").is_err());
+    }
+}

@@ -1,0 +1,229 @@
+//! Request extractors that answer with our JSON error shape.
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::{HeaderMap, Method, request::Parts};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::de::DeserializeOwned;
+
+use app::backend::Backend;
+use app::{ApiError, Me, SESSION_COOKIE};
+
+use super::AppState;
+use crate::auth::constant_time_eq;
+
+/// A JSON body; malformed, mistyped or oversized bodies become JSON 4xx errors.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(json_error(rejection)),
+        }
+    }
+}
+
+fn json_error(rejection: JsonRejection) -> ApiError {
+    let status = rejection.status().as_u16();
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            415,
+            "unsupported_media_type",
+            "Send the body as JSON with Content-Type: application/json.",
+        ),
+        JsonRejection::JsonDataError(e) => ApiError::new(422, "invalid_body", e.body_text()),
+        JsonRejection::JsonSyntaxError(e) => ApiError::new(400, "malformed_json", e.body_text()),
+        _ if status == 413 => {
+            ApiError::new(413, "payload_too_large", "The request body is too large.")
+        }
+        other => ApiError::new(status, "invalid_body", other.body_text()),
+    }
+}
+
+/// Query parameters; bad ones become a JSON 400.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| ApiQuery(v))
+            .map_err(|e: QueryRejection| ApiError::bad_request("invalid_query", e.body_text()))
+    }
+}
+
+/// The caller of a protected route, put in the request by [`require_auth`].
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub me: Me,
+    /// The session cookie value when authenticated by cookie (for logout).
+    pub session_token: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Authenticated>()
+            .cloned()
+            .ok_or_else(ApiError::unauthorized)
+    }
+}
+
+/// The value of our session cookie, if the request carries one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// Lets a request through only with a valid API token or session. Cookie-authenticated
+/// unsafe methods must also carry the session's CSRF token in `X-CSRF-Token`.
+pub async fn require_auth(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let headers = request.headers();
+    let auth = if let Some(value) = headers.get(axum::http::header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(ApiError::unauthorized)?
+            .trim();
+        let me = state
+            .vantage
+            .api_token_user(token)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        Authenticated {
+            me,
+            session_token: None,
+        }
+    } else {
+        let token = session_cookie(headers).ok_or_else(ApiError::unauthorized)?;
+        let me = state
+            .vantage
+            .session_user(&token)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        if is_unsafe(request.method()) {
+            let sent = headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let expected = me.csrf_token.as_deref().unwrap_or_default();
+            if expected.is_empty() || !constant_time_eq(sent, expected) {
+                return Err(ApiError::new(
+                    403,
+                    "csrf_token_mismatch",
+                    "Send the session's CSRF token (from /api/v1/auth/me) in the X-CSRF-Token header.",
+                ));
+            }
+        }
+        Authenticated {
+            me,
+            session_token: Some(token),
+        }
+    };
+    request.extensions_mut().insert(auth);
+    Ok(next.run(request).await)
+}
+
+fn is_unsafe(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// For the dashboard's server functions (cookie-authenticated form posts): an unsafe request
+/// that carries a session cookie must come from our own origin, as its `Origin` (or, failing
+/// that, `Referer`) header shows. Browsers always send one of them on cross-site posts.
+pub async fn same_origin_for_cookies(request: Request, next: Next) -> Result<Response, ApiError> {
+    let headers = request.headers();
+    if is_unsafe(request.method()) && session_cookie(headers).is_some() && !same_origin(headers) {
+        return Err(ApiError::new(
+            403,
+            "cross_origin_request",
+            "Cross-site requests are not accepted.",
+        ));
+    }
+    Ok(next.run(request).await)
+}
+
+fn same_origin(headers: &HeaderMap) -> bool {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok());
+    let forwarded = headers
+        .get("x-forwarded-host")
+        .and_then(|v| v.to_str().ok());
+    let source = headers
+        .get(axum::http::header::ORIGIN)
+        .or_else(|| headers.get(axum::http::header::REFERER))
+        .and_then(|v| v.to_str().ok());
+    let Some(source) = source else { return false };
+    let authority = source
+        .split_once("://")
+        .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
+    !authority.is_empty()
+        && [host, forwarded]
+            .into_iter()
+            .flatten()
+            .any(|h| h.eq_ignore_ascii_case(authority))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn finds_the_session_cookie_among_others() {
+        let h = headers(&[("cookie", "theme=dark; vantage_session=abc123; other=1")]);
+        assert_eq!(session_cookie(&h).as_deref(), Some("abc123"));
+        assert_eq!(
+            session_cookie(&headers(&[("cookie", "vantage_sessionx=1")])),
+            None
+        );
+    }
+
+    #[test]
+    fn origin_must_match_host() {
+        assert!(same_origin(&headers(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "http://127.0.0.1:8080")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "https://evil.example")
+        ])));
+        assert!(same_origin(&headers(&[
+            ("host", "v.example"),
+            ("referer", "https://v.example/settings")
+        ])));
+        assert!(!same_origin(&headers(&[("host", "v.example")])));
+        assert!(!same_origin(&headers(&[
+            ("host", "v.example"),
+            ("origin", "null")
+        ])));
+    }
+}

@@ -1,0 +1,79 @@
+//! HTTP: the REST API, the dashboard, live events and the operations endpoints.
+mod api;
+mod extract;
+mod ops;
+mod ui;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{FromRef, MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use leptos::config::LeptosOptions;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::metrics::HttpMetrics;
+use crate::service::Vantage;
+
+pub use extract::{Authenticated, session_cookie};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub vantage: Arc<Vantage>,
+    pub http_metrics: Arc<HttpMetrics>,
+    pub config: Arc<Config>,
+    pub leptos: LeptosOptions,
+    /// Cancelled at shutdown: long-lived responses (SSE) end with it.
+    pub shutdown: CancellationToken,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .nest("/api/v1", api::router(state.clone()))
+        .merge(ops::router())
+        .merge(ui::router(&state))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .with_state(state)
+}
+
+/// Counts requests by matched route pattern (never the raw path, to keep labels few).
+async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request.extensions().get::<MatchedPath>().map_or_else(
+        || route_family(request.uri().path()),
+        |p| p.as_str().to_owned(),
+    );
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    state.http_metrics.observe(
+        &route,
+        &method,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+fn route_family(path: &str) -> String {
+    if path.starts_with("/api/") {
+        "/api/*".into()
+    } else if path.starts_with("/pkg/") {
+        "/pkg/*".into()
+    } else {
+        "other".into()
+    }
+}

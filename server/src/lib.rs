@@ -1,0 +1,122 @@
+//! `vantage`: the dashboard, REST API, store and local collection in one process.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod live;
+pub mod metrics;
+pub mod service;
+pub mod store;
+pub mod workers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Mode};
+use crate::live::LiveState;
+use crate::service::Vantage;
+use crate::store::Store;
+
+/// Opens the store named by the configuration (creating the data dir) and migrates it.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    create_private_dir(&config.data_dir)?;
+    let url = config.database_url()?;
+    tracing::info!(database = %config::redact_url(&url), "opening store");
+    let store = Store::open(&url).await?;
+    if store.dialect() == store::Dialect::Sqlite {
+        restrict_sqlite_files(&url);
+    }
+    Ok(store)
+}
+
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create the data dir {}", dir.display()))?;
+    } else if !dir.is_dir() {
+        anyhow::bail!("the data dir {} is not a directory", dir.display());
+    }
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    Ok(())
+}
+
+/// The database holds password and token hashes: owner-only access.
+fn restrict_sqlite_files(url: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or(path);
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{path}{suffix}");
+        let _ = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600));
+    }
+}
+
+/// Serves until `shutdown` is cancelled, then stops the workers and closes the store.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    if config.mode == Mode::Server {
+        anyhow::bail!(
+            "server mode (remote agents over gRPC/TLS) is not part of this build yet; use --mode embedded"
+        );
+    }
+    let store = open_store(&config).await?;
+    let live = Arc::new(LiveState::new());
+    let vantage = Arc::new(Vantage::new(store.clone(), live));
+    let config = Arc::new(config);
+
+    let workers = vec![
+        tokio::spawn(workers::local_collection(
+            config.proc_root.clone(),
+            config.collect_interval,
+            vantage.clone(),
+            shutdown.clone(),
+        )),
+        tokio::spawn(workers::housekeeping(vantage.clone(), shutdown.clone())),
+    ];
+
+    let leptos = leptos::config::LeptosOptions::builder()
+        .output_name("frontend")
+        .site_pkg_dir("pkg")
+        .build();
+    let state = http::AppState {
+        vantage,
+        http_metrics: Default::default(),
+        config: config.clone(),
+        leptos,
+        shutdown: shutdown.clone(),
+    };
+    let address = listener.local_addr().context("listener has no address")?;
+    tracing::info!(%address, mode = ?config.mode, "serving");
+    // Tests and scripts read this line to learn the port when started with port 0.
+    println!("vantage listening on http://{address}");
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await
+        .context("HTTP server failed")?;
+
+    shutdown.cancel();
+    let stop = futures::future::join_all(workers);
+    if tokio::time::timeout(Duration::from_secs(10), stop)
+        .await
+        .is_err()
+    {
+        tracing::warn!("workers did not stop within 10 s");
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! The `vantage` binary: parse flags, then serve or run an admin command.
+#![forbid(unsafe_code)]
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use server::config::{AdminCommand, Cli, Command, Config};
+use server::live::LiveState;
+use server::service::Vantage;
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.config.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vantage: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            None => serve(cli.config).await,
+            Some(Command::Admin(command)) => admin(cli.config, command).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vantage: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    tracing::info!(
+        mode = ?config.mode,
+        http_listen = %config.http_listen,
+        data_dir = %config.data_dir.display(),
+        collect_interval = ?config.collect_interval,
+        "starting vantage {}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let listener = tokio::net::TcpListener::bind(config.http_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.http_listen))?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    server::run(config, listener, shutdown).await
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch SIGTERM");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
+    }
+    shutdown.cancel();
+}
+
+async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
+    let store = server::open_store(&config).await?;
+    let vantage = Vantage::new(store.clone(), std::sync::Arc::new(LiveState::new()));
+    let result = match command {
+        AdminCommand::CreateUser { username, .. } => {
+            let password = read_password()?;
+            vantage
+                .create_user(&username, &password)
+                .await
+                .map(|_| eprintln!("created user {username:?}"))
+        }
+        AdminCommand::CreateToken { username, name } => {
+            use app::backend::Backend;
+            match vantage.user_id(&username).await {
+                Ok(user_id) => vantage
+                    .create_api_token(user_id, &name)
+                    .await
+                    .map(|t| println!("{}", t.token)),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    store.close().await;
+    result.map_err(|e| anyhow::anyhow!(e.message))
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Password: ");
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    anyhow::ensure!(!password.is_empty(), "no password on standard input");
+    Ok(password)
+}

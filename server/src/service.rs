@@ -1,0 +1,336 @@
+//! The product's rules in one place: the dashboard (through `app::backend::Backend`) and the
+//! REST handlers both call these methods.
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::backend::{Backend, HistoryRequest};
+use app::{
+    ApiError, ApiTokenInfo, CreatedApiToken, History, HistoryPoint, HostSummary, LOCAL_AGENT_ID, Me,
+};
+use async_trait::async_trait;
+
+use crate::auth::{self, LoginThrottle};
+use crate::live::LiveState;
+use crate::store::{ApiTokenRow, Store, StoreError, now_s};
+
+/// How long a browser session lasts.
+pub const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The most buckets one history answer may hold.
+pub const MAX_HISTORY_BUCKETS: i64 = 10_000;
+
+/// Everything the rules need: the store, the live state and the login throttle.
+pub struct Vantage {
+    pub store: Store,
+    pub live: Arc<LiveState>,
+    pub throttle: LoginThrottle,
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => ApiError::new(409, "conflict", "That already exists."),
+            StoreError::Database(e) => {
+                tracing::error!(error = %e, "store error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "internal error");
+    ApiError::internal()
+}
+
+impl Vantage {
+    pub fn new(store: Store, live: Arc<LiveState>) -> Self {
+        Self {
+            store,
+            live,
+            throttle: LoginThrottle::new(10, Duration::from_secs(15 * 60)),
+        }
+    }
+
+    /// The owner of a bearer API token, checked in constant time against the stored hash.
+    pub async fn api_token_user(&self, token: &str) -> Result<Option<Me>, ApiError> {
+        if !token.starts_with(auth::API_TOKEN_PREFIX) {
+            return Ok(None);
+        }
+        let hash = auth::sha256_hex(token);
+        let Some((row, username)) = self.store.api_token_by_hash(&hash).await? else {
+            return Ok(None);
+        };
+        if !auth::constant_time_eq(&row.token_hash, &hash) {
+            return Ok(None);
+        }
+        self.store.touch_api_token(row.api_token_id).await?;
+        Ok(Some(Me {
+            user_id: row.user_id,
+            username,
+            csrf_token: None,
+        }))
+    }
+
+    /// Creates a user from the admin CLI.
+    pub async fn create_user(&self, username: &str, password: &str) -> Result<i64, ApiError> {
+        let hash = checked_password_hash(username, password).await?;
+        self.store
+            .create_user(username, &hash)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict => ApiError::new(
+                    409,
+                    "username_taken",
+                    format!("A user named {username:?} already exists."),
+                ),
+                e => e.into(),
+            })
+    }
+
+    /// The id of a user, for the admin CLI.
+    pub async fn user_id(&self, username: &str) -> Result<i64, ApiError> {
+        match self.store.user_by_name(username).await? {
+            Some(u) => Ok(u.user_id),
+            None => Err(ApiError::not_found(
+                "unknown_user",
+                format!("No user is named {username:?}."),
+            )),
+        }
+    }
+
+    /// Checks that an agent id names a known host; `None` means local.
+    async fn resolve_host(&self, agent_id: &str) -> Result<Option<(String, String)>, ApiError> {
+        if agent_id == LOCAL_AGENT_ID {
+            return Ok(None);
+        }
+        match self.store.agent_names(agent_id).await? {
+            Some(names) => Ok(Some(names)),
+            None => Err(ApiError::not_found(
+                "unknown_agent",
+                format!("No host has the id {agent_id:?}."),
+            )),
+        }
+    }
+}
+
+async fn checked_password_hash(username: &str, password: &str) -> Result<String, ApiError> {
+    auth::validate_username(username).map_err(|m| ApiError::bad_request("invalid_username", m))?;
+    auth::validate_password(password).map_err(|m| ApiError::bad_request("invalid_password", m))?;
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(internal)?
+        .map_err(internal)
+}
+
+fn token_info(row: &ApiTokenRow) -> ApiTokenInfo {
+    ApiTokenInfo {
+        id: row.api_token_id,
+        name: row.name.clone(),
+        masked: row.token_hint.clone(),
+        created_at: app::rfc3339_from_millis(row.created_at * 1000),
+        last_used_at: row.last_used_at.map(|t| app::rfc3339_from_millis(t * 1000)),
+    }
+}
+
+#[async_trait]
+impl Backend for Vantage {
+    async fn needs_setup(&self) -> Result<bool, ApiError> {
+        Ok(!self.store.has_users().await?)
+    }
+
+    async fn setup(&self, username: &str, password: &str) -> Result<(), ApiError> {
+        if self.store.has_users().await? {
+            return Err(setup_done());
+        }
+        let hash = checked_password_hash(username, password).await?;
+        self.store
+            .create_first_user(username, &hash)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict => setup_done(),
+                e => e.into(),
+            })?;
+        tracing::info!(%username, "first admin created");
+        Ok(())
+    }
+
+    async fn login(&self, username: &str, password: &str) -> Result<String, ApiError> {
+        if let Some(seconds) = self.throttle.retry_after(username) {
+            tracing::warn!(%username, "login refused: too many failures");
+            return Err(ApiError::new(
+                429,
+                "too_many_attempts",
+                format!("Too many failed logins for this user; try again in {seconds} seconds."),
+            ));
+        }
+        let user = self.store.user_by_name(username).await?;
+        let stored = user.as_ref().map(|u| u.password_hash.clone());
+        let attempt = password.to_owned();
+        let ok =
+            tokio::task::spawn_blocking(move || auth::verify_password(stored.as_deref(), &attempt))
+                .await
+                .map_err(internal)?;
+        let Some(user) = user.filter(|_| ok) else {
+            self.throttle.record_failure(username);
+            tracing::info!(%username, "login failed");
+            return Err(ApiError::new(
+                401,
+                "invalid_credentials",
+                "Wrong username or password.",
+            ));
+        };
+        self.throttle.record_success(username);
+        let token = auth::new_secret("").map_err(internal)?;
+        let csrf = auth::new_secret("").map_err(internal)?;
+        let expires_at = now_s() + SESSION_TTL.as_secs() as i64;
+        self.store
+            .create_session(user.user_id, &auth::sha256_hex(&token), &csrf, expires_at)
+            .await?;
+        tracing::info!(username = %user.username, "login");
+        Ok(token)
+    }
+
+    async fn logout(&self, session_token: &str) -> Result<(), ApiError> {
+        self.store
+            .delete_session(&auth::sha256_hex(session_token))
+            .await?;
+        Ok(())
+    }
+
+    async fn session_user(&self, session_token: &str) -> Result<Option<Me>, ApiError> {
+        let user = self
+            .store
+            .session_user(&auth::sha256_hex(session_token))
+            .await?;
+        Ok(user.map(|u| Me {
+            user_id: u.user_id,
+            username: u.username,
+            csrf_token: Some(u.csrf_token),
+        }))
+    }
+
+    async fn host_summary(&self, agent_id: &str) -> Result<HostSummary, ApiError> {
+        match self.resolve_host(agent_id).await? {
+            None => Ok(self.live.local_summary()),
+            // Remote agents stream from the multi-host release on; until then they have no sample.
+            Some((label, hostname)) => Ok(HostSummary {
+                agent_id: agent_id.to_owned(),
+                label,
+                hostname,
+                connection_state: app::ConnectionState::Disconnected,
+                running_containers: 0,
+                latest: None,
+            }),
+        }
+    }
+
+    async fn history(&self, r: HistoryRequest) -> Result<History, ApiError> {
+        if r.from >= r.to {
+            return Err(ApiError::bad_request(
+                "invalid_range",
+                "`from` must be earlier than `to`.",
+            ));
+        }
+        let span = r.to - r.from;
+        let step = r.step.unwrap_or_else(|| (span / 120).max(10));
+        if step < 1 {
+            return Err(ApiError::bad_request(
+                "invalid_step",
+                "`step` must be at least 1 second.",
+            ));
+        }
+        if span / step > MAX_HISTORY_BUCKETS {
+            return Err(ApiError::bad_request(
+                "too_many_points",
+                format!(
+                    "The range holds more than {MAX_HISTORY_BUCKETS} steps; choose a larger step."
+                ),
+            ));
+        }
+        let agent = self
+            .resolve_host(&r.agent_id)
+            .await?
+            .map(|_| r.agent_id.as_str());
+        let buckets = self
+            .store
+            .history(agent, r.metric, r.from * 1000, r.to * 1000, step * 1000)
+            .await?;
+        Ok(History {
+            agent_id: r.agent_id.clone(),
+            metric: r.metric,
+            unit: r.metric.unit().to_owned(),
+            from: r.from,
+            to: r.to,
+            step,
+            points: buckets
+                .into_iter()
+                .map(|b| HistoryPoint {
+                    ts: b.start_ms / 1000,
+                    time: app::rfc3339_from_millis(b.start_ms),
+                    avg: b.avg,
+                    min: b.min,
+                    max: b.max,
+                })
+                .collect(),
+        })
+    }
+
+    async fn list_api_tokens(&self, user_id: i64) -> Result<Vec<ApiTokenInfo>, ApiError> {
+        Ok(self
+            .store
+            .list_api_tokens(user_id)
+            .await?
+            .iter()
+            .map(token_info)
+            .collect())
+    }
+
+    async fn create_api_token(
+        &self,
+        user_id: i64,
+        name: &str,
+    ) -> Result<CreatedApiToken, ApiError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(ApiError::bad_request(
+                "invalid_name",
+                "A token name is 1 to 100 characters.",
+            ));
+        }
+        let token = auth::new_secret(auth::API_TOKEN_PREFIX).map_err(internal)?;
+        let row = self
+            .store
+            .create_api_token(
+                user_id,
+                name,
+                &auth::sha256_hex(&token),
+                &auth::mask(&token),
+            )
+            .await?;
+        tracing::info!(user_id, token_id = row.api_token_id, "API token created");
+        Ok(CreatedApiToken {
+            token,
+            info: token_info(&row),
+        })
+    }
+
+    async fn delete_api_token(&self, user_id: i64, token_id: i64) -> Result<(), ApiError> {
+        if !self.store.delete_api_token(user_id, token_id).await? {
+            return Err(ApiError::not_found(
+                "unknown_token",
+                format!("You have no API token with id {token_id}."),
+            ));
+        }
+        tracing::info!(user_id, token_id, "API token revoked");
+        Ok(())
+    }
+}
+
+fn setup_done() -> ApiError {
+    ApiError::new(
+        409,
+        "setup_already_done",
+        "Setup has already been completed; sign in instead.",
+    )
+}

@@ -1,0 +1,143 @@
+//! The store: one thin boundary over SQLite and PostgreSQL. SQL is written once with
+//! `$n` placeholders, which both dialects accept, and types both decode the same way.
+mod samples;
+mod tokens;
+mod users;
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use samples::{HistoryBucket, SampleRow};
+pub use tokens::ApiTokenRow;
+pub use users::{SessionUser, UserRow};
+
+/// Which SQL engine is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// The database, shared by every request and worker.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+/// A store error: unique violations are told apart so handlers can answer 409.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a row with the same unique value exists")]
+    Conflict,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    fn from_sqlx(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`) and applies the migrations.
+    /// A SQLite file is created if missing and opened in WAL mode.
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Dialect::Postgres
+        } else {
+            anyhow::bail!(
+                "unsupported database URL {:?}: use sqlite://PATH or postgres://…",
+                scheme(url)
+            );
+        };
+        let url = match dialect {
+            Dialect::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url).context("invalid database URL")?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if dialect == Dialect::Sqlite { 4 } else { 10 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        for pragma in [
+                            "pragma journal_mode = wal",
+                            "pragma synchronous = normal",
+                            "pragma foreign_keys = on",
+                            "pragma busy_timeout = 5000",
+                        ] {
+                            conn.execute(pragma).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot open the {dialect:?} store"))?;
+        let store = Self { pool, dialect };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = match self.dialect {
+            Dialect::Sqlite => sqlx::migrate!("../migrations/sqlite"),
+            Dialect::Postgres => sqlx::migrate!("../migrations/postgres"),
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .context("database migrations failed")
+    }
+
+    /// The SQL engine in use.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// A cheap round trip, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("select 1")
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Closes every connection; pending writes finish first.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn scheme(url: &str) -> &str {
+    url.split_once(':').map_or(url, |(s, _)| s)
+}
+
+/// Unix seconds now.
+pub fn now_s() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,116 @@
+use sqlx::{AssertSqlSafe, Row};
+
+use super::{Store, StoreError, now_s};
+
+/// An API token as stored: the hash, never the secret.
+#[derive(Debug, Clone)]
+pub struct ApiTokenRow {
+    pub api_token_id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub token_hash: String,
+    pub token_hint: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+const COLUMNS: &str =
+    "api_token_id, user_id, name, token_hash, token_hint, created_at, last_used_at";
+
+fn from_row(r: sqlx::any::AnyRow) -> Result<ApiTokenRow, sqlx::Error> {
+    Ok(ApiTokenRow {
+        api_token_id: r.try_get("api_token_id")?,
+        user_id: r.try_get("user_id")?,
+        name: r.try_get("name")?,
+        token_hash: r.try_get("token_hash")?,
+        token_hint: r.try_get("token_hint")?,
+        created_at: r.try_get("created_at")?,
+        last_used_at: r.try_get("last_used_at")?,
+    })
+}
+
+impl Store {
+    /// Stores a new token for `user_id`.
+    pub async fn create_api_token(
+        &self,
+        user_id: i64,
+        name: &str,
+        token_hash: &str,
+        token_hint: &str,
+    ) -> Result<ApiTokenRow, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "insert into api_token (user_id, name, token_hash, token_hint, created_at) \
+             values ($1, $2, $3, $4, $5) returning {COLUMNS}"
+        )))
+        .bind(user_id)
+        .bind(name)
+        .bind(token_hash)
+        .bind(token_hint)
+        .bind(now_s())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(from_row(row)?)
+    }
+
+    /// A user's tokens, newest first.
+    pub async fn list_api_tokens(&self, user_id: i64) -> Result<Vec<ApiTokenRow>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "select {COLUMNS} from api_token where user_id = $1 order by api_token_id desc"
+        )))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The token with this hash and its owner's name.
+    pub async fn api_token_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(ApiTokenRow, String)>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            r#"select {COLUMNS}, (select username from "user" u where u.user_id = api_token.user_id) as username
+               from api_token where token_hash = $1"#
+        )))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(r) => {
+                let username: String = r.try_get("username")?;
+                Ok(Some((from_row(r)?, username)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Records a use, at most once a minute per token to spare writes.
+    pub async fn touch_api_token(&self, api_token_id: i64) -> Result<(), StoreError> {
+        let now = now_s();
+        sqlx::query(
+            "update api_token set last_used_at = $1 \
+             where api_token_id = $2 and (last_used_at is null or last_used_at < $3)",
+        )
+        .bind(now)
+        .bind(api_token_id)
+        .bind(now - 60)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes one of the user's tokens; false if no such token of theirs exists.
+    pub async fn delete_api_token(
+        &self,
+        user_id: i64,
+        api_token_id: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("delete from api_token where api_token_id = $1 and user_id = $2")
+            .bind(api_token_id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

@@ -1,0 +1,7 @@
+//! Background loops: each ticks, skips missed ticks, logs errors and keeps going, and stops
+//! when the shutdown token is cancelled.
+mod collect;
+mod housekeeping;
+
+pub use collect::local_collection;
+pub use housekeeping::housekeeping;

@@ -1,0 +1,253 @@
+//! Starts the real `vantage` binary on port 0 with a temporary data dir.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub struct Server {
+    pub url: String,
+    pub child: Child,
+    pub data_dir: tempfile::TempDir,
+    pub database_url: Option<String>,
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_vantage")
+}
+
+/// True when the test command asks that nothing be skipped (CI).
+pub fn require_everything() -> bool {
+    std::env::var("VANTAGE_REQUIRE_ALL").is_ok_and(|v| v == "1")
+}
+
+/// A fresh PostgreSQL database on the throwaway cluster the test command started, or
+/// `None` (with a message) when no cluster is configured and skipping is allowed.
+pub async fn postgres_database() -> Option<String> {
+    let Ok(admin_url) = std::env::var("VANTAGE_TEST_POSTGRES_URL") else {
+        assert!(
+            !require_everything(),
+            "VANTAGE_TEST_POSTGRES_URL is not set but VANTAGE_REQUIRE_ALL=1"
+        );
+        eprintln!(
+            "SKIPPED: set VANTAGE_TEST_POSTGRES_URL (scripts/test does) to run this test against PostgreSQL"
+        );
+        return None;
+    };
+    sqlx::any::install_default_drivers();
+    let name = format!("vantage_test_{}", hex_id());
+    let pool = sqlx::AnyPool::connect(&admin_url)
+        .await
+        .expect("connect to the test cluster");
+    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
+        .execute(&pool)
+        .await
+        .expect("create database");
+    pool.close().await;
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(&admin_url);
+    Some(format!("{base}/{name}"))
+}
+
+pub fn hex_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{:x}{:x}", nanos, std::process::id())
+}
+
+impl Server {
+    /// Starts with SQLite in a fresh data dir, collecting every second.
+    pub fn start() -> Server {
+        Self::start_with(&[], None)
+    }
+
+    pub fn start_with(extra: &[&str], database_url: Option<String>) -> Server {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(data_dir, extra, database_url)
+    }
+
+    pub fn start_in(
+        data_dir: tempfile::TempDir,
+        extra: &[&str],
+        database_url: Option<String>,
+    ) -> Server {
+        let mut cmd = Command::new(binary());
+        cmd.args([
+            "--http-listen",
+            "127.0.0.1:0",
+            "--collect-interval",
+            "1s",
+            "--data-dir",
+        ])
+        .arg(data_dir.path())
+        .args(extra)
+        .env_remove("VANTAGE_DATABASE_URL")
+        .env("VANTAGE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+        if let Some(url) = &database_url {
+            cmd.args(["--database-url", url]);
+        }
+        let mut child = cmd.spawn().expect("start vantage");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("vantage listening on ") {
+                        break url.to_owned();
+                    }
+                }
+                _ => panic!("vantage exited before listening: {:?}", child.wait()),
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            url,
+            child,
+            data_dir,
+            database_url,
+        }
+    }
+
+    pub fn path(&self, p: &str) -> String {
+        format!("{}{p}", self.url)
+    }
+
+    pub fn data_path(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// Runs `vantage` with the same store settings (for the admin commands).
+    pub fn admin(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        let mut cmd = Command::new(binary());
+        cmd.arg("--data-dir")
+            .arg(self.data_dir.path())
+            .env_remove("VANTAGE_DATABASE_URL")
+            .env("VANTAGE_LOG", "warn");
+        if let Some(url) = &self.database_url {
+            cmd.args(["--database-url", url]);
+        }
+        cmd.args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("run vantage admin");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        } else {
+            drop(child.stdin.take());
+        }
+        child.wait_with_output().expect("admin output")
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "vantage did not stop within {within:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+pub const ADMIN: &str = "admin";
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Runs setup and logs in; returns the cookie-carrying client and the CSRF token.
+pub async fn signed_in(server: &Server) -> (reqwest::Client, String) {
+    let http = client();
+    let res = http
+        .post(server.path("/api/v1/setup"))
+        .json(&json!({"username": ADMIN, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "setup: {}", res.text().await.unwrap());
+    let res = http
+        .post(server.path("/api/v1/auth/login"))
+        .json(&json!({"username": ADMIN, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let me: Value = res.json().await.unwrap();
+    (http, me["csrf_token"].as_str().unwrap().to_owned())
+}
+
+/// Asserts the JSON error shape and returns the code.
+pub async fn error_code(res: reqwest::Response, status: u16) -> String {
+    assert_eq!(res.status().as_u16(), status, "unexpected status");
+    let body: Value = res.json().await.expect("error body is JSON");
+    let code = body["error"]["code"]
+        .as_str()
+        .expect("error.code")
+        .to_owned();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "error.message"
+    );
+    code
+}
+
+/// Polls until `f` returns Some, or panics after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub fn temp_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}

@@ -1,0 +1,419 @@
+//! Live figures, history, SSE, bad input and the operations endpoints, against the real server.
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+
+async fn summary(http: &reqwest::Client, server: &Server) -> Value {
+    http.get(server.path("/api/v1/resources/summary?agent_id=local"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn local_figures_are_live_and_kept_in_history() {
+    let server = Server::start();
+    let (http, _) = signed_in(&server).await;
+
+    let first = eventually(Duration::from_secs(15), "a first sample", || async {
+        let s = summary(&http, &server).await;
+        (!s["latest"].is_null()).then_some(s)
+    })
+    .await;
+    let f = &first["latest"];
+    assert_eq!(first["agent_id"], "local");
+    assert_eq!(first["connection_state"], "connected");
+    assert!((0.0..=100.0).contains(&f["cpu_pct"].as_f64().unwrap()));
+    assert!(!f["cpu_per_core_pct"].as_array().unwrap().is_empty());
+    assert!(f["memory_total_bytes"].as_u64().unwrap() > 0);
+    assert!(f["memory_pct"].as_f64().unwrap() > 0.0);
+    assert!(
+        !f["filesystems"].as_array().unwrap().is_empty(),
+        "the root file system is reported"
+    );
+    assert!(
+        f["interfaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["name"] != "lo")
+    );
+    assert!(f["load"].as_array().unwrap().len() == 3);
+
+    // A newer sample replaces it.
+    let t0 = f["taken_at_ms"].as_i64().unwrap();
+    eventually(Duration::from_secs(10), "a newer sample", || async {
+        let s = summary(&http, &server).await;
+        (s["latest"]["taken_at_ms"].as_i64().unwrap() > t0).then_some(())
+    })
+    .await;
+
+    let hosts: Vec<Value> = http
+        .get(server.path("/api/v1/resources/hosts"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(hosts.len(), 1);
+    assert_eq!(hosts[0]["id"], "local");
+    assert_eq!(hosts[0]["connection_state"], "connected");
+    assert!(
+        hosts[0]["cpu_pct"].is_number()
+            && hosts[0]["memory_pct"].is_number()
+            && hosts[0]["disk_pct"].is_number()
+    );
+    assert_eq!(hosts[0]["running_containers"], 0);
+
+    // Stored samples come back as buckets with avg <= max and min <= avg.
+    let history: Value = eventually(Duration::from_secs(15), "three stored samples", || async {
+        let h: Value = http
+            .get(server.path("/api/v1/resources/history?agent_id=local&metric=memory&step=1"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (h["points"].as_array().unwrap().len() >= 3).then_some(h)
+    })
+    .await;
+    assert_eq!(history["unit"], "percent");
+    assert_eq!(history["step"], 1);
+    for p in history["points"].as_array().unwrap() {
+        let (min, avg, max) = (
+            p["min"].as_f64().unwrap(),
+            p["avg"].as_f64().unwrap(),
+            p["max"].as_f64().unwrap(),
+        );
+        assert!(min <= avg && avg <= max && max <= 100.0 && min > 0.0, "{p}");
+        assert!(p["time"].as_str().unwrap().ends_with('Z'));
+    }
+    // One wide bucket holds them all.
+    let now = chrono::Utc::now();
+    let from = (now - chrono::Duration::minutes(5)).to_rfc3339();
+    let wide: Value = http
+        .get(server.path("/api/v1/resources/history"))
+        .query(&[
+            ("metric", "cpu"),
+            ("from", from.as_str()),
+            ("to", &(now.timestamp() + 5).to_string()),
+            ("step", "10m"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !wide["points"].as_array().unwrap().is_empty()
+            && wide["points"].as_array().unwrap().len() <= 2,
+        "{wide}"
+    );
+    for metric in ["cpu", "disk", "net_rx", "net_tx"] {
+        let res = http
+            .get(server.path(&format!("/api/v1/resources/history?metric={metric}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{metric}");
+    }
+}
+
+#[tokio::test]
+async fn events_stream_pushes_samples() {
+    let server = Server::start();
+    let (http, _) = signed_in(&server).await;
+    let mut res = http
+        .get(server.path("/api/v1/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut text = String::new();
+    let mut samples = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while samples.len() < 2 {
+        let chunk = tokio::time::timeout_at(deadline, res.chunk())
+            .await
+            .expect("events within 15 s")
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = text.find("\n\n") {
+            let event: String = text.drain(..end + 2).collect();
+            if event.contains("event: host_sample") {
+                let data = event
+                    .lines()
+                    .find_map(|l| l.strip_prefix("data: "))
+                    .unwrap();
+                let v: Value = serde_json::from_str(data).unwrap();
+                if !v["latest"].is_null() {
+                    samples.push(v["latest"]["taken_at_ms"].as_i64().unwrap());
+                }
+            }
+        }
+    }
+    assert!(
+        samples[1] > samples[0],
+        "a second, newer sample arrives: {samples:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
+    let server = Server::start();
+    let (http, csrf) = signed_in(&server).await;
+
+    let login = server.path("/api/v1/auth/login");
+    let res = http
+        .post(&login)
+        .header("content-type", "application/json")
+        .body("{\"username\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, 400).await, "malformed_json");
+    let res = http
+        .post(&login)
+        .header("content-type", "application/json")
+        .body("{\"username\": 5}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, 422).await, "invalid_body");
+    let res = http
+        .post(&login)
+        .body("username=admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, 415).await, "unsupported_media_type");
+    let huge = format!(
+        "{{\"username\":\"admin\",\"password\":\"{}\"}}",
+        "x".repeat(200_000)
+    );
+    let res = http
+        .post(&login)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, 413).await, "payload_too_large");
+    let res = http
+        .post(server.path("/api/v1/api-tokens"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"name": "   "}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, 400).await, "invalid_name");
+    let res = http
+        .delete(server.path("/api/v1/api-tokens/abc"))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, 400).await, "invalid_id");
+
+    for (query, status, code) in [
+        (
+            "/api/v1/resources/summary?agent_id=4c1b0a3e-0000-4000-8000-000000000000",
+            404,
+            "unknown_agent",
+        ),
+        (
+            "/api/v1/resources/history?agent_id=nope&metric=cpu",
+            404,
+            "unknown_agent",
+        ),
+        (
+            "/api/v1/resources/history?metric=cpu&from=2000&to=1000",
+            400,
+            "invalid_range",
+        ),
+        (
+            "/api/v1/resources/history?metric=cpu&from=1000&to=1000",
+            400,
+            "invalid_range",
+        ),
+        (
+            "/api/v1/resources/history?metric=swap",
+            400,
+            "invalid_metric",
+        ),
+        ("/api/v1/resources/history", 400, "missing_metric"),
+        (
+            "/api/v1/resources/history?metric=cpu&from=yesterday",
+            400,
+            "invalid_time",
+        ),
+        (
+            "/api/v1/resources/history?metric=cpu&step=0",
+            400,
+            "invalid_step",
+        ),
+        (
+            "/api/v1/resources/history?metric=cpu&from=0&to=2000000000&step=1",
+            400,
+            "too_many_points",
+        ),
+    ] {
+        let res = http.get(server.path(query)).send().await.unwrap();
+        assert_eq!(error_code(res, status).await, code, "{query}");
+    }
+
+    let health = reqwest::get(server.path("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200, "still serving after bad input");
+    let me = http
+        .get(server.path("/api/v1/auth/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let server = Server::start();
+    let (http, _) = signed_in(&server).await;
+    eventually(Duration::from_secs(15), "a first sample", || async {
+        (!summary(&http, &server).await["latest"].is_null()).then_some(())
+    })
+    .await;
+
+    let res = reqwest::get(server.path("/healthz")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let res = reqwest::get(server.path("/readyz")).await.unwrap();
+    assert_eq!(res.status(), 200);
+
+    let text = reqwest::get(server.path("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+            .parse()
+            .unwrap()
+    };
+    assert!(value("process_resident_memory_bytes") > 1e6);
+    assert!(value("process_cpu_seconds_total") > 0.0);
+    assert!(value("vantage_collection_runs_total") >= 1.0);
+    assert!(value("vantage_host_memory_total_bytes") > 0.0);
+    assert!((0.0..=100.0).contains(&value("vantage_host_cpu_percent")));
+    assert!(
+        text.contains(r#"vantage_http_requests_total{route="/api/v1/resources/summary",method="GET",status="200"}"#),
+        "requests are counted by route pattern"
+    );
+}
+
+#[tokio::test]
+async fn healthz_fails_with_the_reason_when_collection_stops() {
+    // A /proc root with nothing in it: every collection fails.
+    let empty = tempfile::tempdir().unwrap();
+    let server = Server::start_with(&["--proc-root", empty.path().to_str().unwrap()], None);
+    let res = reqwest::get(server.path("/healthz")).await.unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "healthy during the first 30 s grace period"
+    );
+    let body: Value = eventually(Duration::from_secs(45), "healthz to turn 503", || async {
+        let res = reqwest::get(server.path("/healthz")).await.unwrap();
+        if res.status() == 503 {
+            Some(res.json().await.unwrap())
+        } else {
+            None
+        }
+    })
+    .await;
+    let reason = body["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("collection") && reason.contains("stat"),
+        "{reason}"
+    );
+    // The store is fine, so the server is still ready.
+    assert_eq!(
+        reqwest::get(server.path("/readyz")).await.unwrap().status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn sigterm_stops_gracefully_with_clients_connected() {
+    let mut server = Server::start();
+    let (http, _) = signed_in(&server).await;
+    let mut events = http
+        .get(server.path("/api/v1/events"))
+        .send()
+        .await
+        .unwrap();
+    let _ = events.chunk().await.unwrap();
+    let status = server.terminate(Duration::from_secs(10));
+    assert!(status.success(), "exit status {status:?}");
+
+    // Restart on the same data dir: the account is still there.
+    let data_dir = std::mem::replace(&mut server.data_dir, tempfile::tempdir().unwrap());
+    let server = Server::start_in(data_dir, &[], None);
+    let res = client()
+        .post(server.path("/api/v1/auth/login"))
+        .json(&json!({"username": ADMIN, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn the_store_file_and_data_dir_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::start();
+    let _ = signed_in(&server).await;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(server.data_path()), 0o700);
+    assert_eq!(mode(&server.data_path().join("vantage.db")), 0o600);
+}
+
+#[tokio::test]
+async fn boot_errors_are_one_clear_line() {
+    for (args, expected) in [
+        (
+            vec!["--database-url", "mysql://x"],
+            "unsupported database URL",
+        ),
+        (vec!["--collect-interval", "soon"], "not a duration"),
+        (vec!["--http-listen", "nonsense"], "invalid value"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(binary())
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(&args)
+            .env("VANTAGE_LOG", "off")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

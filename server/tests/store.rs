@@ -1,0 +1,201 @@
+//! The store boundary against SQLite and a real PostgreSQL: the same calls, the same answers.
+mod common;
+
+use server::store::{SampleRow, Store, StoreError};
+
+async fn sqlite() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("v.db").display());
+    (Store::open(&url).await.unwrap(), dir)
+}
+
+fn sample(ts_ms: i64, cpu: f64, mem_used: i64) -> SampleRow {
+    SampleRow {
+        agent_id: None,
+        ts_ms,
+        cpu_pct: cpu,
+        load: [0.5, 0.4, 0.3],
+        mem_total: 1000,
+        mem_used,
+        swap_total: 0,
+        swap_used: 0,
+        disk_total: 4000,
+        disk_used: 1000,
+        net_rx_bps: 10.0,
+        net_tx_bps: 20.0,
+    }
+}
+
+async fn behaves(store: Store) {
+    // Setup works once; a second first user is a conflict.
+    assert!(!store.has_users().await.unwrap());
+    let admin = store.create_first_user("admin", "hash-a").await.unwrap();
+    assert!(matches!(
+        store.create_first_user("other", "hash-b").await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(matches!(
+        store.create_user("admin", "hash-c").await,
+        Err(StoreError::Conflict)
+    ));
+    let robot = store.create_user("robot", "hash-r").await.unwrap();
+    assert_ne!(admin, robot);
+    assert_eq!(
+        store
+            .user_by_name("robot")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "hash-r"
+    );
+    assert!(store.user_by_name("ghost").await.unwrap().is_none());
+
+    // Sessions: live ones resolve, expired ones do not, and purge removes them.
+    let now = server::store::now_s();
+    store
+        .create_session(admin, "live-hash", "csrf-1", now + 3600)
+        .await
+        .unwrap();
+    store
+        .create_session(admin, "old-hash", "csrf-2", now - 1)
+        .await
+        .unwrap();
+    let user = store.session_user("live-hash").await.unwrap().unwrap();
+    assert_eq!(
+        (user.username.as_str(), user.csrf_token.as_str()),
+        ("admin", "csrf-1")
+    );
+    assert!(store.session_user("old-hash").await.unwrap().is_none());
+    assert_eq!(store.purge_expired_sessions().await.unwrap(), 1);
+    store.delete_session("live-hash").await.unwrap();
+    assert!(store.session_user("live-hash").await.unwrap().is_none());
+
+    // API tokens belong to their owner.
+    let token = store
+        .create_api_token(admin, "ci", "tok-hash", "vtg_api_abcd…wxyz")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_api_token(robot, "dup", "tok-hash", "x").await,
+        Err(StoreError::Conflict)
+    ));
+    let (found, owner) = store.api_token_by_hash("tok-hash").await.unwrap().unwrap();
+    assert_eq!(
+        (found.api_token_id, owner.as_str()),
+        (token.api_token_id, "admin")
+    );
+    assert!(found.last_used_at.is_none());
+    store.touch_api_token(token.api_token_id).await.unwrap();
+    assert!(
+        store.list_api_tokens(admin).await.unwrap()[0]
+            .last_used_at
+            .is_some()
+    );
+    assert!(store.list_api_tokens(robot).await.unwrap().is_empty());
+    assert!(
+        !store
+            .delete_api_token(robot, token.api_token_id)
+            .await
+            .unwrap(),
+        "not robot's token"
+    );
+    assert!(
+        store
+            .delete_api_token(admin, token.api_token_id)
+            .await
+            .unwrap()
+    );
+    assert!(store.api_token_by_hash("tok-hash").await.unwrap().is_none());
+
+    // History buckets: two per minute here, with exact avg/min/max.
+    for (i, (cpu, mem)) in [(10.0, 100), (30.0, 300), (50.0, 500), (70.0, 700)]
+        .into_iter()
+        .enumerate()
+    {
+        store
+            .insert_host_sample(&sample(60_000 + i as i64 * 30_000, cpu, mem))
+            .await
+            .unwrap();
+    }
+    let cpu = store
+        .history(None, app::Metric::Cpu, 0, 200_000, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(cpu.len(), 2);
+    assert_eq!(
+        (cpu[0].start_ms, cpu[0].avg, cpu[0].min, cpu[0].max),
+        (60_000, 20.0, 10.0, 30.0)
+    );
+    assert_eq!(
+        (cpu[1].start_ms, cpu[1].avg, cpu[1].min, cpu[1].max),
+        (120_000, 60.0, 50.0, 70.0)
+    );
+    let memory = store
+        .history(None, app::Metric::Memory, 0, 200_000, 120_000)
+        .await
+        .unwrap();
+    assert_eq!(memory.len(), 2);
+    assert_eq!((memory[0].avg, memory[1].avg), (20.0, 60.0));
+    let disk = store
+        .history(None, app::Metric::Disk, 0, 200_000, 200_000)
+        .await
+        .unwrap();
+    assert_eq!((disk[0].avg, disk[0].max), (25.0, 25.0));
+    // The range end is exclusive and other hosts are not mixed in.
+    assert_eq!(
+        store
+            .history(None, app::Metric::NetRx, 0, 60_000, 60_000)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    assert!(
+        store
+            .history(Some("some-agent"), app::Metric::Cpu, 0, 200_000, 60_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.agent_names("some-agent").await.unwrap().is_none());
+    assert_eq!(store.purge_host_samples(120_000).await.unwrap(), 2);
+    store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_store() {
+    let (store, _dir) = sqlite().await;
+    behaves(store).await;
+}
+
+#[tokio::test]
+async fn postgres_store() {
+    let Some(url) = common::postgres_database().await else {
+        return;
+    };
+    behaves(Store::open(&url).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn reopening_keeps_data_and_migrations_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("v.db").display());
+    let store = Store::open(&url).await.unwrap();
+    store.create_first_user("admin", "h").await.unwrap();
+    store.close().await;
+    let store = Store::open(&url).await.unwrap();
+    assert!(store.has_users().await.unwrap());
+}
+
+#[tokio::test]
+async fn unreachable_postgres_is_a_clear_error() {
+    let err = Store::open("postgres://nobody@127.0.0.1:1/none")
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        format!("{err:#}").contains("cannot open the Postgres store"),
+        "{err:#}"
+    );
+}
