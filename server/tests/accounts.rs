@@ -398,3 +398,100 @@ async fn admin_cli_creates_users_and_tokens() {
         assert!(!stderr.contains("panicked"));
     }
 }
+
+#[tokio::test]
+async fn dashboard_calls_refuse_cross_site_and_anonymous_use() {
+    let server = Server::start();
+    let (http, _) = signed_in(&server).await;
+    let count = |http: reqwest::Client| {
+        let url = server.path("/api/v1/api-tokens");
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Vec<Value>>()
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    let form = [("name", "sneaky")];
+
+    // A page on another site posting with the victim's cookie is refused.
+    let res = http
+        .post(server.path("/_sf/create_token"))
+        .header("origin", "https://evil.example")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, 403).await, "cross_origin_request");
+    let res = http
+        .post(server.path("/_sf/create_token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(res, 403).await,
+        "cross_origin_request",
+        "no Origin or Referer at all"
+    );
+    // Without a session the call does nothing.
+    let res = reqwest::Client::new()
+        .post(server.path("/_sf/create_token"))
+        .header("origin", &server.url)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert!(!res.status().is_success());
+    assert_eq!(count(http.clone()).await, 0);
+
+    // The dashboard itself (same origin) may.
+    let res = http
+        .post(server.path("/_sf/create_token"))
+        .header("origin", &server.url)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(count(http).await, 1);
+}
+
+#[tokio::test]
+async fn pages_redirect_to_setup_then_login() {
+    let server = Server::start();
+    // As a browser navigates: accepting HTML, not following redirects.
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("accept", "text/html,application/xhtml+xml".parse().unwrap());
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    let res = no_redirects.get(server.path("/")).send().await.unwrap();
+    assert_eq!(res.status().as_u16() / 100, 3);
+    assert_eq!(res.headers()["location"], "/setup");
+    let _ = signed_in(&server).await;
+    for page in ["/", "/settings", "/setup"] {
+        let res = no_redirects.get(server.path(page)).send().await.unwrap();
+        assert_eq!(res.status().as_u16() / 100, 3, "{page}");
+        assert_eq!(res.headers()["location"], "/login", "{page}");
+    }
+    let res = no_redirects
+        .get(server.path("/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("Sign in to Vantage"));
+    let res = no_redirects
+        .get(server.path("/no/such/page"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}
