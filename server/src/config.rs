@@ -71,7 +71,7 @@ pub struct Config {
     )]
     pub proc_root: PathBuf,
 
-    /// Log filter, e.g. `info` or `vantage=debug,tower_http=info`.
+    /// Log filter, e.g. `info` or `server=debug,info`.
     #[arg(long, env = "VANTAGE_LOG", default_value = "info", global = true)]
     pub log: String,
 }

@@ -417,3 +417,69 @@ async fn boot_errors_are_one_clear_line() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[tokio::test]
+async fn the_dashboard_bundle_is_served_compressed_and_revalidated() {
+    let server = Server::start();
+    let http = reqwest::Client::builder().no_gzip().build().unwrap();
+    let res = http
+        .get(server.path("/pkg/frontend_bg.wasm"))
+        .header("accept-encoding", "gzip, br")
+        .send()
+        .await
+        .unwrap();
+    if res.status() == 404 {
+        assert!(
+            !require_everything(),
+            "the server was built without the WASM bundle"
+        );
+        eprintln!("SKIPPED: no WASM bundle in this build (run scripts/build-frontend first)");
+        return;
+    }
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/wasm");
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+    let etag = res.headers()["etag"].to_str().unwrap().to_owned();
+    let compressed = res.bytes().await.unwrap().len();
+    let plain = http
+        .get(server.path("/pkg/frontend_bg.wasm"))
+        .send()
+        .await
+        .unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.bytes().await.unwrap();
+    assert_eq!(&plain[..4], b"\0asm");
+    assert!(
+        compressed < plain.len() / 2,
+        "gzip {compressed} vs {}",
+        plain.len()
+    );
+    let res = http
+        .get(server.path("/pkg/frontend_bg.wasm"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 304);
+    let res = http
+        .get(server.path("/pkg/frontend.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        http.get(server.path("/pkg/other.js"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let css = http.get(server.path("/style.css")).send().await.unwrap();
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+}

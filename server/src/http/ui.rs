@@ -1,14 +1,14 @@
 //! The dashboard: server-rendered Leptos pages, their server functions, and the static assets.
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::Path;
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
-use tower_http::compression::CompressionLayer;
+use sha2::Digest;
 
 use app::backend::Backend;
 use app::{ApiError, App, shell};
@@ -36,27 +36,90 @@ pub fn router(state: &AppState) -> Router<AppState> {
             move || provide_context(backend.clone()),
             move || shell(options.clone()),
         )
-        .route("/pkg/{file}", get(pkg).layer(CompressionLayer::new()))
+        .route("/pkg/{file}", get(pkg))
         .route("/style.css", get(style))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(same_origin_for_cookies))
 }
 
-async fn pkg(Path(file): Path<String>) -> Response {
-    let found = assets::FRONTEND.and_then(|(js, wasm)| match file.as_str() {
-        "frontend.js" => Some(("text/javascript", js)),
-        "frontend_bg.wasm" => Some(("application/wasm", wasm)),
+/// One static asset, compressed once on first use and revalidated by ETag.
+struct Asset {
+    content_type: &'static str,
+    plain: &'static [u8],
+    gzip: Vec<u8>,
+    etag: String,
+}
+
+impl Asset {
+    fn new(content_type: &'static str, plain: &'static [u8]) -> Self {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let gzip = encoder
+            .write_all(plain)
+            .and_then(|_| encoder.finish())
+            .unwrap_or_default();
+        let digest = sha2::Sha256::digest(plain);
+        Self {
+            content_type,
+            plain,
+            gzip,
+            etag: format!("\"{}\"", hex::encode(&digest[..12])),
+        }
+    }
+
+    fn respond(&self, headers: &HeaderMap) -> Response {
+        let common = [
+            (header::CONTENT_TYPE, self.content_type.to_owned()),
+            (header::CACHE_CONTROL, "no-cache".to_owned()),
+            (header::ETAG, self.etag.clone()),
+            (header::VARY, "Accept-Encoding".to_owned()),
+        ];
+        let cached = headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            == Some(self.etag.as_str());
+        if cached {
+            return (StatusCode::NOT_MODIFIED, common).into_response();
+        }
+        let gzip_ok = headers
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+        if gzip_ok && !self.gzip.is_empty() {
+            (
+                common,
+                [(header::CONTENT_ENCODING, "gzip")],
+                self.gzip.clone(),
+            )
+                .into_response()
+        } else {
+            (common, self.plain).into_response()
+        }
+    }
+}
+
+fn frontend_assets() -> Option<&'static (Asset, Asset)> {
+    static ASSETS: OnceLock<Option<(Asset, Asset)>> = OnceLock::new();
+    ASSETS
+        .get_or_init(|| {
+            assets::FRONTEND.map(|(js, wasm)| {
+                (
+                    Asset::new("text/javascript", js),
+                    Asset::new("application/wasm", wasm),
+                )
+            })
+        })
+        .as_ref()
+}
+
+async fn pkg(Path(file): Path<String>, headers: HeaderMap) -> Response {
+    let asset = frontend_assets().and_then(|(js, wasm)| match file.as_str() {
+        "frontend.js" => Some(js),
+        "frontend_bg.wasm" => Some(wasm),
         _ => None,
     });
-    match found {
-        Some((content_type, body)) => (
-            [
-                (header::CONTENT_TYPE, content_type),
-                (header::CACHE_CONTROL, "no-cache"),
-            ],
-            body,
-        )
-            .into_response(),
+    match asset {
+        Some(asset) => asset.respond(&headers),
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
 }

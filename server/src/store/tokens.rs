@@ -85,18 +85,13 @@ impl Store {
         }
     }
 
-    /// Records a use, at most once a minute per token to spare writes.
+    /// Records that the token was used now.
     pub async fn touch_api_token(&self, api_token_id: i64) -> Result<(), StoreError> {
-        let now = now_s();
-        sqlx::query(
-            "update api_token set last_used_at = $1 \
-             where api_token_id = $2 and (last_used_at is null or last_used_at < $3)",
-        )
-        .bind(now)
-        .bind(api_token_id)
-        .bind(now - 60)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("update api_token set last_used_at = $1 where api_token_id = $2")
+            .bind(now_s())
+            .bind(api_token_id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
