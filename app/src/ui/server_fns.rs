@@ -31,15 +31,7 @@ mod server {
     }
 
     pub async fn session_token() -> Result<Option<String>, ApiError> {
-        let headers = headers().await?;
-        Ok(headers
-            .get_all(axum::http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == crate::SESSION_COOKIE)
-            .map(|(_, value)| value.to_owned()))
+        Ok(crate::backend::session_cookie(&headers().await?))
     }
 
     pub async fn current_user() -> Result<Option<Me>, ApiError> {

@@ -6,8 +6,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use serde::de::DeserializeOwned;
 
-use app::backend::Backend;
-use app::{ApiError, Me, SESSION_COOKIE};
+use app::backend::{Backend, session_cookie};
+use app::{ApiError, Me};
 
 use super::AppState;
 use crate::auth::constant_time_eq;
@@ -75,18 +75,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
             .cloned()
             .ok_or_else(ApiError::unauthorized)
     }
-}
-
-/// The value of our session cookie, if the request carries one.
-pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.to_owned())
 }
 
 /// Lets a request through only with a valid API token or session. Cookie-authenticated

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::metrics::HttpMetrics;
 use crate::service::Vantage;
 
-pub use extract::{Authenticated, session_cookie};
+pub use extract::Authenticated;
 
 /// What every handler can reach.
 #[derive(Clone)]

@@ -18,6 +18,7 @@ pub async fn local_collection(
     shutdown: CancellationToken,
 ) {
     let mut collector: Option<HostCollector> = None;
+    let mut failures = FailureLog::default();
     // The first sample comes quickly (rates need two readings); then one per period.
     let mut ticker = interval_at(Instant::now() + period.min(Duration::from_secs(1)), period);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
@@ -25,12 +26,11 @@ pub async fn local_collection(
         if collector.is_none() {
             match HostCollector::new(&proc_root) {
                 Ok(c) => collector = Some(c),
-                Err(e) => {
-                    tracing::error!(error = %e, proc_root = %proc_root.display(), "cannot read the host's /proc");
-                    vantage
-                        .live
-                        .record_local_failure(e.to_string(), Duration::ZERO);
-                }
+                Err(e) => failures.record(
+                    &vantage,
+                    format!("cannot read {}: {e}", proc_root.display()),
+                    Duration::ZERO,
+                ),
             }
         }
         tokio::select! {
@@ -58,11 +58,31 @@ pub async fn local_collection(
                     tracing::error!(error = %e, "cannot store the local sample");
                 }
                 vantage.live.record_local(sample, took);
+                failures.recovered();
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "local collection failed");
-                vantage.live.record_local_failure(e.to_string(), took);
-            }
+            Err(e) => failures.record(&vantage, e.to_string(), took),
+        }
+    }
+}
+
+/// Logs a failure when it first happens or changes, not on every cycle it repeats.
+#[derive(Default)]
+struct FailureLog {
+    last: Option<String>,
+}
+
+impl FailureLog {
+    fn record(&mut self, vantage: &Vantage, error: String, took: Duration) {
+        if self.last.as_deref() != Some(error.as_str()) {
+            tracing::warn!(%error, "local collection failed");
+            self.last = Some(error.clone());
+        }
+        vantage.live.record_local_failure(error, took);
+    }
+
+    fn recovered(&mut self) {
+        if self.last.take().is_some() {
+            tracing::info!("local collection works again");
         }
     }
 }
