@@ -1,7 +1,7 @@
-//! The Vantage agent: host collectors and (later) the stream client.
-//!
-//! The collectors are pure parsers over `/proc` text plus a small [`collect::HostCollector`]
-//! that reads the files, keeps the previous counters and turns them into rates.
+//! The Vantage agent: host collectors, its identity, and the stream client.
 #![forbid(unsafe_code)]
 
 pub mod collect;
+pub mod identity;
+pub mod run;
+pub mod stream;

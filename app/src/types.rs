@@ -320,3 +320,93 @@ mod tests {
         assert_eq!("swap".parse::<Metric>().unwrap_err().code, "invalid_metric");
     }
 }
+
+/// A registered agent as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentInfo {
+    /// The agent's UUID.
+    pub id: String,
+    /// Operator-chosen name (at most 64 characters).
+    pub label: String,
+    /// The host's own name.
+    pub hostname: String,
+    /// Free-form tags.
+    pub tags: Vec<String>,
+    /// `active` or `revoked`.
+    pub status: String,
+    /// Live or not.
+    pub connection_state: ConnectionState,
+    /// docker, swarm, kubernetes, systemd or bare.
+    pub runtime: String,
+    /// Operating system.
+    pub os: String,
+    /// CPU architecture.
+    pub arch: String,
+    /// vantage-agent version.
+    pub agent_version: String,
+    /// When it enrolled (RFC 3339).
+    pub created_at: String,
+    /// When it last committed events (RFC 3339).
+    pub last_seen: Option<String>,
+}
+
+/// Body of `PATCH /api/v1/agents/{id}`: fields left out are unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentPatch {
+    /// New label, 1 to 64 characters.
+    pub label: Option<String>,
+    /// New tags (replace the old ones).
+    pub tags: Option<Vec<String>>,
+}
+
+/// Body of `POST /api/v1/agents/enrollment-tokens`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewEnrollmentToken {
+    /// Hours the token stays usable, 1 to 168 (default 24).
+    pub ttl_hours: Option<i64>,
+}
+
+/// Commands that install an agent, one per environment, all complete and runnable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallTemplates {
+    /// A shell one-liner for a Linux host with systemd.
+    pub standalone: String,
+    /// `docker run …`
+    pub docker_run: String,
+    /// A `docker-compose.yml` service.
+    pub docker_compose: String,
+    /// Namespace, Secret, RBAC and DaemonSet.
+    pub kubernetes: String,
+}
+
+/// An enrollment token as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollmentTokenInfo {
+    /// Token id, for deletion.
+    pub id: i64,
+    /// `vtg_enr_abcd…wxyz`.
+    pub masked: String,
+    /// `active`, `used` or `expired`.
+    pub state: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    /// The agent that used it.
+    pub used_by_agent_id: Option<String>,
+}
+
+/// The answer to enrollment-token creation: the only time the token is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedEnrollmentToken {
+    /// `vtg_enr_…`, single use.
+    pub token: String,
+    /// The listed form.
+    #[serde(flatten)]
+    pub info: EnrollmentTokenInfo,
+    /// Ready-to-paste install commands carrying the token, server address and pin.
+    pub install_templates: InstallTemplates,
+    /// Things the operator should know (e.g. a loopback address agents cannot reach).
+    pub warnings: Vec<String>,
+}

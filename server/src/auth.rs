@@ -54,17 +54,18 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
-/// What a listing shows of a token: its prefix, four characters and the last four.
+/// What a listing shows of an API token: its prefix, four characters and the last four.
 pub fn mask(token: &str) -> String {
-    let body = token.strip_prefix(API_TOKEN_PREFIX).unwrap_or(token);
+    mask_with(API_TOKEN_PREFIX, token)
+}
+
+/// What a listing shows of a prefixed secret.
+pub fn mask_with(prefix: &str, token: &str) -> String {
+    let body = token.strip_prefix(prefix).unwrap_or(token);
     if body.len() < 12 {
-        return format!("{API_TOKEN_PREFIX}…");
+        return format!("{prefix}…");
     }
-    format!(
-        "{API_TOKEN_PREFIX}{}…{}",
-        &body[..4],
-        &body[body.len() - 4..]
-    )
+    format!("{prefix}{}…{}", &body[..4], &body[body.len() - 4..])
 }
 
 /// Checks a username: 1 to 64 letters, digits, `.`, `_` or `-`.

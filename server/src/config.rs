@@ -71,6 +71,57 @@ pub struct Config {
     )]
     pub proc_root: PathBuf,
 
+    /// gRPC/TLS address agents stream to (server mode only).
+    #[arg(
+        long,
+        env = "VANTAGE_GRPC_LISTEN",
+        default_value = "127.0.0.1:8443",
+        global = true
+    )]
+    pub grpc_listen: SocketAddr,
+
+    /// PEM certificate (chain) for the gRPC listener; without it a self-signed one is created
+    /// in the data dir and agents pin its key.
+    #[arg(
+        long,
+        env = "VANTAGE_GRPC_TLS_CERT",
+        requires = "grpc_tls_key",
+        global = true
+    )]
+    pub grpc_tls_cert: Option<PathBuf>,
+
+    /// PEM private key of `--grpc-tls-cert`.
+    #[arg(
+        long,
+        env = "VANTAGE_GRPC_TLS_KEY",
+        requires = "grpc_tls_cert",
+        global = true
+    )]
+    pub grpc_tls_key: Option<PathBuf>,
+
+    /// Address agents use to reach the gRPC listener, `grpcs://HOST[:PORT]` (port 443 unless
+    /// given); inferred from the request's Host when unset.
+    #[arg(long, env = "VANTAGE_GRPC_PUBLIC_URL", global = true)]
+    pub grpc_public_url: Option<String>,
+
+    /// Events per second each agent may send before being told to back off.
+    #[arg(
+        long,
+        env = "VANTAGE_AGENT_RATE_LIMIT_PER_SECOND",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub agent_rate_limit_per_second: u32,
+
+    /// Seconds of silence after which an agent counts as disconnected.
+    #[arg(
+        long,
+        env = "VANTAGE_AGENT_STALE_THRESHOLD_SECONDS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub agent_stale_threshold_seconds: u64,
+
     /// Log filter, e.g. `info` or `server=debug,info`.
     #[arg(long, env = "VANTAGE_LOG", default_value = "info", global = true)]
     pub log: String,

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod grpc;
 pub mod http;
 pub mod live;
 pub mod metrics;
@@ -63,22 +64,27 @@ fn restrict_sqlite_files(url: &str) {
 }
 
 /// Serves until `shutdown` is cancelled, then stops the workers and closes the store.
+/// In server mode `grpc_listener` must be given: agents stream to it over TLS.
 pub async fn run(
     config: Config,
     listener: TcpListener,
+    grpc_listener: Option<TcpListener>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    if config.mode == Mode::Server {
-        anyhow::bail!(
-            "server mode (remote agents over gRPC/TLS) is not part of this build yet; use --mode embedded"
-        );
-    }
+    // In server mode the certificate is checked before anything else starts.
+    let certificate = match config.mode {
+        Mode::Server => {
+            create_private_dir(&config.data_dir)?;
+            Some(grpc::tls::load_or_create(&config)?)
+        }
+        Mode::Embedded => None,
+    };
     let store = open_store(&config).await?;
     let live = Arc::new(LiveState::new());
     let vantage = Arc::new(Vantage::new(store.clone(), live));
     let config = Arc::new(config);
 
-    let workers = vec![
+    let mut workers = vec![
         tokio::spawn(workers::local_collection(
             config.proc_root.clone(),
             config.collect_interval,
@@ -87,6 +93,40 @@ pub async fn run(
         )),
         tokio::spawn(workers::housekeeping(vantage.clone(), shutdown.clone())),
     ];
+
+    let mut grpc_info = None;
+    if let Some(certificate) = certificate {
+        let grpc_listener = grpc_listener.context("server mode needs a gRPC listener")?;
+        let address = grpc_listener
+            .local_addr()
+            .context("gRPC listener has no address")?;
+        grpc_info = Some(Arc::new(http::GrpcInfo {
+            port: address.port(),
+            pin: certificate.self_signed.then(|| certificate.pin.clone()),
+        }));
+        let settings = grpc::IngestSettings {
+            rate_limit_per_second: config.agent_rate_limit_per_second,
+            host_interval_s: config.collect_interval.as_secs().max(1) as u32,
+        };
+        let ingest = grpc::Ingest::new(vantage.clone(), settings, shutdown.clone());
+        let grpc_shutdown = shutdown.clone();
+        workers.push(tokio::spawn(async move {
+            if let Err(e) =
+                grpc::serve(grpc_listener, &certificate, ingest, grpc_shutdown.clone()).await
+            {
+                tracing::error!(error = %format!("{e:#}"), "gRPC ingest stopped");
+                grpc_shutdown.cancel();
+            }
+        }));
+        let stale = Duration::from_secs(config.agent_stale_threshold_seconds.max(1));
+        workers.push(tokio::spawn(workers::agent_staleness(
+            vantage.clone(),
+            stale,
+            shutdown.clone(),
+        )));
+        tracing::info!(%address, "gRPC/TLS ingest listening");
+        println!("vantage grpc listening on grpcs://{address}");
+    }
 
     let leptos = leptos::config::LeptosOptions::builder()
         .output_name("frontend")
@@ -98,6 +138,7 @@ pub async fn run(
         config: config.clone(),
         leptos,
         shutdown: shutdown.clone(),
+        grpc: grpc_info,
     };
     let address = listener.local_addr().context("listener has no address")?;
     tracing::info!(%address, mode = ?config.mode, "serving");

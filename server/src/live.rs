@@ -1,4 +1,5 @@
 //! The newest sample of each host, in memory, and the bus that pushes changes to SSE clients.
+use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,11 @@ use tokio::sync::broadcast;
 pub enum LiveEvent {
     /// A host sent a new sample.
     HostSample(Box<HostSummary>),
+    /// An agent connected or went away.
+    AgentStatus {
+        agent_id: String,
+        connection_state: ConnectionState,
+    },
 }
 
 impl LiveEvent {
@@ -20,6 +26,7 @@ impl LiveEvent {
     pub fn name(&self) -> &'static str {
         match self {
             LiveEvent::HostSample(_) => "host_sample",
+            LiveEvent::AgentStatus { .. } => "agent_status",
         }
     }
 
@@ -27,6 +34,11 @@ impl LiveEvent {
     pub fn json(&self) -> String {
         match self {
             LiveEvent::HostSample(summary) => serde_json::to_string(summary).unwrap_or_default(),
+            LiveEvent::AgentStatus {
+                agent_id,
+                connection_state,
+            } => serde_json::json!({ "agent_id": agent_id, "connection_state": connection_state })
+                .to_string(),
         }
     }
 }
@@ -41,10 +53,26 @@ pub struct CollectionStatus {
     pub last_duration: Duration,
 }
 
-/// Latest figures and the live event bus.
+/// What is known right now about one host.
+#[derive(Debug, Clone, Default)]
+struct HostLive {
+    sample: Option<HostSample>,
+    /// A stream (or, for the local host, the collection loop) is live.
+    connected: bool,
+    last_seen: Option<Instant>,
+}
+
+/// Names of a host, from the store (agents) or the machine (local).
+#[derive(Debug, Clone)]
+pub struct HostNames {
+    pub label: String,
+    pub hostname: String,
+}
+
+/// Latest figures of every host and the live event bus.
 pub struct LiveState {
     started: Instant,
-    local: RwLock<Option<HostSample>>,
+    hosts: RwLock<HashMap<String, HostLive>>,
     collection: RwLock<CollectionStatus>,
     events: broadcast::Sender<LiveEvent>,
 }
@@ -59,7 +87,7 @@ impl LiveState {
     pub fn new() -> Self {
         Self {
             started: Instant::now(),
-            local: RwLock::new(None),
+            hosts: RwLock::new(HashMap::new()),
             collection: RwLock::new(CollectionStatus {
                 last_success: None,
                 last_error: None,
@@ -67,13 +95,18 @@ impl LiveState {
                 failures: 0,
                 last_duration: Duration::ZERO,
             }),
-            events: broadcast::channel(256).0,
+            events: broadcast::channel(1024).0,
         }
     }
 
     /// Subscribes to live events.
     pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.events.subscribe()
+    }
+
+    fn publish(&self, event: LiveEvent) {
+        // No subscribers is normal: nobody has the dashboard open.
+        let _ = self.events.send(event);
     }
 
     /// Records a successful local collection and tells SSE clients.
@@ -85,11 +118,69 @@ impl LiveState {
             status.runs += 1;
             status.last_duration = took;
         }
-        *self.local.write().unwrap_or_else(|e| e.into_inner()) = Some(sample);
-        // No subscribers is normal: nobody has the dashboard open.
-        let _ = self
-            .events
-            .send(LiveEvent::HostSample(Box::new(self.local_summary())));
+        self.store_sample(LOCAL_AGENT_ID, sample);
+        self.publish(LiveEvent::HostSample(Box::new(self.local_summary())));
+    }
+
+    /// Records a sample a remote agent sent (and committed) and tells SSE clients.
+    pub fn record_remote(&self, agent_id: &str, names: &HostNames, sample: HostSample) {
+        self.store_sample(agent_id, sample);
+        self.publish(LiveEvent::HostSample(Box::new(
+            self.summary(agent_id, names),
+        )));
+    }
+
+    fn store_sample(&self, host: &str, sample: HostSample) {
+        let mut hosts = self.hosts.write().unwrap_or_else(|e| e.into_inner());
+        let entry = hosts.entry(host.to_owned()).or_default();
+        entry.sample = Some(sample);
+        entry.last_seen = Some(Instant::now());
+    }
+
+    /// Marks an agent's stream live or gone; tells SSE clients when that changes.
+    pub fn set_connected(&self, agent_id: &str, connected: bool) {
+        let changed = {
+            let mut hosts = self.hosts.write().unwrap_or_else(|e| e.into_inner());
+            let entry = hosts.entry(agent_id.to_owned()).or_default();
+            if connected {
+                entry.last_seen = Some(Instant::now());
+            }
+            std::mem::replace(&mut entry.connected, connected) != connected
+        };
+        if changed {
+            let connection_state = if connected {
+                ConnectionState::Connected
+            } else {
+                ConnectionState::Disconnected
+            };
+            self.publish(LiveEvent::AgentStatus {
+                agent_id: agent_id.to_owned(),
+                connection_state,
+            });
+        }
+    }
+
+    /// Agents whose stream is open but silent for longer than `threshold`.
+    pub fn silent_agents(&self, threshold: Duration) -> Vec<String> {
+        self.hosts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(id, h)| {
+                *id != LOCAL_AGENT_ID
+                    && h.connected
+                    && h.last_seen.is_none_or(|t| t.elapsed() > threshold)
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Forgets a deleted agent.
+    pub fn remove(&self, agent_id: &str) {
+        self.hosts
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(agent_id);
     }
 
     /// Records a failed local collection.
@@ -119,31 +210,67 @@ impl LiveState {
 
     /// The newest local sample.
     pub fn local_sample(&self) -> Option<HostSample> {
-        self.local.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.sample(LOCAL_AGENT_ID)
+    }
+
+    /// The newest sample of a host.
+    pub fn sample(&self, host: &str) -> Option<HostSample> {
+        self.hosts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(host)
+            .and_then(|h| h.sample.clone())
     }
 
     /// The local host as the API shows it. Connected while the newest sample is recent.
     pub fn local_summary(&self) -> HostSummary {
-        let sample = self.local_sample();
-        let hostname = sample
-            .as_ref()
-            .map(|s| s.hostname.clone())
+        let hostname = self
+            .local_sample()
+            .map(|s| s.hostname)
             .unwrap_or_else(local_hostname);
-        let fresh = self
-            .collection()
-            .last_success
-            .is_some_and(|t| t.elapsed() < Duration::from_secs(60));
+        self.summary(
+            LOCAL_AGENT_ID,
+            &HostNames {
+                label: hostname.clone(),
+                hostname,
+            },
+        )
+    }
+
+    /// A host as the API shows it.
+    pub fn summary(&self, host: &str, names: &HostNames) -> HostSummary {
+        let live = self
+            .hosts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(host)
+            .cloned()
+            .unwrap_or_default();
+        let connected = if host == LOCAL_AGENT_ID {
+            self.collection()
+                .last_success
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(60))
+        } else {
+            live.connected
+        };
         HostSummary {
-            agent_id: LOCAL_AGENT_ID.to_owned(),
-            label: hostname.clone(),
-            hostname,
-            connection_state: if fresh {
+            agent_id: host.to_owned(),
+            label: names.label.clone(),
+            hostname: if names.hostname.is_empty() {
+                live.sample
+                    .as_ref()
+                    .map(|s| s.hostname.clone())
+                    .unwrap_or_default()
+            } else {
+                names.hostname.clone()
+            },
+            connection_state: if connected {
                 ConnectionState::Connected
             } else {
                 ConnectionState::Disconnected
             },
             running_containers: 0,
-            latest: sample.as_ref().map(figures),
+            latest: live.sample.as_ref().map(figures),
         }
     }
 }

@@ -57,9 +57,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.http_listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.http_listen))?;
+    let grpc_listener = match config.mode {
+        server::config::Mode::Server => Some(
+            tokio::net::TcpListener::bind(config.grpc_listen)
+                .await
+                .with_context(|| format!("cannot listen on {} for gRPC", config.grpc_listen))?,
+        ),
+        server::config::Mode::Embedded => None,
+    };
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
-    server::run(config, listener, shutdown).await
+    server::run(config, listener, grpc_listener, shutdown).await
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

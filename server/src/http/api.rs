@@ -13,11 +13,14 @@ use serde::Deserialize;
 use tokio_stream::wrappers::BroadcastStream;
 
 use app::backend::{Backend, HistoryRequest, request_is_https, session_set_cookie};
-use app::{ApiError, Credentials, HostOverview, LOCAL_AGENT_ID, Me, Metric, NewApiToken};
+use app::{
+    AgentPatch, ApiError, Credentials, HostOverview, LOCAL_AGENT_ID, Me, Metric, NewApiToken,
+    NewEnrollmentToken,
+};
 
 use super::AppState;
 use super::extract::{ApiJson, ApiQuery, Authenticated, require_auth};
-use crate::service::SESSION_TTL;
+use crate::service::{InstallContext, SESSION_TTL, resolve_grpc_url};
 use crate::store::now_s;
 
 /// Request bodies above this size are refused with 413.
@@ -30,6 +33,20 @@ pub fn router(state: AppState) -> axum::Router<AppState> {
         .route("/api-tokens", get(list_tokens).post(create_token))
         .route("/api-tokens/{id}", delete(delete_token))
         .route("/resources/hosts", get(hosts))
+        .route("/agents", get(list_agents))
+        .route(
+            "/agents/enrollment-tokens",
+            get(list_enrollment_tokens).post(create_enrollment_token),
+        )
+        .route(
+            "/agents/enrollment-tokens/{id}",
+            delete(delete_enrollment_token),
+        )
+        .route(
+            "/agents/{id}",
+            get(get_agent).patch(patch_agent).delete(delete_agent),
+        )
+        .route("/agents/{id}/revoke", post(revoke_agent))
         .route("/resources/summary", get(summary))
         .route("/resources/history", get(history))
         .route("/events", get(events))
@@ -132,20 +149,126 @@ async fn delete_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn hosts(State(state): State<AppState>, _: Authenticated) -> Json<Vec<HostOverview>> {
-    let local = state.vantage.live.local_summary();
-    let figures = local.latest.as_ref();
-    Json(vec![HostOverview {
-        id: local.agent_id.clone(),
-        label: local.label.clone(),
-        hostname: local.hostname.clone(),
-        connection_state: local.connection_state,
-        cpu_pct: figures.map(|f| f.cpu_pct),
-        memory_pct: figures.map(|f| f.memory_pct),
-        disk_pct: figures.map(|f| f.disk_pct),
-        running_containers: local.running_containers,
-        last_seen: figures.map(|f| f.taken_at.clone()),
-    }])
+async fn hosts(
+    State(state): State<AppState>,
+    _: Authenticated,
+) -> Result<Json<Vec<HostOverview>>, ApiError> {
+    Ok(Json(state.vantage.hosts().await?))
+}
+
+fn parse_id(id: &str) -> Result<i64, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::bad_request("invalid_id", "An id is a number."))
+}
+
+/// The server's addresses as a client of this request sees them.
+fn install_context(state: &AppState, headers: &HeaderMap) -> Result<InstallContext, ApiError> {
+    let grpc = state.grpc.as_ref().ok_or_else(|| {
+        ApiError::new(
+            409,
+            "server_mode_required",
+            "Agents connect to server mode only: start vantage with --mode server.",
+        )
+    })?;
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').next().unwrap_or(v).trim())
+    };
+    let host = header("x-forwarded-host").or_else(|| header("host"));
+    let scheme = if request_is_https(headers) {
+        "https"
+    } else {
+        "http"
+    };
+    let http_url = format!("{scheme}://{}", host.unwrap_or("localhost"));
+    let (grpc_url, warnings) =
+        resolve_grpc_url(state.config.grpc_public_url.as_deref(), host, grpc.port);
+    Ok(InstallContext {
+        grpc_url,
+        http_url,
+        pin: grpc.pin.clone(),
+        warnings,
+    })
+}
+
+async fn create_enrollment_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Authenticated,
+    ApiJson(body): ApiJson<NewEnrollmentToken>,
+) -> Result<Response, ApiError> {
+    // Name resolution for the reachability warning may block.
+    let resolver = state.clone();
+    let context = tokio::task::spawn_blocking(move || install_context(&resolver, &headers))
+        .await
+        .map_err(|_| ApiError::internal())??;
+    let created = state
+        .vantage
+        .create_enrollment_token(auth.me.user_id, body.ttl_hours, context)
+        .await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn list_enrollment_tokens(
+    State(state): State<AppState>,
+    _: Authenticated,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.vantage.list_enrollment_tokens().await?).into_response())
+}
+
+async fn delete_enrollment_token(
+    State(state): State<AppState>,
+    _: Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .vantage
+        .delete_enrollment_token(parse_id(&id)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_agents(
+    State(state): State<AppState>,
+    _: Authenticated,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.vantage.list_agents().await?).into_response())
+}
+
+async fn get_agent(
+    State(state): State<AppState>,
+    _: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.vantage.agent(&id).await?).into_response())
+}
+
+async fn patch_agent(
+    State(state): State<AppState>,
+    _: Authenticated,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<AgentPatch>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.vantage.update_agent(&id, patch).await?).into_response())
+}
+
+async fn revoke_agent(
+    State(state): State<AppState>,
+    _: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.vantage.revoke_agent(&id).await?).into_response())
+}
+
+async fn delete_agent(
+    State(state): State<AppState>,
+    _: Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.vantage.delete_agent(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]

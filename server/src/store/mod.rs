@@ -1,5 +1,6 @@
 //! The store: one thin boundary over SQLite and PostgreSQL. SQL is written once with
 //! `$n` placeholders, which both dialects accept, and types both decode the same way.
+mod agents;
 mod samples;
 mod tokens;
 mod users;
@@ -11,6 +12,7 @@ use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use agents::{AgentRow, EnrollmentTokenRow, IngestError, NewAgent};
 pub use samples::{HistoryBucket, SampleRow};
 pub use tokens::ApiTokenRow;
 pub use users::{SessionUser, UserRow};

@@ -21,6 +21,33 @@ pub struct SampleRow {
     pub net_tx_bps: f64,
 }
 
+impl SampleRow {
+    /// The stored form of a collector sample.
+    pub fn from_host(agent_id: Option<String>, s: &agent::collect::HostSample) -> Self {
+        let disk_used: u64 = s.filesystems.iter().map(|f| f.used_bytes).sum();
+        let disk_usable: u64 = s
+            .filesystems
+            .iter()
+            .map(|f| f.used_bytes.saturating_add(f.available_bytes))
+            .sum();
+        let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        SampleRow {
+            agent_id,
+            ts_ms: s.taken_at_ms,
+            cpu_pct: s.cpu.total_pct,
+            load: [s.load.one, s.load.five, s.load.fifteen],
+            mem_total: int(s.memory.total_bytes),
+            mem_used: int(s.memory.used_bytes),
+            swap_total: int(s.memory.swap_total_bytes),
+            swap_used: int(s.memory.swap_used_bytes),
+            disk_total: int(disk_usable),
+            disk_used: int(disk_used),
+            net_rx_bps: s.net_rx_bytes_per_s(),
+            net_tx_bps: s.net_tx_bytes_per_s(),
+        }
+    }
+}
+
 /// One time bucket of a history query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryBucket {
@@ -30,6 +57,11 @@ pub struct HistoryBucket {
     pub min: f64,
     pub max: f64,
 }
+
+/// Inserts one `host_sample` row.
+pub const INSERT_SAMPLE: &str = "insert into host_sample (agent_id, ts, cpu_pct, load1, load5, load15, mem_total, mem_used, \
+     swap_total, swap_used, disk_total, disk_used, net_rx_bps, net_tx_bps) \
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 /// The SQL expression of each chartable metric over `host_sample`.
 pub fn metric_expression(metric: app::Metric) -> &'static str {
@@ -49,28 +81,9 @@ pub fn metric_expression(metric: app::Metric) -> &'static str {
 impl Store {
     /// Appends a sample.
     pub async fn insert_host_sample(&self, s: &SampleRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "insert into host_sample (agent_id, ts, cpu_pct, load1, load5, load15, mem_total, mem_used, \
-             swap_total, swap_used, disk_total, disk_used, net_rx_bps, net_tx_bps) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(s.agent_id.clone())
-        .bind(s.ts_ms)
-        .bind(s.cpu_pct)
-        .bind(s.load[0])
-        .bind(s.load[1])
-        .bind(s.load[2])
-        .bind(s.mem_total)
-        .bind(s.mem_used)
-        .bind(s.swap_total)
-        .bind(s.swap_used)
-        .bind(s.disk_total)
-        .bind(s.disk_used)
-        .bind(s.net_rx_bps)
-        .bind(s.net_tx_bps)
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::from_sqlx)?;
+        let mut tx = self.pool.begin().await?;
+        super::agents::insert_sample(&mut tx, s).await?;
+        tx.commit().await.map_err(StoreError::from_sqlx)?;
         Ok(())
     }
 

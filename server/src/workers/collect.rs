@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent::collect::{HostCollector, HostSample};
+use agent::collect::HostCollector;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 use tokio_util::sync::CancellationToken;
 
@@ -54,7 +54,11 @@ pub async fn local_collection(
         let took = started.elapsed();
         match result {
             Ok(sample) => {
-                if let Err(e) = vantage.store.insert_host_sample(&row(&sample)).await {
+                if let Err(e) = vantage
+                    .store
+                    .insert_host_sample(&SampleRow::from_host(None, &sample))
+                    .await
+                {
                     tracing::error!(error = %e, "cannot store the local sample");
                 }
                 vantage.live.record_local(sample, took);
@@ -84,29 +88,5 @@ impl FailureLog {
         if self.last.take().is_some() {
             tracing::info!("local collection works again");
         }
-    }
-}
-
-fn row(s: &HostSample) -> SampleRow {
-    let disk_used: u64 = s.filesystems.iter().map(|f| f.used_bytes).sum();
-    let disk_usable: u64 = s
-        .filesystems
-        .iter()
-        .map(|f| f.used_bytes + f.available_bytes)
-        .sum();
-    let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    SampleRow {
-        agent_id: None,
-        ts_ms: s.taken_at_ms,
-        cpu_pct: s.cpu.total_pct,
-        load: [s.load.one, s.load.five, s.load.fifteen],
-        mem_total: int(s.memory.total_bytes),
-        mem_used: int(s.memory.used_bytes),
-        swap_total: int(s.memory.swap_total_bytes),
-        swap_used: int(s.memory.swap_used_bytes),
-        disk_total: int(disk_usable),
-        disk_used: int(disk_used),
-        net_rx_bps: s.net_rx_bytes_per_s(),
-        net_tx_bps: s.net_tx_bytes_per_s(),
     }
 }

@@ -2,6 +2,8 @@
 //! when the shutdown token is cancelled.
 mod collect;
 mod housekeeping;
+mod staleness;
 
 pub use collect::local_collection;
 pub use housekeeping::housekeeping;
+pub use staleness::agent_staleness;

@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 
 pub struct Server {
     pub url: String,
+    /// `grpcs://127.0.0.1:PORT` in server mode.
+    pub grpc_url: Option<String>,
     pub child: Child,
     pub data_dir: tempfile::TempDir,
     pub database_url: Option<String>,
@@ -82,6 +84,8 @@ impl Server {
         cmd.args([
             "--http-listen",
             "127.0.0.1:0",
+            "--grpc-listen",
+            "127.0.0.1:0",
             "--collect-interval",
             "1s",
             "--data-dir",
@@ -98,9 +102,13 @@ impl Server {
         let mut child = cmd.spawn().expect("start vantage");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
+        let mut grpc_url = None;
         let url = loop {
             match lines.next() {
                 Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("vantage grpc listening on ") {
+                        grpc_url = Some(url.to_owned());
+                    }
                     if let Some(url) = line.strip_prefix("vantage listening on ") {
                         break url.to_owned();
                     }
@@ -112,6 +120,7 @@ impl Server {
         std::thread::spawn(move || for _ in lines {});
         Server {
             url,
+            grpc_url,
             child,
             data_dir,
             database_url,
@@ -250,4 +259,20 @@ where
 
 pub fn temp_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
+}
+
+/// The `vantage-agent` binary built next to this test.
+pub fn agent_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let agent = dir.join("vantage-agent");
+    assert!(
+        agent.exists(),
+        "{} is missing: build the workspace (cargo nextest run --workspace)",
+        agent.display()
+    );
+    agent
 }

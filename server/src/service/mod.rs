@@ -10,7 +10,7 @@ use app::{
 use async_trait::async_trait;
 
 use crate::auth::{self, LoginThrottle};
-use crate::live::LiveState;
+use crate::live::{HostNames, LiveState};
 use crate::store::{ApiTokenRow, Store, StoreError, now_s};
 
 /// How long a browser session lasts.
@@ -18,11 +18,17 @@ pub const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The most buckets one history answer may hold.
 pub const MAX_HISTORY_BUCKETS: i64 = 10_000;
 
-/// Everything the rules need: the store, the live state and the login throttle.
+mod agents;
+
+pub use agents::{InstallContext, resolve_grpc_url};
+
+/// Everything the rules need: the store, the live state, the login throttle and the agents'
+/// live streams.
 pub struct Vantage {
     pub store: Store,
     pub live: Arc<LiveState>,
     pub throttle: LoginThrottle,
+    pub streams: crate::grpc::StreamRegistry,
 }
 
 impl From<StoreError> for ApiError {
@@ -48,6 +54,7 @@ impl Vantage {
             store,
             live,
             throttle: LoginThrottle::new(10, Duration::from_secs(15 * 60)),
+            streams: Default::default(),
         }
     }
 
@@ -101,13 +108,13 @@ impl Vantage {
         }
     }
 
-    /// Checks that an agent id names a known host; `None` means local.
-    async fn resolve_host(&self, agent_id: &str) -> Result<Option<(String, String)>, ApiError> {
+    /// Checks that an agent id names a known host: `None` for local, else its names.
+    async fn resolve_host(&self, agent_id: &str) -> Result<Option<HostNames>, ApiError> {
         if agent_id == LOCAL_AGENT_ID {
             return Ok(None);
         }
         match self.store.agent_names(agent_id).await? {
-            Some(names) => Ok(Some(names)),
+            Some((label, hostname)) => Ok(Some(HostNames { label, hostname })),
             None => Err(ApiError::not_found(
                 "unknown_agent",
                 format!("No host has the id {agent_id:?}."),
@@ -216,15 +223,7 @@ impl Backend for Vantage {
     async fn host_summary(&self, agent_id: &str) -> Result<HostSummary, ApiError> {
         match self.resolve_host(agent_id).await? {
             None => Ok(self.live.local_summary()),
-            // Remote agents stream from the multi-host release on; until then they have no sample.
-            Some((label, hostname)) => Ok(HostSummary {
-                agent_id: agent_id.to_owned(),
-                label,
-                hostname,
-                connection_state: app::ConnectionState::Disconnected,
-                running_containers: 0,
-                latest: None,
-            }),
+            Some(names) => Ok(self.live.summary(agent_id, &names)),
         }
     }
 

@@ -1,0 +1,407 @@
+//! The agent's life: enroll once, then keep an authenticated stream to the server, sending
+//! host samples and reconnecting with backoff until revoked or stopped.
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ed25519_dalek::Signer;
+use proto::agent_message::Body as Up;
+use proto::agent_service_client::AgentServiceClient;
+use proto::server_message::Body as Down;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::collect::HostCollector;
+use crate::identity::{self, Identity};
+use crate::stream::{self, ConnectError, Outbox, ServerAddress, ServerTrust};
+
+/// Everything `vantage-agent run` needs.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub server: Option<String>,
+    pub enrollment_token: Option<String>,
+    pub label: Option<String>,
+    pub server_pin: Option<String>,
+    pub runtime: String,
+    pub state_dir: PathBuf,
+    pub insecure_skip_tls_verify: bool,
+    pub proc_root: PathBuf,
+    pub host_interval: Duration,
+}
+
+/// How a run ended without an error.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The server revoked this agent: it must not reconnect.
+    Revoked(String),
+    /// Asked to stop (SIGTERM, Ctrl-C).
+    Stopped,
+}
+
+/// At most this many events wait for the server (in memory).
+const OUTBOX_CAPACITY: usize = 10_000;
+/// A stream that lived this long resets the backoff.
+const STABLE_AFTER: Duration = Duration::from_secs(30);
+
+/// Enrolls if needed, then streams until revoked or `shutdown` resolves.
+pub async fn run(
+    config: RunConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<Outcome> {
+    let identity_path = identity::path_in(&config.state_dir);
+    let identity = match identity::load(&identity_path)? {
+        Some(identity) => {
+            tracing::info!(agent_id = %identity.agent_id, server = %identity.server, "using the existing enrollment");
+            identity
+        }
+        None => enroll(&config).await?,
+    };
+    let address = ServerAddress::parse(&identity.server).map_err(anyhow::Error::msg)?;
+    let trust = trust(
+        identity.server_pin.as_deref(),
+        config.insecure_skip_tls_verify,
+    )?;
+    let key = identity.signing_key(&identity_path)?;
+    let uuid = identity.uuid(&identity_path)?;
+
+    let (events_tx, mut events) = mpsc::channel(1024);
+    let collector = tokio::spawn(collect_host(
+        config.proc_root.clone(),
+        config.host_interval,
+        events_tx,
+    ));
+    let mut outbox = Outbox::new(OUTBOX_CAPACITY);
+    let mut backoff = Backoff::default();
+    let mut last_failure = String::new();
+    tokio::pin!(shutdown);
+    let outcome = loop {
+        let session = Session {
+            address: &address,
+            trust: &trust,
+            key: &key,
+            uuid: *uuid.as_bytes(),
+            agent_id: &identity.agent_id,
+        };
+        let started = Instant::now();
+        let end = tokio::select! {
+            end = session.run(&mut outbox, &mut events) => end,
+            _ = &mut shutdown => break Ok(Outcome::Stopped),
+        };
+        let reason = match end {
+            SessionEnd::Revoked(reason) => break Ok(Outcome::Revoked(reason)),
+            SessionEnd::Fatal(e) => break Err(e),
+            SessionEnd::Retry(reason) => reason,
+        };
+        if started.elapsed() >= STABLE_AFTER {
+            backoff = Backoff::default();
+        }
+        let delay = backoff.next_delay();
+        // Each kind of failure is logged once, not on every attempt.
+        if reason != last_failure {
+            tracing::warn!(%reason, retry_in_ms = delay.as_millis() as u64, "stream to the server lost; retrying with backoff");
+            last_failure = reason;
+        }
+        let wake = tokio::time::Instant::now() + delay;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake) => break,
+                Some(event) = events.recv() => outbox.push(event),
+                _ = &mut shutdown => return Ok(Outcome::Stopped),
+            }
+        }
+    };
+    collector.abort();
+    outcome
+}
+
+fn trust(pin: Option<&str>, insecure: bool) -> anyhow::Result<ServerTrust> {
+    if insecure {
+        tracing::warn!(
+            "TLS VERIFICATION IS OFF (--grpc-insecure-skip-tls-verify): anyone on the network path can read and \
+             change this agent's traffic. Use this for development only."
+        );
+        return Ok(ServerTrust::InsecureSkipVerify);
+    }
+    match pin {
+        Some(pin) => Ok(ServerTrust::Pinned(
+            stream::tls::parse_pin(pin).map_err(anyhow::Error::msg)?,
+        )),
+        None => Ok(ServerTrust::SystemRoots),
+    }
+}
+
+async fn enroll(config: &RunConfig) -> anyhow::Result<Identity> {
+    let (Some(server), Some(token)) = (&config.server, &config.enrollment_token) else {
+        anyhow::bail!(
+            "this agent is not enrolled yet: give --server grpcs://HOST:PORT and --enrollment-token (from the dashboard's \"Generate enrollment token\")"
+        );
+    };
+    let address = ServerAddress::parse(server).map_err(anyhow::Error::msg)?;
+    let trust = trust(
+        config.server_pin.as_deref(),
+        config.insecure_skip_tls_verify,
+    )?;
+    let hostname = std::fs::read_to_string(config.proc_root.join("sys/kernel/hostname"))
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    let label = config.label.clone().unwrap_or_else(|| hostname.clone());
+    if label.chars().count() > 64 {
+        anyhow::bail!("--label is at most 64 characters");
+    }
+    // The handshake (and the pin check) completes before the token leaves this host.
+    let channel = stream::connect(&address, &trust).await?;
+    let key = identity::generate_key()?;
+    let request = proto::RegisterAgentRequest {
+        enrollment_token: token.clone(),
+        public_key: key.verifying_key().to_bytes().to_vec(),
+        hostname,
+        label: label.clone(),
+        runtime: config.runtime.clone(),
+        os: std::env::consts::OS.to_owned(),
+        arch: std::env::consts::ARCH.to_owned(),
+        agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    let response = AgentServiceClient::new(channel)
+        .register_agent(request)
+        .await
+        .map_err(|status| match status.code() {
+            tonic::Code::PermissionDenied | tonic::Code::Unauthenticated => {
+                anyhow::anyhow!(
+                    "the server refused the enrollment token: {}",
+                    status.message()
+                )
+            }
+            _ => anyhow::anyhow!("enrollment failed: {}", status.message()),
+        })?;
+    let response = response.into_inner();
+    let identity = Identity {
+        agent_id: response.agent_id,
+        private_key: Identity::encode_key(&key),
+        server: address.to_string(),
+        server_pin: config.server_pin.clone(),
+        label,
+        enrolled_at: unix_seconds(),
+    };
+    identity::save(&identity::path_in(&config.state_dir), &identity)?;
+    tracing::info!(agent_id = %identity.agent_id, "enrolled");
+    Ok(identity)
+}
+
+async fn collect_host(proc_root: PathBuf, interval: Duration, events: mpsc::Sender<proto::Event>) {
+    let mut collector = match HostCollector::new(&proc_root) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the host's /proc; no host samples will be sent");
+            return;
+        }
+    };
+    let mut ticker = tokio::time::interval_at(
+        tokio::time::Instant::now() + interval.min(Duration::from_secs(1)),
+        interval,
+    );
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        ticker.tick().await;
+        let result = tokio::task::spawn_blocking(move || {
+            let result = collector.collect();
+            (collector, result)
+        })
+        .await;
+        let Ok((c, result)) = result else { return };
+        collector = c;
+        match result {
+            Ok(sample) => {
+                let event = proto::Event {
+                    time_ms: sample.taken_at_ms,
+                    body: Some(proto::event::Body::HostSample(proto::HostSample::from(
+                        &sample,
+                    ))),
+                };
+                if events.send(event).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "host collection failed"),
+        }
+    }
+}
+
+enum SessionEnd {
+    Revoked(String),
+    Retry(String),
+    Fatal(anyhow::Error),
+}
+
+struct Session<'a> {
+    address: &'a ServerAddress,
+    trust: &'a ServerTrust,
+    key: &'a ed25519_dalek::SigningKey,
+    uuid: [u8; 16],
+    agent_id: &'a str,
+}
+
+impl Session<'_> {
+    async fn run(
+        &self,
+        outbox: &mut Outbox,
+        events: &mut mpsc::Receiver<proto::Event>,
+    ) -> SessionEnd {
+        let channel = match stream::connect(self.address, self.trust).await {
+            Ok(c) => c,
+            Err(e @ ConnectError::PinMismatch(_)) => return SessionEnd::Fatal(e.into()),
+            Err(e) => return SessionEnd::Retry(e.to_string()),
+        };
+        let (up, up_rx) = mpsc::channel::<proto::AgentMessage>(64);
+        let mut down = match AgentServiceClient::new(channel)
+            .connect(ReceiverStream::new(up_rx))
+            .await
+        {
+            Ok(response) => response.into_inner(),
+            Err(status) => {
+                return SessionEnd::Retry(format!(
+                    "the server refused the stream: {}",
+                    status.message()
+                ));
+            }
+        };
+        let send = |body: Up| {
+            let up = up.clone();
+            async move {
+                up.send(proto::AgentMessage { body: Some(body) })
+                    .await
+                    .is_ok()
+            }
+        };
+
+        // Challenge, signed answer, then the server's committed position.
+        let nonce = match next(&mut down).await {
+            Ok(Down::Challenge(c)) => c.nonce,
+            Ok(other) => return end_for(other),
+            Err(end) => return end,
+        };
+        let timestamp = unix_seconds();
+        let signature = self
+            .key
+            .sign(&proto::auth_message(&nonce, &self.uuid, timestamp));
+        let auth = proto::AuthResponse {
+            agent_id: self.agent_id.to_owned(),
+            timestamp,
+            signature: signature.to_bytes().to_vec(),
+        };
+        if !send(Up::Auth(auth)).await {
+            return SessionEnd::Retry("the stream closed during authentication".into());
+        }
+        match next(&mut down).await {
+            Ok(Down::AuthOk(ok)) => outbox.resume_after(ok.last_seq),
+            Ok(other) => return end_for(other),
+            Err(end) => return end,
+        }
+        tracing::info!(server = %self.address, "stream authenticated");
+        if let Some(batch) = outbox.resend_batch() {
+            send(Up::Batch(batch)).await;
+        }
+        let mut paused_until: Option<tokio::time::Instant> = None;
+        loop {
+            if paused_until.is_none()
+                && let Some(batch) = outbox.next_batch(500)
+                && !send(Up::Batch(batch)).await
+            {
+                return SessionEnd::Retry("the stream closed".into());
+            }
+            let pause = paused_until;
+            tokio::select! {
+                Some(event) = events.recv() => outbox.push(event),
+                message = next(&mut down) => match message {
+                    Ok(Down::Ack(ack)) => outbox.acked(ack.seq),
+                    Ok(Down::Error(e)) if e.retry_after_ms > 0 => {
+                        tracing::debug!(code = %e.code, retry_after_ms = e.retry_after_ms, "server asked to slow down");
+                        paused_until = Some(tokio::time::Instant::now() + Duration::from_millis(e.retry_after_ms.min(60_000)));
+                    }
+                    Ok(other) => {
+                        if let end @ (SessionEnd::Revoked(_) | SessionEnd::Fatal(_)) = end_for(other) {
+                            return end;
+                        }
+                    }
+                    Err(end) => return end,
+                },
+                _ = tokio::time::sleep_until(pause.unwrap_or_else(tokio::time::Instant::now)), if pause.is_some() => {
+                    paused_until = None;
+                    if let Some(batch) = outbox.resend_batch() {
+                        send(Up::Batch(batch)).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn next(down: &mut tonic::Streaming<proto::ServerMessage>) -> Result<Down, SessionEnd> {
+    match down.message().await {
+        Ok(Some(proto::ServerMessage { body: Some(body) })) => Ok(body),
+        Ok(Some(_)) => Err(SessionEnd::Retry("the server sent an empty message".into())),
+        Ok(None) => Err(SessionEnd::Retry("the server closed the stream".into())),
+        Err(status) => Err(SessionEnd::Retry(format!(
+            "stream error: {}",
+            status.message()
+        ))),
+    }
+}
+
+/// What an unexpected or terminal server message means for the session.
+fn end_for(message: Down) -> SessionEnd {
+    match message {
+        Down::Revoked(r) => SessionEnd::Revoked(r.reason),
+        Down::Error(e) if e.code == "agent_revoked" => SessionEnd::Revoked(e.message),
+        Down::Error(e) if e.code == "unknown_agent" => SessionEnd::Fatal(anyhow::anyhow!(
+            "the server does not know this agent ({}); it was probably deleted: enroll again with a new token",
+            e.message
+        )),
+        Down::Error(e) => SessionEnd::Retry(format!("{}: {}", e.code, e.message)),
+        _ => SessionEnd::Retry("the server sent a message out of order".into()),
+    }
+}
+
+fn unix_seconds() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// 1 s doubling to 60 s, each delay drawn between half and all of the current step.
+#[derive(Debug)]
+pub struct Backoff {
+    step: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            step: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Backoff {
+    pub fn next_delay(&mut self) -> Duration {
+        let mut random = [0u8; 2];
+        let _ = getrandom::fill(&mut random);
+        let fraction = 0.5 + f64::from(u16::from_le_bytes(random)) / f64::from(u16::MAX) / 2.0;
+        let delay = self.step.mul_f64(fraction);
+        self.step = (self.step * 2).min(Duration::from_secs(60));
+        delay
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_minute_with_jitter() {
+        let mut b = Backoff::default();
+        let delays: Vec<Duration> = (0..10).map(|_| b.next_delay()).collect();
+        assert!(delays[0] >= Duration::from_millis(500) && delays[0] <= Duration::from_secs(1));
+        assert!(delays[3] >= Duration::from_secs(4) && delays[3] <= Duration::from_secs(8));
+        assert!(delays.iter().all(|d| *d <= Duration::from_secs(60)));
+        assert!(delays[9] >= Duration::from_secs(30));
+    }
+}

@@ -1,0 +1,527 @@
+//! RegisterAgent and the Connect stream: enrollment, challenge-response authentication, rate
+//! limiting, and committing event batches before acknowledging them.
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use ed25519_dalek::{Signature, VerifyingKey};
+use proto::agent_message::Body as Up;
+use proto::server_message::Body as Down;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::auth;
+use crate::live::HostNames;
+use crate::service::Vantage;
+use crate::store::{IngestError, NewAgent, SampleRow, now_s};
+
+/// Largest clock difference accepted in the authentication answer.
+const MAX_SKEW_S: i64 = 300;
+/// Prefix of enrollment tokens.
+pub const ENROLLMENT_TOKEN_PREFIX: &str = "vtg_enr_";
+
+/// What stops a live stream from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Control {
+    Revoked,
+    Superseded,
+}
+
+/// The live stream of each connected agent, so revocation can end it at once.
+#[derive(Default)]
+pub struct StreamRegistry {
+    next_id: AtomicU64,
+    streams: Mutex<HashMap<String, (u64, mpsc::Sender<Control>)>>,
+}
+
+impl StreamRegistry {
+    fn register(&self, agent_id: &str) -> (u64, mpsc::Receiver<Control>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(2);
+        let previous = self
+            .streams
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(agent_id.to_owned(), (id, tx));
+        if let Some((_, old)) = previous {
+            let _ = old.try_send(Control::Superseded);
+        }
+        (id, rx)
+    }
+
+    /// Removes the stream if it is still the registered one; true if it was.
+    fn unregister(&self, agent_id: &str, id: u64) -> bool {
+        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        if streams
+            .get(agent_id)
+            .is_some_and(|(current, _)| *current == id)
+        {
+            streams.remove(agent_id);
+            return true;
+        }
+        false
+    }
+
+    /// Ends the agent's live stream with `Revoked`; false if it has none.
+    pub fn revoke(&self, agent_id: &str) -> bool {
+        let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        streams
+            .get(agent_id)
+            .is_some_and(|(_, tx)| tx.try_send(Control::Revoked).is_ok())
+    }
+
+    /// Number of live streams.
+    pub fn len(&self) -> usize {
+        self.streams.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Intervals and limits handed to agents.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestSettings {
+    pub rate_limit_per_second: u32,
+    pub host_interval_s: u32,
+}
+
+/// The tonic service.
+#[derive(Clone)]
+pub struct Ingest {
+    vantage: Arc<Vantage>,
+    settings: IngestSettings,
+    shutdown: CancellationToken,
+}
+
+impl Ingest {
+    pub fn new(
+        vantage: Arc<Vantage>,
+        settings: IngestSettings,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            vantage,
+            settings,
+            shutdown,
+        }
+    }
+
+    fn agent_settings(&self) -> proto::AgentSettings {
+        proto::AgentSettings {
+            host_interval_s: self.settings.host_interval_s,
+            container_stats_interval_s: 10,
+            container_list_interval_s: 30,
+            certificate_interval_s: 60,
+            rate_limit_per_second: self.settings.rate_limit_per_second,
+        }
+    }
+}
+
+fn message(body: Down) -> Result<proto::ServerMessage, Status> {
+    Ok(proto::ServerMessage { body: Some(body) })
+}
+
+fn error(code: &str, text: impl Into<String>, retry_after_ms: u64) -> Down {
+    Down::Error(proto::Error {
+        code: code.to_owned(),
+        message: text.into(),
+        retry_after_ms,
+    })
+}
+
+#[tonic::async_trait]
+impl proto::agent_service_server::AgentService for Ingest {
+    async fn register_agent(
+        &self,
+        request: Request<proto::RegisterAgentRequest>,
+    ) -> Result<Response<proto::RegisterAgentResponse>, Status> {
+        let r = request.into_inner();
+        if !r.enrollment_token.starts_with(ENROLLMENT_TOKEN_PREFIX) {
+            return Err(Status::permission_denied(
+                "the enrollment token is unknown, used or expired",
+            ));
+        }
+        let key: [u8; 32] = r
+            .public_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| Status::invalid_argument("public_key must be 32 bytes"))?;
+        VerifyingKey::from_bytes(&key)
+            .map_err(|_| Status::invalid_argument("public_key is not an Ed25519 key"))?;
+        let hostname: String = r.hostname.trim().chars().take(253).collect();
+        let label = if r.label.trim().is_empty() {
+            hostname.clone()
+        } else {
+            r.label.trim().to_owned()
+        };
+        if label.chars().count() > 64 {
+            return Err(Status::invalid_argument("label is at most 64 characters"));
+        }
+        let runtime = match r.runtime.as_str() {
+            "docker" | "swarm" | "kubernetes" | "systemd" | "bare" => r.runtime.clone(),
+            "" => "bare".to_owned(),
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "unknown runtime {other:?}"
+                )));
+            }
+        };
+        let short = |s: &str| s.chars().take(64).collect::<String>();
+        let agent = NewAgent {
+            agent_id: uuid::Uuid::new_v4().to_string(),
+            label,
+            hostname,
+            public_key: base64::engine::general_purpose::STANDARD.encode(key),
+            runtime,
+            os: short(&r.os),
+            arch: short(&r.arch),
+            agent_version: short(&r.agent_version),
+        };
+        let registered = self
+            .vantage
+            .store
+            .register_agent(&auth::sha256_hex(&r.enrollment_token), &agent)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot register an agent");
+                Status::unavailable("the server cannot register agents right now")
+            })?;
+        if !registered {
+            tracing::warn!("enrollment refused: unknown, used or expired token");
+            return Err(Status::permission_denied(
+                "the enrollment token is unknown, used or expired",
+            ));
+        }
+        tracing::info!(agent_id = %agent.agent_id, label = %agent.label, "agent enrolled");
+        self.vantage.live.set_connected(&agent.agent_id, false);
+        Ok(Response::new(proto::RegisterAgentResponse {
+            agent_id: agent.agent_id,
+            eat_verification_key: Vec::new(),
+            settings: Some(self.agent_settings()),
+        }))
+    }
+
+    type ConnectStream = ReceiverStream<Result<proto::ServerMessage, Status>>;
+
+    async fn connect(
+        &self,
+        request: Request<Streaming<proto::AgentMessage>>,
+    ) -> Result<Response<Self::ConnectStream>, Status> {
+        let inbound = request.into_inner();
+        let (out, rx) = mpsc::channel(64);
+        let ingest = self.clone();
+        tokio::spawn(async move { ingest.session(inbound, out).await });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// Refills `rate` tokens per second up to one second's worth; a batch may overdraw a full bucket.
+struct TokenBucket {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: u32) -> Self {
+        let rate = f64::from(rate.max(1));
+        Self {
+            rate,
+            tokens: rate,
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes `n` tokens, or says how long to wait before trying again.
+    fn take(&mut self, n: usize) -> Result<(), Duration> {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate);
+        self.last = now;
+        let n = n as f64;
+        if self.tokens >= n.min(self.rate) {
+            self.tokens -= n;
+            Ok(())
+        } else {
+            Err(
+                Duration::from_secs_f64((n.min(self.rate) - self.tokens) / self.rate)
+                    .max(Duration::from_millis(1)),
+            )
+        }
+    }
+}
+
+type Outbound = mpsc::Sender<Result<proto::ServerMessage, Status>>;
+
+impl Ingest {
+    async fn session(&self, mut inbound: Streaming<proto::AgentMessage>, out: Outbound) {
+        let Some(agent) = self.authenticate(&mut inbound, &out).await else {
+            return;
+        };
+        let agent_id = agent.agent_id.clone();
+        let (stream_id, mut control) = self.vantage.streams.register(&agent_id);
+        let live = &self.vantage.live;
+        live.set_connected(&agent_id, true);
+        tracing::info!(%agent_id, label = %agent.label, "agent connected");
+        let names = HostNames {
+            label: agent.label.clone(),
+            hostname: agent.hostname.clone(),
+        };
+        let mut last_seq = agent.last_seq.max(0) as u64;
+        let ok = proto::AuthOk {
+            last_seq,
+            settings: Some(self.agent_settings()),
+        };
+        let _ = out.send(message(Down::AuthOk(ok))).await;
+        let mut bucket = TokenBucket::new(self.settings.rate_limit_per_second);
+        let reason = loop {
+            let incoming = tokio::select! {
+                c = control.recv() => {
+                    match c {
+                        Some(Control::Revoked) => {
+                            let revoked = proto::Revoked { reason: "revoked by an operator".into() };
+                            let _ = out.send(message(Down::Revoked(revoked))).await;
+                            break "revoked";
+                        }
+                        _ => {
+                            let _ = out.send(message(error("superseded", "a newer stream of this agent took over", 0))).await;
+                            break "superseded";
+                        }
+                    }
+                }
+                _ = self.shutdown.cancelled() => {
+                    let _ = out.send(message(error("server_shutdown", "the server is restarting", 1000))).await;
+                    break "server shutdown";
+                }
+                m = inbound.message() => m,
+            };
+            let batch = match incoming {
+                Ok(Some(proto::AgentMessage {
+                    body: Some(Up::Batch(batch)),
+                })) => batch,
+                Ok(Some(_)) => continue,
+                Ok(None) => break "the agent closed the stream",
+                Err(_) => break "the stream broke",
+            };
+            live.set_connected(&agent_id, true);
+            if let Err(wait) = bucket.take(batch.events.len()) {
+                let retry = wait.as_millis().max(1) as u64;
+                let text = format!(
+                    "more than {} events per second",
+                    self.settings.rate_limit_per_second
+                );
+                let _ = out.send(message(error("rate_limited", text, retry))).await;
+                continue;
+            }
+            match self.commit(&agent_id, &names, last_seq, batch).await {
+                Ok(new_last) => {
+                    last_seq = new_last;
+                    let _ = out
+                        .send(message(Down::Ack(proto::Ack { seq: last_seq })))
+                        .await;
+                }
+                Err(IngestError::Gap { .. }) => {
+                    let _ = out
+                        .send(message(error(
+                            "sequence_gap",
+                            "resend from the last acknowledged event",
+                            500,
+                        )))
+                        .await;
+                }
+                Err(IngestError::Superseded) => break "superseded",
+                Err(IngestError::Store(e)) => {
+                    tracing::error!(%agent_id, error = %e, "cannot commit a batch");
+                    let _ = out
+                        .send(message(error(
+                            "unavailable",
+                            "the server cannot store events right now",
+                            2000,
+                        )))
+                        .await;
+                }
+            }
+        };
+        if self.vantage.streams.unregister(&agent_id, stream_id) {
+            live.set_connected(&agent_id, false);
+        }
+        tracing::info!(%agent_id, %reason, "agent stream ended");
+    }
+
+    /// Challenge, signed answer, checks. Answers the agent and returns `None` on failure.
+    async fn authenticate(
+        &self,
+        inbound: &mut Streaming<proto::AgentMessage>,
+        out: &Outbound,
+    ) -> Option<crate::store::AgentRow> {
+        let mut nonce = [0u8; 32];
+        getrandom::fill(&mut nonce).ok()?;
+        out.send(message(Down::Challenge(proto::AuthChallenge {
+            nonce: nonce.to_vec(),
+        })))
+        .await
+        .ok()?;
+        let answer = match tokio::time::timeout(Duration::from_secs(10), inbound.message()).await {
+            Ok(Ok(Some(proto::AgentMessage {
+                body: Some(Up::Auth(a)),
+            }))) => a,
+            _ => {
+                let _ = out
+                    .send(message(error(
+                        "unauthenticated",
+                        "expected an authentication answer",
+                        0,
+                    )))
+                    .await;
+                return None;
+            }
+        };
+        let claimed = answer.agent_id.clone();
+        let refuse = |code: &'static str, text: String| async move {
+            tracing::warn!(agent_id = %claimed, code, "agent authentication refused");
+            let _ = out.send(message(error(code, text, 0))).await;
+            None
+        };
+        let Ok(uuid) = uuid::Uuid::parse_str(&answer.agent_id) else {
+            return refuse("unknown_agent", "agent_id is not a UUID".into()).await;
+        };
+        let agent = match self.vantage.store.agent(&answer.agent_id).await {
+            Ok(Some(agent)) => agent,
+            Ok(None) => {
+                return refuse(
+                    "unknown_agent",
+                    format!("no agent {} is registered", answer.agent_id),
+                )
+                .await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot look an agent up");
+                let _ = out
+                    .send(message(error("unavailable", "try again later", 2000)))
+                    .await;
+                return None;
+            }
+        };
+        if agent.status != "active" {
+            return refuse("agent_revoked", "this agent was revoked".into()).await;
+        }
+        let skew = now_s() - answer.timestamp;
+        if skew.abs() > MAX_SKEW_S {
+            return refuse(
+                "clock_skew",
+                format!("the agent's clock is {skew} s off the server's; fix its time (NTP)"),
+            )
+            .await;
+        }
+        let verified = base64::engine::general_purpose::STANDARD
+            .decode(&agent.public_key)
+            .ok()
+            .and_then(|k| <[u8; 32]>::try_from(k).ok())
+            .and_then(|k| VerifyingKey::from_bytes(&k).ok())
+            .zip(Signature::from_slice(&answer.signature).ok())
+            .is_some_and(|(key, signature)| {
+                key.verify_strict(
+                    &proto::auth_message(&nonce, uuid.as_bytes(), answer.timestamp),
+                    &signature,
+                )
+                .is_ok()
+            });
+        if !verified {
+            return refuse(
+                "unauthenticated",
+                "the signature does not match this agent's key".into(),
+            )
+            .await;
+        }
+        Some(agent)
+    }
+
+    async fn commit(
+        &self,
+        agent_id: &str,
+        names: &HostNames,
+        last_seq: u64,
+        batch: proto::EventBatch,
+    ) -> Result<u64, IngestError> {
+        let samples: Vec<Option<(SampleRow, agent::collect::HostSample)>> = batch
+            .events
+            .into_iter()
+            .map(|event| match event.body {
+                Some(proto::event::Body::HostSample(s)) => {
+                    let sample = agent::stream::wire::host_sample_from_wire(event.time_ms, s);
+                    Some((
+                        SampleRow::from_host(Some(agent_id.to_owned()), &sample),
+                        sample,
+                    ))
+                }
+                _ => None,
+            })
+            .collect();
+        let rows: Vec<Option<SampleRow>> = samples
+            .iter()
+            .map(|s| s.as_ref().map(|(row, _)| row.clone()))
+            .collect();
+        let new_last = self
+            .vantage
+            .store
+            .commit_batch(agent_id, last_seq, batch.first_seq, &rows)
+            .await?;
+        if new_last > last_seq {
+            // Only the newest sample goes live: a backfill after an outage is history, not news.
+            if let Some((_, newest)) = samples
+                .into_iter()
+                .flatten()
+                .max_by_key(|(_, s)| s.taken_at_ms)
+            {
+                let current = self
+                    .vantage
+                    .live
+                    .sample(agent_id)
+                    .map_or(i64::MIN, |s| s.taken_at_ms);
+                if newest.taken_at_ms > current {
+                    self.vantage.live.record_remote(agent_id, names, newest);
+                }
+            }
+        }
+        Ok(new_last)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_refuses_past_the_rate_and_refills() {
+        let mut bucket = TokenBucket::new(100);
+        assert!(bucket.take(60).is_ok());
+        let wait = bucket.take(60).unwrap_err();
+        assert!(
+            wait > Duration::from_millis(100) && wait < Duration::from_millis(300),
+            "{wait:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(bucket.take(60).is_ok());
+    }
+
+    #[test]
+    fn a_stream_registered_again_supersedes_the_old_one() {
+        let registry = StreamRegistry::default();
+        let (first, mut first_rx) = registry.register("a");
+        let (second, _second_rx) = registry.register("a");
+        assert_eq!(first_rx.try_recv().unwrap(), Control::Superseded);
+        assert!(
+            !registry.unregister("a", first),
+            "the old stream must not remove the new one"
+        );
+        assert!(registry.revoke("a"));
+        assert!(registry.unregister("a", second));
+        assert!(!registry.revoke("a"));
+    }
+}

@@ -1,0 +1,458 @@
+//! Agents and their enrollment: tokens with install snippets, listing, editing, revoking and
+//! deleting.
+use std::net::{IpAddr, ToSocketAddrs};
+
+use app::{
+    AgentInfo, AgentPatch, ApiError, ConnectionState, CreatedEnrollmentToken, EnrollmentTokenInfo,
+    HostOverview, InstallTemplates,
+};
+
+use super::{Vantage, internal};
+use crate::auth;
+use crate::grpc::ENROLLMENT_TOKEN_PREFIX;
+use crate::live::HostNames;
+use crate::store::{AgentRow, EnrollmentTokenRow, now_s};
+
+/// Where agents reach this server, as the install snippets must say it.
+#[derive(Debug, Clone)]
+pub struct InstallContext {
+    /// `grpcs://host:port`.
+    pub grpc_url: String,
+    /// `http(s)://host[:port]` of the dashboard, for `install.sh` and the agent download.
+    pub http_url: String,
+    /// The certificate pin, when the server's certificate is self-signed.
+    pub pin: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+/// The gRPC address for install snippets: `--grpc-public-url`, or the request's host with the
+/// gRPC port. Warns when agents elsewhere could not reach it.
+pub fn resolve_grpc_url(
+    public_url: Option<&str>,
+    request_host: Option<&str>,
+    grpc_port: u16,
+) -> (String, Vec<String>) {
+    let mut warnings = Vec::new();
+    let address = match public_url.map(agent::stream::ServerAddress::parse) {
+        Some(Ok(address)) => address,
+        Some(Err(e)) => {
+            warnings.push(format!(
+                "--grpc-public-url is unusable ({e}); using the request's host instead."
+            ));
+            host_address(request_host, grpc_port)
+        }
+        None => host_address(request_host, grpc_port),
+    };
+    if let Some(kind) = unreachable_kind(&address.host) {
+        warnings.push(format!(
+            "Agents will connect to {address}, {kind}: hosts elsewhere cannot reach it. Set --grpc-public-url \
+             (VANTAGE_GRPC_PUBLIC_URL) to the address agents should use, and listen on it with --grpc-listen."
+        ));
+    }
+    (address.to_string(), warnings)
+}
+
+fn host_address(request_host: Option<&str>, grpc_port: u16) -> agent::stream::ServerAddress {
+    let host = request_host.unwrap_or("localhost");
+    let host = if let Some(inner) = host.strip_prefix('[') {
+        inner.split(']').next().unwrap_or(inner)
+    } else {
+        host.rsplit_once(':')
+            .filter(|(_, port)| port.parse::<u16>().is_ok())
+            .map_or(host, |(h, _)| h)
+    };
+    agent::stream::ServerAddress {
+        host: host.to_owned(),
+        port: grpc_port,
+    }
+}
+
+/// "a loopback address" or "a private address" when the host resolves to one.
+fn unreachable_kind(host: &str) -> Option<&'static str> {
+    let addresses: Vec<IpAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => (host, 0)
+            .to_socket_addrs()
+            .map(|a| a.map(|s| s.ip()).collect())
+            .unwrap_or_default(),
+    };
+    if addresses.iter().any(|ip| ip.is_loopback()) {
+        return Some("a loopback address");
+    }
+    let private = |ip: &IpAddr| match ip {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    };
+    addresses.iter().any(private).then_some("a private address")
+}
+
+fn enrollment_info(row: &EnrollmentTokenRow, now: i64) -> EnrollmentTokenInfo {
+    let state = if row.used_at.is_some() {
+        "used"
+    } else if row.expires_at <= now {
+        "expired"
+    } else {
+        "active"
+    };
+    EnrollmentTokenInfo {
+        id: row.enrollment_token_id,
+        masked: row.token_hint.clone(),
+        state: state.to_owned(),
+        created_at: app::rfc3339_from_millis(row.created_at * 1000),
+        expires_at: app::rfc3339_from_millis(row.expires_at * 1000),
+        used_by_agent_id: row.used_by_agent_id.clone(),
+    }
+}
+
+/// The install commands for one token.
+pub fn install_templates(token: &str, context: &InstallContext) -> InstallTemplates {
+    let version = env!("CARGO_PKG_VERSION");
+    let InstallContext {
+        grpc_url,
+        http_url,
+        pin,
+        ..
+    } = context;
+    let pin_flag = pin
+        .as_ref()
+        .map(|p| format!(" --server-pin {p}"))
+        .unwrap_or_default();
+    let pin_env = pin
+        .as_ref()
+        .map(|p| format!("  -e VANTAGE_SERVER_PIN={p} \\\n"))
+        .unwrap_or_default();
+    let pin_yaml = pin
+        .as_ref()
+        .map(|p| format!("      VANTAGE_SERVER_PIN: \"{p}\"\n"))
+        .unwrap_or_default();
+    let pin_secret = pin
+        .as_ref()
+        .map(|p| format!("  VANTAGE_SERVER_PIN: \"{p}\"\n"))
+        .unwrap_or_default();
+    InstallTemplates {
+        standalone: format!(
+            "curl -fsSL {http_url}/install.sh | sudo sh -s -- --server {grpc_url} --enrollment-token {token}{pin_flag}"
+        ),
+        docker_run: format!(
+            "docker run -d --name vantage-agent --restart unless-stopped \\\n  --pid host --network host --uts host \\\n  \
+             -v /proc:/host/proc:ro \\\n  -v /var/run/docker.sock:/var/run/docker.sock:ro \\\n  \
+             -v vantage-agent-state:/var/lib/vantage-agent \\\n  -e VANTAGE_SERVER={grpc_url} \\\n  \
+             -e VANTAGE_ENROLLMENT_TOKEN={token} \\\n{pin_env}  -e VANTAGE_PROC_ROOT=/host/proc \\\n  \
+             vantage-agent:{version}"
+        ),
+        docker_compose: format!(
+            "services:\n  vantage-agent:\n    image: vantage-agent:{version}\n    restart: unless-stopped\n    pid: host\n    \
+             network_mode: host\n    uts: host\n    volumes:\n      - /proc:/host/proc:ro\n      \
+             - /var/run/docker.sock:/var/run/docker.sock:ro\n      - vantage-agent-state:/var/lib/vantage-agent\n    \
+             environment:\n      VANTAGE_SERVER: \"{grpc_url}\"\n      VANTAGE_ENROLLMENT_TOKEN: \"{token}\"\n{pin_yaml}      \
+             VANTAGE_PROC_ROOT: /host/proc\nvolumes:\n  vantage-agent-state: {{}}\n"
+        ),
+        kubernetes: format!(
+            "# One enrollment token enrolls one agent: this DaemonSet suits a single-node cluster\n\
+             # (or pin it to one node); generate a token per node for more.\n\
+             apiVersion: v1\nkind: Namespace\nmetadata:\n  name: vantage\n---\n\
+             apiVersion: v1\nkind: Secret\nmetadata:\n  name: vantage-agent\n  namespace: vantage\ntype: Opaque\nstringData:\n  \
+             VANTAGE_SERVER: \"{grpc_url}\"\n  VANTAGE_ENROLLMENT_TOKEN: \"{token}\"\n{pin_secret}---\n\
+             apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: vantage-agent\n  namespace: vantage\n---\n\
+             apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: vantage-agent\nrules:\n  \
+             - apiGroups: [\"\"]\n    resources: [\"nodes\", \"pods\"]\n    verbs: [\"get\", \"list\", \"watch\"]\n---\n\
+             apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: vantage-agent\n\
+             roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: vantage-agent\nsubjects:\n  \
+             - kind: ServiceAccount\n    name: vantage-agent\n    namespace: vantage\n---\n\
+             apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: vantage-agent\n  namespace: vantage\nspec:\n  \
+             selector:\n    matchLabels:\n      app: vantage-agent\n  template:\n    metadata:\n      labels:\n        \
+             app: vantage-agent\n    spec:\n      serviceAccountName: vantage-agent\n      hostPID: true\n      \
+             hostNetwork: true\n      containers:\n        - name: agent\n          image: vantage-agent:{version}\n          \
+             envFrom:\n            - secretRef:\n                name: vantage-agent\n          env:\n            \
+             - name: VANTAGE_PROC_ROOT\n              value: /host/proc\n            - name: VANTAGE_RUNTIME\n              \
+             value: kubernetes\n          volumeMounts:\n            - {{ name: proc, mountPath: /host/proc, readOnly: true }}\n            \
+             - {{ name: docker, mountPath: /var/run/docker.sock, readOnly: true }}\n            \
+             - {{ name: state, mountPath: /var/lib/vantage-agent }}\n      volumes:\n        \
+             - {{ name: proc, hostPath: {{ path: /proc }} }}\n        \
+             - {{ name: docker, hostPath: {{ path: /var/run/docker.sock }} }}\n        \
+             - {{ name: state, hostPath: {{ path: /var/lib/vantage-agent, type: DirectoryOrCreate }} }}\n"
+        ),
+    }
+}
+
+fn agent_info(row: &AgentRow, connection_state: ConnectionState) -> AgentInfo {
+    AgentInfo {
+        id: row.agent_id.clone(),
+        label: row.label.clone(),
+        hostname: row.hostname.clone(),
+        tags: row.tags.clone(),
+        status: row.status.clone(),
+        connection_state,
+        runtime: row.runtime.clone(),
+        os: row.os.clone(),
+        arch: row.arch.clone(),
+        agent_version: row.agent_version.clone(),
+        created_at: app::rfc3339_from_millis(row.created_at * 1000),
+        last_seen: row.last_seen_at.map(|t| app::rfc3339_from_millis(t * 1000)),
+    }
+}
+
+fn unknown_agent(agent_id: &str) -> ApiError {
+    ApiError::not_found(
+        "unknown_agent",
+        format!("No agent has the id {agent_id:?}."),
+    )
+}
+
+impl Vantage {
+    /// Creates a single-use enrollment token and the snippets that use it.
+    pub async fn create_enrollment_token(
+        &self,
+        user_id: i64,
+        ttl_hours: Option<i64>,
+        context: InstallContext,
+    ) -> Result<CreatedEnrollmentToken, ApiError> {
+        let ttl_hours = ttl_hours.unwrap_or(24);
+        if !(1..=168).contains(&ttl_hours) {
+            return Err(ApiError::bad_request(
+                "invalid_ttl",
+                "ttl_hours is 1 to 168 (7 days).",
+            ));
+        }
+        let token = auth::new_secret(ENROLLMENT_TOKEN_PREFIX).map_err(internal)?;
+        let hint = auth::mask_with(ENROLLMENT_TOKEN_PREFIX, &token);
+        let row = self
+            .store
+            .create_enrollment_token(
+                &auth::sha256_hex(&token),
+                &hint,
+                user_id,
+                now_s() + ttl_hours * 3600,
+            )
+            .await?;
+        tracing::info!(
+            user_id,
+            token_id = row.enrollment_token_id,
+            ttl_hours,
+            "enrollment token issued"
+        );
+        Ok(CreatedEnrollmentToken {
+            install_templates: install_templates(&token, &context),
+            token,
+            info: enrollment_info(&row, now_s()),
+            warnings: context.warnings,
+        })
+    }
+
+    /// Every enrollment token, masked.
+    pub async fn list_enrollment_tokens(&self) -> Result<Vec<EnrollmentTokenInfo>, ApiError> {
+        let now = now_s();
+        Ok(self
+            .store
+            .list_enrollment_tokens()
+            .await?
+            .iter()
+            .map(|r| enrollment_info(r, now))
+            .collect())
+    }
+
+    /// Deletes an enrollment token.
+    pub async fn delete_enrollment_token(&self, id: i64) -> Result<(), ApiError> {
+        if !self.store.delete_enrollment_token(id).await? {
+            return Err(ApiError::not_found(
+                "unknown_token",
+                format!("No enrollment token has id {id}."),
+            ));
+        }
+        Ok(())
+    }
+
+    fn connection_state(&self, agent_id: &str) -> ConnectionState {
+        self.live
+            .summary(
+                agent_id,
+                &HostNames {
+                    label: String::new(),
+                    hostname: String::new(),
+                },
+            )
+            .connection_state
+    }
+
+    /// Every agent.
+    pub async fn list_agents(&self) -> Result<Vec<AgentInfo>, ApiError> {
+        let rows = self.store.list_agents().await?;
+        Ok(rows
+            .iter()
+            .map(|r| agent_info(r, self.connection_state(&r.agent_id)))
+            .collect())
+    }
+
+    /// One agent.
+    pub async fn agent(&self, agent_id: &str) -> Result<AgentInfo, ApiError> {
+        let row = self
+            .store
+            .agent(agent_id)
+            .await?
+            .ok_or_else(|| unknown_agent(agent_id))?;
+        Ok(agent_info(&row, self.connection_state(agent_id)))
+    }
+
+    /// Changes label and/or tags.
+    pub async fn update_agent(
+        &self,
+        agent_id: &str,
+        patch: AgentPatch,
+    ) -> Result<AgentInfo, ApiError> {
+        let label = patch.label.as_deref().map(str::trim);
+        if label.is_some_and(|l| l.is_empty() || l.chars().count() > 64) {
+            return Err(ApiError::bad_request(
+                "invalid_label",
+                "A label is 1 to 64 characters.",
+            ));
+        }
+        let tags: Option<Vec<String>> = patch
+            .tags
+            .map(|t| t.into_iter().map(|t| t.trim().to_owned()).collect());
+        if let Some(tags) = &tags
+            && (tags.len() > 32 || tags.iter().any(|t| t.is_empty() || t.chars().count() > 64))
+        {
+            return Err(ApiError::bad_request(
+                "invalid_tags",
+                "Up to 32 tags of 1 to 64 characters each.",
+            ));
+        }
+        if !self
+            .store
+            .update_agent(agent_id, label, tags.as_deref())
+            .await?
+        {
+            return Err(unknown_agent(agent_id));
+        }
+        self.agent(agent_id).await
+    }
+
+    /// Revokes an agent: it may never connect again, and its live stream ends now.
+    pub async fn revoke_agent(&self, agent_id: &str) -> Result<AgentInfo, ApiError> {
+        if !self.store.revoke_agent(agent_id).await? {
+            return Err(unknown_agent(agent_id));
+        }
+        self.streams.revoke(agent_id);
+        tracing::info!(%agent_id, "agent revoked");
+        self.agent(agent_id).await
+    }
+
+    /// Revokes an agent and deletes every row that belongs to it.
+    pub async fn delete_agent(&self, agent_id: &str) -> Result<(), ApiError> {
+        self.store.revoke_agent(agent_id).await?;
+        self.streams.revoke(agent_id);
+        if !self.store.delete_agent(agent_id).await? {
+            return Err(unknown_agent(agent_id));
+        }
+        self.live.remove(agent_id);
+        tracing::info!(%agent_id, "agent deleted with its data");
+        Ok(())
+    }
+
+    /// The local host and every agent, with their newest figures.
+    pub async fn hosts(&self) -> Result<Vec<HostOverview>, ApiError> {
+        let mut summaries = vec![self.live.local_summary()];
+        for row in self.store.list_agents().await? {
+            let names = HostNames {
+                label: row.label.clone(),
+                hostname: row.hostname.clone(),
+            };
+            summaries.push(self.live.summary(&row.agent_id, &names));
+        }
+        Ok(summaries
+            .into_iter()
+            .map(|s| {
+                let f = s.latest.as_ref();
+                HostOverview {
+                    id: s.agent_id.clone(),
+                    label: s.label.clone(),
+                    hostname: s.hostname.clone(),
+                    connection_state: s.connection_state,
+                    cpu_pct: f.map(|f| f.cpu_pct),
+                    memory_pct: f.map(|f| f.memory_pct),
+                    disk_pct: f.map(|f| f.disk_pct),
+                    running_containers: s.running_containers,
+                    last_seen: f.map(|f| f.taken_at.clone()),
+                }
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_url_from_flag_or_host_with_warnings() {
+        let (url, warnings) = resolve_grpc_url(
+            Some("grpcs://vantage.example.com"),
+            Some("127.0.0.1:8080"),
+            8443,
+        );
+        assert_eq!(url, "grpcs://vantage.example.com:443");
+        assert!(
+            warnings.is_empty() || warnings[0].contains("vantage.example.com"),
+            "{warnings:?}"
+        );
+        let (url, warnings) = resolve_grpc_url(None, Some("127.0.0.1:8080"), 8443);
+        assert_eq!(url, "grpcs://127.0.0.1:8443");
+        assert!(warnings[0].contains("loopback"), "{warnings:?}");
+        let (url, warnings) = resolve_grpc_url(None, Some("192.168.1.20"), 9443);
+        assert_eq!(url, "grpcs://192.168.1.20:9443");
+        assert!(warnings[0].contains("private"), "{warnings:?}");
+        let (url, _) = resolve_grpc_url(None, Some("[::1]:8080"), 8443);
+        assert_eq!(url, "grpcs://[::1]:8443");
+        let (_, warnings) = resolve_grpc_url(Some("http://x"), Some("203.0.113.9"), 8443);
+        assert!(warnings[0].contains("unusable"));
+    }
+
+    #[test]
+    fn snippets_carry_server_token_pin_and_mounts() {
+        let context = InstallContext {
+            grpc_url: "grpcs://v.example:8443".into(),
+            http_url: "https://v.example".into(),
+            pin: Some("sha256:PIN".into()),
+            warnings: vec![],
+        };
+        let t = install_templates("vtg_enr_TOKEN", &context);
+        for snippet in [
+            &t.standalone,
+            &t.docker_run,
+            &t.docker_compose,
+            &t.kubernetes,
+        ] {
+            assert!(snippet.contains("grpcs://v.example:8443"), "{snippet}");
+            assert!(snippet.contains("vtg_enr_TOKEN"), "{snippet}");
+            assert!(snippet.contains("sha256:PIN"), "{snippet}");
+        }
+        assert!(
+            t.standalone
+                .starts_with("curl -fsSL https://v.example/install.sh | sudo sh -s --")
+        );
+        for snippet in [&t.docker_run, &t.docker_compose, &t.kubernetes] {
+            assert!(
+                snippet.contains("/proc")
+                    && snippet.contains("/host/proc")
+                    && snippet.contains("docker.sock")
+            );
+            assert!(
+                snippet.contains("/var/lib/vantage-agent"),
+                "persistent state: {snippet}"
+            );
+        }
+        for kind in [
+            "Namespace",
+            "Secret",
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "DaemonSet",
+        ] {
+            assert!(t.kubernetes.contains(&format!("kind: {kind}\n")), "{kind}");
+        }
+        assert!(t.docker_run.contains(":ro"));
+    }
+}

@@ -1,0 +1,330 @@
+use sqlx::{AssertSqlSafe, Row};
+
+use super::{SampleRow, Store, StoreError, now_s};
+use crate::auth::constant_time_eq;
+
+/// An enrollment token as stored.
+#[derive(Debug, Clone)]
+pub struct EnrollmentTokenRow {
+    pub enrollment_token_id: i64,
+    pub token_hint: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub used_by_agent_id: Option<String>,
+}
+
+/// A registered agent.
+#[derive(Debug, Clone)]
+pub struct AgentRow {
+    pub agent_id: String,
+    pub label: String,
+    pub hostname: String,
+    pub status: String,
+    pub public_key: String,
+    pub runtime: String,
+    pub os: String,
+    pub arch: String,
+    pub agent_version: String,
+    pub tags: Vec<String>,
+    pub last_seq: i64,
+    pub created_at: i64,
+    pub last_seen_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// What RegisterAgent brings.
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    pub agent_id: String,
+    pub label: String,
+    pub hostname: String,
+    pub public_key: String,
+    pub runtime: String,
+    pub os: String,
+    pub arch: String,
+    pub agent_version: String,
+}
+
+/// Why a batch was not committed.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("the batch starts at {first_seq} but the next expected sequence number is {expected}")]
+    Gap { first_seq: u64, expected: u64 },
+    #[error("another stream of this agent committed first")]
+    Superseded,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+const ENROLLMENT_COLUMNS: &str =
+    "enrollment_token_id, token_hint, created_at, expires_at, used_at, used_by_agent_id";
+const AGENT_COLUMNS: &str = "agent_id, label, hostname, status, public_key, runtime, os, arch, agent_version, tags, \
+                             last_seq, created_at, last_seen_at, revoked_at";
+
+fn enrollment_row(r: sqlx::any::AnyRow) -> Result<EnrollmentTokenRow, sqlx::Error> {
+    Ok(EnrollmentTokenRow {
+        enrollment_token_id: r.try_get("enrollment_token_id")?,
+        token_hint: r.try_get("token_hint")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        used_at: r.try_get("used_at")?,
+        used_by_agent_id: r.try_get("used_by_agent_id")?,
+    })
+}
+
+fn agent_row(r: sqlx::any::AnyRow) -> Result<AgentRow, sqlx::Error> {
+    let tags: String = r.try_get("tags")?;
+    Ok(AgentRow {
+        agent_id: r.try_get("agent_id")?,
+        label: r.try_get("label")?,
+        hostname: r.try_get("hostname")?,
+        status: r.try_get("status")?,
+        public_key: r.try_get("public_key")?,
+        runtime: r.try_get("runtime")?,
+        os: r.try_get("os")?,
+        arch: r.try_get("arch")?,
+        agent_version: r.try_get("agent_version")?,
+        tags: serde_json::from_str(&tags).unwrap_or_default(),
+        last_seq: r.try_get("last_seq")?,
+        created_at: r.try_get("created_at")?,
+        last_seen_at: r.try_get("last_seen_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+impl Store {
+    /// Stores a new enrollment token (its hash).
+    pub async fn create_enrollment_token(
+        &self,
+        token_hash: &str,
+        token_hint: &str,
+        created_by: i64,
+        expires_at: i64,
+    ) -> Result<EnrollmentTokenRow, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "insert into enrollment_token (token_hash, token_hint, created_by, created_at, expires_at) \
+             values ($1, $2, $3, $4, $5) returning {ENROLLMENT_COLUMNS}"
+        )))
+        .bind(token_hash)
+        .bind(token_hint)
+        .bind(created_by)
+        .bind(now_s())
+        .bind(expires_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(enrollment_row(row)?)
+    }
+
+    /// Every enrollment token, newest first.
+    pub async fn list_enrollment_tokens(&self) -> Result<Vec<EnrollmentTokenRow>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "select {ENROLLMENT_COLUMNS} from enrollment_token order by enrollment_token_id desc"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(enrollment_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Deletes an enrollment token; false if there is none with that id.
+    pub async fn delete_enrollment_token(&self, id: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("delete from enrollment_token where enrollment_token_id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Consumes an unused, unexpired enrollment token and registers the agent, in one
+    /// transaction. `Ok(false)` when the token is unknown, used or expired.
+    pub async fn register_agent(
+        &self,
+        token_hash: &str,
+        agent: &NewAgent,
+    ) -> Result<bool, StoreError> {
+        let now = now_s();
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "select enrollment_token_id, token_hash from enrollment_token \
+             where token_hash = $1 and used_at is null and expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(false) };
+        let stored: String = row.try_get("token_hash")?;
+        if !constant_time_eq(&stored, token_hash) {
+            return Ok(false);
+        }
+        let id: i64 = row.try_get("enrollment_token_id")?;
+        let used = sqlx::query(
+            "update enrollment_token set used_at = $1, used_by_agent_id = $2 where enrollment_token_id = $3 and used_at is null",
+        )
+        .bind(now)
+        .bind(&agent.agent_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        if used.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "insert into agent (agent_id, label, hostname, status, public_key, runtime, os, arch, agent_version, created_at) \
+             values ($1, $2, $3, 'active', $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&agent.agent_id)
+        .bind(&agent.label)
+        .bind(&agent.hostname)
+        .bind(&agent.public_key)
+        .bind(&agent.runtime)
+        .bind(&agent.os)
+        .bind(&agent.arch)
+        .bind(&agent.agent_version)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        tx.commit().await.map_err(StoreError::from_sqlx)?;
+        Ok(true)
+    }
+
+    /// Every agent, by label.
+    pub async fn list_agents(&self) -> Result<Vec<AgentRow>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "select {AGENT_COLUMNS} from agent order by label, agent_id"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(agent_row).collect::<Result<_, _>>()?)
+    }
+
+    /// One agent.
+    pub async fn agent(&self, agent_id: &str) -> Result<Option<AgentRow>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "select {AGENT_COLUMNS} from agent where agent_id = $1"
+        )))
+        .bind(agent_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(agent_row).transpose()?)
+    }
+
+    /// Changes label and/or tags; false if the agent does not exist.
+    pub async fn update_agent(
+        &self,
+        agent_id: &str,
+        label: Option<&str>,
+        tags: Option<&[String]>,
+    ) -> Result<bool, StoreError> {
+        let tags = tags.map(|t| serde_json::to_string(t).unwrap_or_else(|_| "[]".into()));
+        let done = sqlx::query(
+            "update agent set label = coalesce($1, label), tags = coalesce($2, tags) where agent_id = $3",
+        )
+        .bind(label.map(str::to_owned))
+        .bind(tags)
+        .bind(agent_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Marks an agent revoked; false if it does not exist.
+    pub async fn revoke_agent(&self, agent_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "update agent set status = 'revoked', revoked_at = coalesce(revoked_at, $1) where agent_id = $2",
+        )
+        .bind(now_s())
+        .bind(agent_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes an agent and, by cascade, every row that belongs to it, in one transaction.
+    pub async fn delete_agent(&self, agent_id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Explicit deletes as well as the cascade, so a store without foreign keys purges too.
+        sqlx::query("delete from host_sample where agent_id = $1")
+            .bind(agent_id)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("delete from agent where agent_id = $1")
+            .bind(agent_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await.map_err(StoreError::from_sqlx)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Commits a batch of an agent's samples: those at or below `last_seq` are duplicates and
+    /// skipped; the rest must continue the sequence without a gap. The new position is written
+    /// in the same transaction (compare-and-set on the old one). Returns the new `last_seq`.
+    pub async fn commit_batch(
+        &self,
+        agent_id: &str,
+        last_seq: u64,
+        first_seq: u64,
+        samples: &[Option<SampleRow>],
+    ) -> Result<u64, IngestError> {
+        let count = samples.len() as u64;
+        if count == 0 || first_seq + count - 1 <= last_seq {
+            return Ok(last_seq);
+        }
+        if first_seq > last_seq + 1 {
+            return Err(IngestError::Gap {
+                first_seq,
+                expected: last_seq + 1,
+            });
+        }
+        let skip = (last_seq + 1 - first_seq) as usize;
+        let new_last = first_seq + count - 1;
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        let moved = sqlx::query("update agent set last_seq = $1, last_seen_at = $2 where agent_id = $3 and last_seq = $4")
+            .bind(new_last as i64)
+            .bind(now_s())
+            .bind(agent_id)
+            .bind(last_seq as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        if moved.rows_affected() != 1 {
+            return Err(IngestError::Superseded);
+        }
+        for sample in samples[skip..].iter().flatten() {
+            insert_sample(&mut tx, sample).await?;
+        }
+        tx.commit().await.map_err(StoreError::from_sqlx)?;
+        Ok(new_last)
+    }
+}
+
+pub(super) async fn insert_sample(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    s: &SampleRow,
+) -> Result<(), StoreError> {
+    sqlx::query(super::samples::INSERT_SAMPLE)
+        .bind(s.agent_id.clone())
+        .bind(s.ts_ms)
+        .bind(s.cpu_pct)
+        .bind(s.load[0])
+        .bind(s.load[1])
+        .bind(s.load[2])
+        .bind(s.mem_total)
+        .bind(s.mem_used)
+        .bind(s.swap_total)
+        .bind(s.swap_used)
+        .bind(s.disk_total)
+        .bind(s.disk_used)
+        .bind(s.net_rx_bps)
+        .bind(s.net_tx_bps)
+        .execute(&mut **tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+    Ok(())
+}

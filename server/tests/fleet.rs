@@ -1,0 +1,684 @@
+//! Server mode with real agents over TLS on loopback: enrollment, pinning, revocation,
+//! deletion, clock skew and rate limiting.
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use ed25519_dalek::Signer;
+use serde_json::{Value, json};
+
+struct Fleet {
+    server: Server,
+    http: reqwest::Client,
+    csrf: String,
+}
+
+impl Fleet {
+    async fn start() -> Fleet {
+        let server = Server::start_with(&["--mode", "server"], None);
+        let (http, csrf) = signed_in(&server).await;
+        Fleet { server, http, csrf }
+    }
+
+    fn grpc_url(&self) -> &str {
+        self.server
+            .grpc_url
+            .as_deref()
+            .expect("server mode prints its gRPC address")
+    }
+
+    async fn enrollment_token(&self) -> (String, String) {
+        let res = self
+            .http
+            .post(self.server.path("/api/v1/agents/enrollment-tokens"))
+            .header("x-csrf-token", &self.csrf)
+            .json(&json!({"ttl_hours": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let body: Value = res.json().await.unwrap();
+        let standalone = body["install_templates"]["standalone"].as_str().unwrap();
+        let pin = standalone
+            .split("--server-pin ")
+            .nth(1)
+            .expect("self-signed servers give a pin")
+            .to_owned();
+        (body["token"].as_str().unwrap().to_owned(), pin)
+    }
+
+    fn agent(&self, state_dir: &std::path::Path, token: &str, pin: &str) -> Child {
+        Command::new(agent_binary())
+            .args([
+                "--server",
+                self.grpc_url(),
+                "--enrollment-token",
+                token,
+                "--server-pin",
+                pin,
+                "--host-interval",
+                "1s",
+            ])
+            .arg("--state-dir")
+            .arg(state_dir)
+            .env("VANTAGE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start vantage-agent")
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.http
+            .get(self.server.path(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn connected_agent(&self) -> Value {
+        eventually(
+            Duration::from_secs(20),
+            "a connected agent with figures",
+            || async {
+                let hosts = self.get("/api/v1/resources/hosts").await;
+                hosts
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|h| {
+                        h["id"] != "local"
+                            && h["connection_state"] == "connected"
+                            && h["cpu_pct"].is_number()
+                    })
+                    .cloned()
+            },
+        )
+        .await
+    }
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn stderr_of(child: Child) -> String {
+    String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned()
+}
+
+#[tokio::test]
+async fn an_enrolled_agent_streams_metrics_and_can_be_renamed() {
+    let fleet = Fleet::start().await;
+    let (token, pin) = fleet.enrollment_token().await;
+    let state = tempfile::tempdir().unwrap();
+    let mut agent = fleet.agent(state.path(), &token, &pin);
+    let host = fleet.connected_agent().await;
+    let id = host["id"].as_str().unwrap().to_owned();
+
+    // The identity is private to its owner.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(state.path().join("identity.json"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+
+    let summary = fleet
+        .get(&format!("/api/v1/resources/summary?agent_id={id}"))
+        .await;
+    assert_eq!(summary["connection_state"], "connected");
+    assert!(summary["latest"]["memory_total_bytes"].as_u64().unwrap() > 0);
+    let history = eventually(Duration::from_secs(15), "stored agent samples", || async {
+        let h = fleet
+            .get(&format!(
+                "/api/v1/resources/history?agent_id={id}&metric=cpu&step=1"
+            ))
+            .await;
+        (h["points"].as_array().unwrap().len() >= 2).then_some(h)
+    })
+    .await;
+    assert_eq!(history["agent_id"], id.as_str());
+
+    // The token was consumed.
+    let tokens = fleet.get("/api/v1/agents/enrollment-tokens").await;
+    assert_eq!(tokens[0]["state"], "used");
+    assert_eq!(tokens[0]["used_by_agent_id"], id.as_str());
+    assert!(
+        !tokens.to_string().contains(&token[8..]),
+        "tokens are listed masked"
+    );
+
+    let res = fleet
+        .http
+        .patch(fleet.server.path(&format!("/api/v1/agents/{id}")))
+        .header("x-csrf-token", &fleet.csrf)
+        .json(&json!({"label": "db-primary", "tags": ["prod", "db"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let agent_info = fleet.get(&format!("/api/v1/agents/{id}")).await;
+    assert_eq!(agent_info["label"], "db-primary");
+    assert_eq!(agent_info["tags"], json!(["prod", "db"]));
+    assert_eq!(agent_info["status"], "active");
+    let res = fleet
+        .http
+        .patch(fleet.server.path(&format!("/api/v1/agents/{id}")))
+        .header("x-csrf-token", &fleet.csrf)
+        .json(&json!({"label": "x".repeat(65)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, 400).await, "invalid_label");
+
+    // A restarted agent uses its identity and does not need the (used) token again.
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    let mut again = Command::new(agent_binary())
+        .args(["--host-interval", "1s", "--state-dir"])
+        .arg(state.path())
+        .env("VANTAGE_LOG", "warn")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let list = fleet.get("/api/v1/agents").await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "no second enrollment");
+    let t0 = fleet
+        .get(&format!("/api/v1/resources/summary?agent_id={id}"))
+        .await["latest"]["taken_at_ms"]
+        .as_i64()
+        .unwrap();
+    eventually(
+        Duration::from_secs(15),
+        "samples after the restart",
+        || async {
+            let s = fleet
+                .get(&format!("/api/v1/resources/summary?agent_id={id}"))
+                .await;
+            (s["latest"]["taken_at_ms"].as_i64().unwrap() > t0 + 1500).then_some(())
+        },
+    )
+    .await;
+    again.kill().unwrap();
+    again.wait().unwrap();
+}
+
+#[tokio::test]
+async fn used_expired_and_forged_tokens_are_refused() {
+    let fleet = Fleet::start().await;
+    let (token, pin) = fleet.enrollment_token().await;
+    let first = tempfile::tempdir().unwrap();
+    let mut agent = fleet.agent(first.path(), &token, &pin);
+    fleet.connected_agent().await;
+
+    let second = tempfile::tempdir().unwrap();
+    let mut reuse = fleet.agent(second.path(), &token, &pin);
+    let status = wait_exit(&mut reuse, Duration::from_secs(10)).expect("a refused agent exits");
+    assert_eq!(status.code(), Some(1));
+    let stderr = stderr_of(reuse);
+    assert!(stderr.contains("refused the enrollment token"), "{stderr}");
+    assert!(!second.path().join("identity.json").exists());
+
+    // Expire a fresh token in the store, as time would.
+    let (expired, _) = fleet.enrollment_token().await;
+    let db = format!(
+        "sqlite://{}",
+        fleet.server.data_path().join("vantage.db").display()
+    );
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db).await.unwrap();
+    sqlx::query("update enrollment_token set expires_at = 0 where used_at is null")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let third = tempfile::tempdir().unwrap();
+    let mut late = fleet.agent(third.path(), &expired, &pin);
+    assert_eq!(
+        wait_exit(&mut late, Duration::from_secs(10))
+            .unwrap()
+            .code(),
+        Some(1)
+    );
+    assert!(stderr_of(late).contains("unknown, used or expired"));
+    let tokens = fleet.get("/api/v1/agents/enrollment-tokens").await;
+    assert!(
+        tokens
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["state"] == "expired")
+    );
+
+    let fourth = tempfile::tempdir().unwrap();
+    let mut forged = fleet.agent(fourth.path(), &format!("vtg_enr_{}", "0".repeat(64)), &pin);
+    assert_eq!(
+        wait_exit(&mut forged, Duration::from_secs(10))
+            .unwrap()
+            .code(),
+        Some(1)
+    );
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+}
+
+#[tokio::test]
+async fn a_wrong_pin_stops_the_agent_before_it_sends_the_token() {
+    let fleet = Fleet::start().await;
+    let (token, _) = fleet.enrollment_token().await;
+    let state = tempfile::tempdir().unwrap();
+    let wrong = format!("sha256:{}", "A".repeat(43) + "=");
+    let mut agent = fleet.agent(state.path(), &token, &wrong);
+    let status = wait_exit(&mut agent, Duration::from_secs(10)).expect("the agent stops");
+    assert_eq!(status.code(), Some(1));
+    let stderr = stderr_of(agent);
+    assert!(stderr.contains("does not match --server-pin"), "{stderr}");
+    // The token never reached the server: it is still usable.
+    let tokens = fleet.get("/api/v1/agents/enrollment-tokens").await;
+    assert_eq!(tokens[0]["state"], "active");
+}
+
+#[tokio::test]
+async fn revocation_stops_the_agent_for_good_and_delete_purges() {
+    let fleet = Fleet::start().await;
+    let (token, pin) = fleet.enrollment_token().await;
+    let state = tempfile::tempdir().unwrap();
+    let mut agent = fleet.agent(state.path(), &token, &pin);
+    let id = fleet.connected_agent().await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let revoked_at = Instant::now();
+    let res = fleet
+        .http
+        .post(fleet.server.path(&format!("/api/v1/agents/{id}/revoke")))
+        .header("x-csrf-token", &fleet.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let status = wait_exit(&mut agent, Duration::from_secs(2))
+        .expect("the agent exits within 2 s of revocation");
+    assert!(revoked_at.elapsed() < Duration::from_secs(2));
+    assert_eq!(status.code(), Some(3));
+    assert!(stderr_of(agent).contains("revoked"));
+    assert_eq!(
+        fleet.get(&format!("/api/v1/agents/{id}")).await["status"],
+        "revoked"
+    );
+
+    // Started again, it is refused at once and does not retry.
+    let mut retry = Command::new(agent_binary())
+        .arg("--state-dir")
+        .arg(state.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_exit(&mut retry, Duration::from_secs(5))
+        .expect("a revoked agent does not keep retrying");
+    assert_eq!(status.code(), Some(3));
+
+    // Delete purges the agent and everything it sent.
+    let res = fleet
+        .http
+        .delete(fleet.server.path(&format!("/api/v1/agents/{id}")))
+        .header("x-csrf-token", &fleet.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let res = fleet
+        .http
+        .get(fleet.server.path(&format!("/api/v1/agents/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, 404).await, "unknown_agent");
+    let res = fleet
+        .http
+        .get(fleet.server.path(&format!(
+            "/api/v1/resources/history?agent_id={id}&metric=cpu"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, 404).await, "unknown_agent");
+    let hosts = fleet.get("/api/v1/resources/hosts").await;
+    assert_eq!(hosts.as_array().unwrap().len(), 1);
+    let db = format!(
+        "sqlite://{}",
+        fleet.server.data_path().join("vantage.db").display()
+    );
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db).await.unwrap();
+    let left: i64 = sqlx::Row::get(
+        &sqlx::query("select count(*) as n from host_sample where agent_id = $1")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .unwrap(),
+        "n",
+    );
+    assert_eq!(left, 0);
+}
+
+/// A hand-driven agent, to send what the real one never would.
+struct RawAgent {
+    agent_id: String,
+    key: ed25519_dalek::SigningKey,
+    channel: tonic::transport::Channel,
+}
+
+impl RawAgent {
+    async fn enroll(fleet: &Fleet) -> RawAgent {
+        let (token, pin) = fleet.enrollment_token().await;
+        let address = agent::stream::ServerAddress::parse(fleet.grpc_url()).unwrap();
+        let trust =
+            agent::stream::ServerTrust::Pinned(agent::stream::tls::parse_pin(&pin).unwrap());
+        let channel = agent::stream::connect(&address, &trust).await.unwrap();
+        let key = agent::identity::generate_key().unwrap();
+        let response = proto::agent_service_client::AgentServiceClient::new(channel.clone())
+            .register_agent(proto::RegisterAgentRequest {
+                enrollment_token: token,
+                public_key: key.verifying_key().to_bytes().to_vec(),
+                hostname: "raw".into(),
+                label: "raw".into(),
+                runtime: "bare".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        RawAgent {
+            agent_id: response.agent_id,
+            key,
+            channel,
+        }
+    }
+
+    /// Opens a stream and answers the challenge with `timestamp`; returns the sender and the
+    /// server's answer to the authentication.
+    async fn connect(
+        &self,
+        timestamp: i64,
+    ) -> (
+        tokio::sync::mpsc::Sender<proto::AgentMessage>,
+        tonic::Streaming<proto::ServerMessage>,
+        proto::server_message::Body,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let mut down = proto::agent_service_client::AgentServiceClient::new(self.channel.clone())
+            .connect(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+            .unwrap()
+            .into_inner();
+        let Some(proto::server_message::Body::Challenge(challenge)) =
+            down.message().await.unwrap().unwrap().body
+        else {
+            panic!("expected a challenge first");
+        };
+        let uuid = uuid::Uuid::parse_str(&self.agent_id).unwrap();
+        let signature = self.key.sign(&proto::auth_message(
+            &challenge.nonce,
+            uuid.as_bytes(),
+            timestamp,
+        ));
+        let auth = proto::AuthResponse {
+            agent_id: self.agent_id.clone(),
+            timestamp,
+            signature: signature.to_bytes().to_vec(),
+        };
+        tx.send(proto::AgentMessage {
+            body: Some(proto::agent_message::Body::Auth(auth)),
+        })
+        .await
+        .unwrap();
+        let answer = down.message().await.unwrap().unwrap().body.unwrap();
+        (tx, down, answer)
+    }
+}
+
+fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test]
+async fn clock_skew_beyond_300_s_is_refused() {
+    let fleet = Fleet::start().await;
+    let raw = RawAgent::enroll(&fleet).await;
+    for skew in [-400, 400] {
+        let (_tx, _down, answer) = raw.connect(now_s() + skew).await;
+        match answer {
+            proto::server_message::Body::Error(e) => assert_eq!(e.code, "clock_skew", "{e:?}"),
+            other => panic!("expected clock_skew, got {other:?}"),
+        }
+    }
+    let (_tx, _down, answer) = raw.connect(now_s() + 200).await;
+    assert!(
+        matches!(answer, proto::server_message::Body::AuthOk(_)),
+        "{answer:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_forged_signature_is_refused() {
+    let fleet = Fleet::start().await;
+    let mut raw = RawAgent::enroll(&fleet).await;
+    raw.key = agent::identity::generate_key().unwrap();
+    let (_tx, _down, answer) = raw.connect(now_s()).await;
+    match answer {
+        proto::server_message::Body::Error(e) => assert_eq!(e.code, "unauthenticated"),
+        other => panic!("expected unauthenticated, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_rate_limit_answers_with_retry_after() {
+    let fleet = Fleet::start().await;
+    let raw = RawAgent::enroll(&fleet).await;
+    let (tx, mut down, answer) = raw.connect(now_s()).await;
+    let proto::server_message::Body::AuthOk(ok) = answer else {
+        panic!("{answer:?}")
+    };
+    let batch = |first_seq: u64| proto::EventBatch {
+        first_seq,
+        events: (0..800)
+            .map(|i| proto::Event {
+                time_ms: i,
+                body: None,
+            })
+            .collect(),
+    };
+    let send = |b| proto::AgentMessage {
+        body: Some(proto::agent_message::Body::Batch(b)),
+    };
+    tx.send(send(batch(ok.last_seq + 1))).await.unwrap();
+    let Some(proto::server_message::Body::Ack(ack)) = down.message().await.unwrap().unwrap().body
+    else {
+        panic!("first batch is acked")
+    };
+    assert_eq!(ack.seq, ok.last_seq + 800);
+    tx.send(send(batch(ack.seq + 1))).await.unwrap();
+    match down.message().await.unwrap().unwrap().body.unwrap() {
+        proto::server_message::Body::Error(e) => {
+            assert_eq!(e.code, "rate_limited");
+            assert!(e.retry_after_ms > 0 && e.retry_after_ms <= 1000, "{e:?}");
+        }
+        other => panic!("expected rate_limited, got {other:?}"),
+    }
+    // A duplicate of the acked batch is acknowledged without being stored twice.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    tx.send(send(batch(ok.last_seq + 1))).await.unwrap();
+    let Some(proto::server_message::Body::Ack(again)) = down.message().await.unwrap().unwrap().body
+    else {
+        panic!("duplicate acked")
+    };
+    assert_eq!(again.seq, ack.seq);
+}
+
+#[tokio::test]
+async fn embedded_mode_has_no_grpc_and_no_enrollment() {
+    let server = Server::start();
+    assert!(server.grpc_url.is_none());
+    let (http, csrf) = signed_in(&server).await;
+    let res = http
+        .post(server.path("/api/v1/agents/enrollment-tokens"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, 409).await, "server_mode_required");
+}
+
+#[tokio::test]
+async fn enrollment_token_ttl_is_checked() {
+    let fleet = Fleet::start().await;
+    for ttl in [0, 169, -1] {
+        let res = fleet
+            .http
+            .post(fleet.server.path("/api/v1/agents/enrollment-tokens"))
+            .header("x-csrf-token", &fleet.csrf)
+            .json(&json!({"ttl_hours": ttl}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(error_code(res, 400).await, "invalid_ttl", "ttl {ttl}");
+    }
+    let body: Value = fleet
+        .http
+        .post(fleet.server.path("/api/v1/agents/enrollment-tokens"))
+        .header("x-csrf-token", &fleet.csrf)
+        .json(&json!({"ttl_hours": 168}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(body["token"].as_str().unwrap().starts_with("vtg_enr_"));
+    assert!(body["warnings"][0].as_str().unwrap().contains("loopback"));
+    let id = body["id"].as_i64().unwrap();
+    let res = fleet
+        .http
+        .delete(
+            fleet
+                .server
+                .path(&format!("/api/v1/agents/enrollment-tokens/{id}")),
+        )
+        .header("x-csrf-token", &fleet.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+}
+
+#[tokio::test]
+async fn the_self_signed_certificate_survives_restarts_and_bad_files_stop_the_boot() {
+    let mut server = Server::start_with(&["--mode", "server"], None);
+    let (http, csrf) = signed_in(&server).await;
+    let pin_of = |body: Value| {
+        body["install_templates"]["standalone"]
+            .as_str()
+            .unwrap()
+            .split("--server-pin ")
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    };
+    let create = |http: reqwest::Client, url: String, csrf: String| async move {
+        http.post(url)
+            .header("x-csrf-token", csrf)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    let first = pin_of(
+        create(
+            http.clone(),
+            server.path("/api/v1/agents/enrollment-tokens"),
+            csrf.clone(),
+        )
+        .await,
+    );
+    assert!(server.terminate(Duration::from_secs(10)).success());
+    let data_dir = std::mem::replace(&mut server.data_dir, tempfile::tempdir().unwrap());
+    let key_mode = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(data_dir.path().join("grpc-key.pem"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(key_mode, 0o600);
+    let server = Server::start_in(data_dir, &["--mode", "server"], None);
+    let http = client();
+    let me: Value = http
+        .post(server.path("/api/v1/auth/login"))
+        .json(&json!({"username": ADMIN, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf = me["csrf_token"].as_str().unwrap().to_owned();
+    let second = pin_of(create(http, server.path("/api/v1/agents/enrollment-tokens"), csrf).await);
+    assert_eq!(first, second, "the pin must not change across restarts");
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.pem");
+    std::fs::write(&bad, "not a certificate").unwrap();
+    for (cert, key, expected) in [
+        (
+            bad.to_str().unwrap(),
+            bad.to_str().unwrap(),
+            "no PEM certificate",
+        ),
+        (
+            "/nonexistent/cert.pem",
+            "/nonexistent/key.pem",
+            "cannot read the gRPC certificate",
+        ),
+    ] {
+        let out = Command::new(binary())
+            .args([
+                "--mode",
+                "server",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--grpc-listen",
+                "127.0.0.1:0",
+            ])
+            .args(["--grpc-tls-cert", cert, "--grpc-tls-key", key, "--data-dir"])
+            .arg(dir.path())
+            .env("VANTAGE_LOG", "off")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+}
