@@ -3,5 +3,6 @@
 
 pub mod collect;
 pub mod identity;
+pub mod install;
 pub mod run;
 pub mod stream;

@@ -12,48 +12,88 @@ use clap::{Parser, ValueEnum};
 #[derive(Parser)]
 #[command(name = "vantage-agent", version, about)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// Without a command the agent runs in the foreground.
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Enrolls now (if needed) and installs the agent as a service (systemd, launchd).
+    Install {
+        /// A per-user service (`systemctl --user`, ~/Library/LaunchAgents) instead of a system one.
+        #[arg(long)]
+        user: bool,
+    },
+    /// Stops and removes the service; the identity stays in the state dir unless --purge.
+    Uninstall {
+        /// A per-user service.
+        #[arg(long)]
+        user: bool,
+        /// Also delete the state dir (the agent must then be enrolled again).
+        #[arg(long)]
+        purge: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
     /// The server's gRPC address, `grpcs://HOST[:PORT]` (port 443 unless given).
-    #[arg(long, env = "VANTAGE_SERVER")]
+    #[arg(long, env = "VANTAGE_SERVER", global = true)]
     server: Option<String>,
 
     /// One-time enrollment token (`vtg_enr_…`), needed for the first start only.
-    #[arg(long, env = "VANTAGE_ENROLLMENT_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "VANTAGE_ENROLLMENT_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
     enrollment_token: Option<String>,
 
     /// Name shown on the dashboard, at most 64 characters; the hostname by default.
-    #[arg(long, env = "VANTAGE_LABEL")]
+    #[arg(long, env = "VANTAGE_LABEL", global = true)]
     label: Option<String>,
 
     /// SHA-256 pin of the server's public key (`sha256:…`), for a self-signed server.
-    #[arg(long, env = "VANTAGE_SERVER_PIN")]
+    #[arg(long, env = "VANTAGE_SERVER_PIN", global = true)]
     server_pin: Option<String>,
 
     /// What runs on this host; detected when not given.
-    #[arg(long, env = "VANTAGE_RUNTIME", value_enum)]
+    #[arg(long, env = "VANTAGE_RUNTIME", value_enum, global = true)]
     runtime: Option<Runtime>,
 
     /// Where the identity (and later the spool) is kept.
     #[arg(
         long,
         env = "VANTAGE_STATE_DIR",
-        default_value = "/var/lib/vantage-agent"
+        default_value = "/var/lib/vantage-agent",
+        global = true
     )]
     state_dir: PathBuf,
 
     /// Skip TLS verification entirely. Development only: the connection can be intercepted.
-    #[arg(long, env = "VANTAGE_GRPC_INSECURE_SKIP_TLS_VERIFY")]
+    #[arg(long, env = "VANTAGE_GRPC_INSECURE_SKIP_TLS_VERIFY", global = true)]
     grpc_insecure_skip_tls_verify: bool,
 
     /// Where the host's /proc is mounted (set when running in a container).
-    #[arg(long, env = "VANTAGE_PROC_ROOT", default_value = "/proc")]
+    #[arg(
+        long,
+        env = "VANTAGE_PROC_ROOT",
+        default_value = "/proc",
+        global = true
+    )]
     proc_root: PathBuf,
 
     /// How often host metrics are sent, e.g. `10s`.
-    #[arg(long, env = "VANTAGE_HOST_INTERVAL", default_value = "10s", value_parser = parse_seconds)]
+    #[arg(long, env = "VANTAGE_HOST_INTERVAL", default_value = "10s", value_parser = parse_seconds, global = true)]
     host_interval: Duration,
 
     /// Log filter, e.g. `info` or `debug`.
-    #[arg(long, env = "VANTAGE_LOG", default_value = "info")]
+    #[arg(long, env = "VANTAGE_LOG", default_value = "info", global = true)]
     log: String,
 }
 
@@ -103,26 +143,27 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+    let args = cli.run;
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     let config = agent::run::RunConfig {
-        server: cli.server,
-        enrollment_token: cli.enrollment_token,
-        label: cli.label,
-        server_pin: cli.server_pin,
-        runtime: cli
+        server: args.server,
+        enrollment_token: args.enrollment_token,
+        label: args.label,
+        server_pin: args.server_pin,
+        runtime: args
             .runtime
             .unwrap_or_else(Runtime::detect)
             .name()
             .to_owned(),
-        state_dir: cli.state_dir,
-        insecure_skip_tls_verify: cli.grpc_insecure_skip_tls_verify,
-        proc_root: cli.proc_root,
-        host_interval: cli.host_interval,
+        state_dir: args.state_dir,
+        insecure_skip_tls_verify: args.grpc_insecure_skip_tls_verify,
+        proc_root: args.proc_root,
+        host_interval: args.host_interval,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -134,7 +175,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(agent::run::run(config, stop_signal())) {
+    let result = match cli.command {
+        None => runtime.block_on(agent::run::run(config, stop_signal())),
+        Some(Command::Install { user }) => runtime
+            .block_on(install(config, user))
+            .map(|()| agent::run::Outcome::Stopped),
+        Some(Command::Uninstall { user, purge }) => {
+            uninstall(&config, user, purge).map(|()| agent::run::Outcome::Stopped)
+        }
+    };
+    match result {
         Ok(agent::run::Outcome::Stopped) => ExitCode::SUCCESS,
         Ok(agent::run::Outcome::Revoked(reason)) => {
             eprintln!(
@@ -147,6 +197,50 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Enrolls first, so a bad token or pin shows now rather than in a service log; the service
+/// then runs from the saved identity and never sees the token.
+async fn install(config: agent::run::RunConfig, user: bool) -> anyhow::Result<()> {
+    let identity = agent::run::ensure_enrolled(&config).await?;
+    let binary = std::env::current_exe()
+        .map_err(|e| anyhow::anyhow!("cannot find this program's path: {e}"))?;
+    let state_dir = std::path::absolute(&config.state_dir).unwrap_or(config.state_dir.clone());
+    let mut command = vec![
+        binary.display().to_string(),
+        "--state-dir".into(),
+        state_dir.display().to_string(),
+    ];
+    command.extend(["--runtime".into(), config.runtime.clone()]);
+    command.extend([
+        "--host-interval".into(),
+        format!("{}s", config.host_interval.as_secs()),
+    ]);
+    if config.proc_root != std::path::Path::new("/proc") {
+        command.extend(["--proc-root".into(), config.proc_root.display().to_string()]);
+    }
+    if config.insecure_skip_tls_verify {
+        command.push("--grpc-insecure-skip-tls-verify".into());
+    }
+    let plan = agent::install::ServicePlan { user, command };
+    let message = agent::install::install(&plan, agent::install::detect())?;
+    println!(
+        "vantage-agent {} is enrolled as {}; {message}",
+        env!("CARGO_PKG_VERSION"),
+        identity.agent_id
+    );
+    Ok(())
+}
+
+fn uninstall(config: &agent::run::RunConfig, user: bool, purge: bool) -> anyhow::Result<()> {
+    let message = agent::install::uninstall(user, agent::install::detect())?;
+    println!("{message}");
+    if purge && config.state_dir.exists() {
+        std::fs::remove_dir_all(&config.state_dir)
+            .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", config.state_dir.display()))?;
+        println!("removed {}", config.state_dir.display());
+    }
+    Ok(())
 }
 
 async fn stop_signal() {

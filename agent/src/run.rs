@@ -42,19 +42,24 @@ const OUTBOX_CAPACITY: usize = 10_000;
 /// A stream that lived this long resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(30);
 
+/// The existing enrollment, or a new one made with the configured token.
+pub async fn ensure_enrolled(config: &RunConfig) -> anyhow::Result<Identity> {
+    match identity::load(&identity::path_in(&config.state_dir))? {
+        Some(identity) => {
+            tracing::info!(agent_id = %identity.agent_id, server = %identity.server, "using the existing enrollment");
+            Ok(identity)
+        }
+        None => enroll(config).await,
+    }
+}
+
 /// Enrolls if needed, then streams until revoked or `shutdown` resolves.
 pub async fn run(
     config: RunConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<Outcome> {
     let identity_path = identity::path_in(&config.state_dir);
-    let identity = match identity::load(&identity_path)? {
-        Some(identity) => {
-            tracing::info!(agent_id = %identity.agent_id, server = %identity.server, "using the existing enrollment");
-            identity
-        }
-        None => enroll(&config).await?,
-    };
+    let identity = ensure_enrolled(&config).await?;
     let address = ServerAddress::parse(&identity.server).map_err(anyhow::Error::msg)?;
     let trust = trust(
         identity.server_pin.as_deref(),

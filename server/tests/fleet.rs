@@ -682,3 +682,107 @@ async fn the_self_signed_certificate_survives_restarts_and_bad_files_stop_the_bo
         assert!(stderr.contains(expected), "{stderr}");
     }
 }
+
+#[tokio::test]
+async fn the_install_script_downloads_enrolls_and_installs_the_agent() {
+    let fleet = Fleet::start().await;
+    let http = reqwest::Client::new();
+    // Before an agent build is published, the download says what to do.
+    let res = http
+        .get(fleet.server.path("/download/vantage-agent/linux-x86_64"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, 404).await, "agent_build_missing");
+    let res = http
+        .get(fleet.server.path("/download/vantage-agent/linux-../../etc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let res = http
+        .get(fleet.server.path("/download/vantage-agent/windows-x86_64"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, 404).await, "unknown_target");
+
+    let downloads = fleet.server.data_path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    std::fs::copy(
+        agent_binary(),
+        downloads.join(format!("vantage-agent-linux-{}", std::env::consts::ARCH)),
+    )
+    .unwrap();
+
+    let script = http
+        .get(fleet.server.path("/install.sh"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(script.starts_with("#!/bin/sh"));
+    assert!(
+        script.contains(&format!(
+            "VANTAGE_URL=\"${{VANTAGE_URL:-{}}}\"",
+            fleet.server.url
+        )),
+        "the script points back at this server"
+    );
+
+    let (token, pin) = fleet.enrollment_token().await;
+    let home = tempfile::tempdir().unwrap();
+    let bin = home.path().join("bin");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .args([
+            "install.sh",
+            "--user",
+            "--server",
+            fleet.grpc_url(),
+            "--enrollment-token",
+            &token,
+            "--server-pin",
+            &pin,
+        ])
+        .env("HOME", home.path())
+        .env("VANTAGE_BIN_DIR", &bin)
+        .env("VANTAGE_LOG", "warn")
+        .env_remove("XDG_STATE_HOME")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(bin.join("vantage-agent").exists());
+    let state = home.path().join(".local/state/vantage-agent");
+    assert!(
+        state.join("identity.json").exists(),
+        "enrolled during install: {stdout}"
+    );
+    assert!(stdout.contains("is enrolled as"), "{stdout}");
+    // No systemd on this machine: the installer prints the command to run instead.
+    assert!(
+        stdout.contains("--state-dir") && !stdout.contains(&token),
+        "the token never lands in a service definition: {stdout}"
+    );
+    assert_eq!(
+        fleet.get("/api/v1/agents").await.as_array().unwrap().len(),
+        1
+    );
+
+    let out = Command::new(bin.join("vantage-agent"))
+        .args(["uninstall", "--user", "--purge", "--state-dir"])
+        .arg(&state)
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!state.exists());
+}

@@ -1,6 +1,7 @@
 //! HTTP: the REST API, the dashboard, live events and the operations endpoints.
 mod api;
 mod extract;
+mod install;
 mod ops;
 mod ui;
 
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api::router(state.clone()))
         .merge(ops::router())
+        .merge(install::router())
         .merge(ui::router(&state))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -1,0 +1,87 @@
+//! `GET /install.sh` and `GET /download/vantage-agent/linux-<arch>`: what the standalone
+//! install snippet fetches. Binaries are served from `<data-dir>/downloads/`.
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use app::ApiError;
+use app::backend::request_is_https;
+
+use super::AppState;
+
+const INSTALL_SCRIPT: &str = include_str!("assets/install.sh");
+/// Architectures the installer asks for.
+pub const ARCHITECTURES: [&str; 3] = ["x86_64", "aarch64", "armv7"];
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/install.sh", get(install_script))
+        .route("/download/vantage-agent/{target}", get(download))
+}
+
+async fn install_script(headers: HeaderMap) -> Response {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').next().unwrap_or(v).trim())
+    };
+    let host = header("x-forwarded-host")
+        .or_else(|| header("host"))
+        .unwrap_or("localhost");
+    // Only characters a host[:port] can hold reach the script.
+    let host: String = host
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        .collect();
+    let scheme = if request_is_https(&headers) {
+        "https"
+    } else {
+        "http"
+    };
+    let script = INSTALL_SCRIPT.replace("__VANTAGE_URL__", &format!("{scheme}://{host}"));
+    (
+        [(header::CONTENT_TYPE, "text/x-shellscript; charset=utf-8")],
+        script,
+    )
+        .into_response()
+}
+
+async fn download(State(state): State<AppState>, Path(target): Path<String>) -> Response {
+    let arch = target
+        .strip_prefix("linux-")
+        .filter(|a| ARCHITECTURES.contains(a));
+    let Some(arch) = arch else {
+        return ApiError::not_found(
+            "unknown_target",
+            format!("No agent build for {target:?}; targets are linux-x86_64, linux-aarch64 and linux-armv7."),
+        )
+        .into_response();
+    };
+    let file = state
+        .config
+        .data_dir
+        .join("downloads")
+        .join(format!("vantage-agent-linux-{arch}"));
+    match tokio::fs::read(&file).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+                (header::CONTENT_DISPOSITION, "attachment; filename=\"vantage-agent\"".to_owned()),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(_) => ApiError::new(
+            StatusCode::NOT_FOUND.as_u16(),
+            "agent_build_missing",
+            format!(
+                "This server has no vantage-agent for linux-{arch}: copy one to {} (see the README).",
+                file.display()
+            ),
+        )
+        .into_response(),
+    }
+}
