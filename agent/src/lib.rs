@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod collect;
+pub mod docker;
 pub mod identity;
 pub mod install;
 pub mod run;

@@ -92,6 +92,10 @@ struct RunArgs {
     #[arg(long, env = "VANTAGE_HOST_INTERVAL", default_value = "10s", value_parser = parse_seconds, global = true)]
     host_interval: Duration,
 
+    /// The Docker Engine API socket; containers are not collected when it is absent.
+    #[arg(long, env = "VANTAGE_DOCKER_SOCKET", default_value = agent::docker::DEFAULT_SOCKET, global = true)]
+    docker_socket: PathBuf,
+
     /// Log filter, e.g. `info` or `debug`.
     #[arg(long, env = "VANTAGE_LOG", default_value = "info", global = true)]
     log: String,
@@ -164,6 +168,7 @@ fn main() -> ExitCode {
         insecure_skip_tls_verify: args.grpc_insecure_skip_tls_verify,
         proc_root: args.proc_root,
         host_interval: args.host_interval,
+        docker_socket: args.docker_socket,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -218,6 +223,12 @@ async fn install(config: agent::run::RunConfig, user: bool) -> anyhow::Result<()
     ]);
     if config.proc_root != std::path::Path::new("/proc") {
         command.extend(["--proc-root".into(), config.proc_root.display().to_string()]);
+    }
+    if config.docker_socket != std::path::Path::new(agent::docker::DEFAULT_SOCKET) {
+        command.extend([
+            "--docker-socket".into(),
+            config.docker_socket.display().to_string(),
+        ]);
     }
     if config.insecure_skip_tls_verify {
         command.push("--grpc-insecure-skip-tls-verify".into());

@@ -26,6 +26,8 @@ pub struct RunConfig {
     pub insecure_skip_tls_verify: bool,
     pub proc_root: PathBuf,
     pub host_interval: Duration,
+    /// The Docker Engine socket; container collection is off when it does not exist.
+    pub docker_socket: PathBuf,
 }
 
 /// How a run ended without an error.
@@ -69,6 +71,16 @@ pub async fn run(
     let uuid = identity.uuid(&identity_path)?;
 
     let (events_tx, mut events) = mpsc::channel(1024);
+    // Container stats follow the host interval; the full list comes every three of them.
+    let intervals = crate::docker::DockerIntervals {
+        stats: config.host_interval,
+        list: config.host_interval * 3,
+    };
+    let containers = tokio::spawn(crate::docker::watch(
+        config.docker_socket.clone(),
+        intervals,
+        events_tx.clone(),
+    ));
     let collector = tokio::spawn(collect_host(
         config.proc_root.clone(),
         config.host_interval,
@@ -115,6 +127,7 @@ pub async fn run(
         }
     };
     collector.abort();
+    containers.abort();
     outcome
 }
 

@@ -410,3 +410,53 @@ pub struct CreatedEnrollmentToken {
     /// Things the operator should know (e.g. a loopback address agents cannot reach).
     pub warnings: Vec<String>,
 }
+
+/// A container as `GET /api/v1/containers` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerInfo {
+    /// The agent of the host it runs on.
+    pub agent_id: String,
+    /// That host's label.
+    pub host_label: String,
+    /// Docker's container id.
+    pub container_id: String,
+    /// Container name.
+    pub name: String,
+    /// Image reference.
+    pub image: String,
+    /// running, exited, paused, created, restarting or dead.
+    pub state: String,
+    /// Docker's status text, e.g. `Up 2 hours (healthy)`.
+    pub status: String,
+    /// healthy, unhealthy, starting, or empty without a health check.
+    pub health: String,
+    /// Compose project and service, when it belongs to one.
+    pub compose_project: Option<String>,
+    /// See `compose_project`.
+    pub compose_service: Option<String>,
+    /// Share of the host's CPU in percent (100 % per core), from the newest sample.
+    pub cpu_pct: Option<f64>,
+    /// Memory in use (without page cache).
+    pub memory_bytes: Option<u64>,
+    /// Memory limit.
+    pub memory_limit_bytes: Option<u64>,
+    /// Received bytes per second.
+    pub net_rx_bytes_per_s: Option<f64>,
+    /// Sent bytes per second.
+    pub net_tx_bytes_per_s: Option<f64>,
+    /// Block reads per second.
+    pub block_read_bytes_per_s: Option<f64>,
+    /// Block writes per second.
+    pub block_write_bytes_per_s: Option<f64>,
+    /// When the figures were measured (RFC 3339).
+    pub stats_at: Option<String>,
+}
+
+/// `GET /api/v1/resources/top`: the running containers using the most CPU and memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopConsumers {
+    /// Highest CPU first.
+    pub by_cpu: Vec<ContainerInfo>,
+    /// Most memory first.
+    pub by_memory: Vec<ContainerInfo>,
+}

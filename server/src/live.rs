@@ -19,6 +19,15 @@ pub enum LiveEvent {
         agent_id: String,
         connection_state: ConnectionState,
     },
+    /// A container started, stopped, died, paused, unpaused or changed health.
+    ContainerEvent {
+        agent_id: String,
+        container_id: String,
+        name: String,
+        action: String,
+        detail: String,
+        time_ms: i64,
+    },
 }
 
 impl LiveEvent {
@@ -27,6 +36,7 @@ impl LiveEvent {
         match self {
             LiveEvent::HostSample(_) => "host_sample",
             LiveEvent::AgentStatus { .. } => "agent_status",
+            LiveEvent::ContainerEvent { .. } => "container_event",
         }
     }
 
@@ -39,6 +49,18 @@ impl LiveEvent {
                 connection_state,
             } => serde_json::json!({ "agent_id": agent_id, "connection_state": connection_state })
                 .to_string(),
+            LiveEvent::ContainerEvent {
+                agent_id,
+                container_id,
+                name,
+                action,
+                detail,
+                time_ms,
+            } => serde_json::json!({
+                "agent_id": agent_id, "container_id": container_id, "name": name, "action": action,
+                "detail": detail, "time": app::rfc3339_from_millis(*time_ms),
+            })
+            .to_string(),
         }
     }
 }
@@ -104,7 +126,7 @@ impl LiveState {
         self.events.subscribe()
     }
 
-    fn publish(&self, event: LiveEvent) {
+    pub fn publish(&self, event: LiveEvent) {
         // No subscribers is normal: nobody has the dashboard open.
         let _ = self.events.send(event);
     }

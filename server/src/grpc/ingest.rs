@@ -15,9 +15,10 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth;
-use crate::live::HostNames;
+use crate::live::{HostNames, LiveEvent};
 use crate::service::Vantage;
-use crate::store::{IngestError, NewAgent, SampleRow, now_s};
+use crate::store::{BatchItem, IngestError, NewAgent, SampleRow, now_s};
+use proto::event::Body;
 
 /// Largest clock difference accepted in the authentication answer.
 const MAX_SKEW_S: i64 = 300;
@@ -449,44 +450,60 @@ impl Ingest {
         last_seq: u64,
         batch: proto::EventBatch,
     ) -> Result<u64, IngestError> {
-        let samples: Vec<Option<(SampleRow, agent::collect::HostSample)>> = batch
+        let mut newest_host: Option<agent::collect::HostSample> = None;
+        let mut lifecycle = Vec::new();
+        let items: Vec<BatchItem> = batch
             .events
             .into_iter()
-            .map(|event| match event.body {
-                Some(proto::event::Body::HostSample(s)) => {
-                    let sample = agent::stream::wire::host_sample_from_wire(event.time_ms, s);
-                    Some((
-                        SampleRow::from_host(Some(agent_id.to_owned()), &sample),
-                        sample,
-                    ))
+            .map(|event| {
+                let ts_ms = event.time_ms;
+                match event.body {
+                    Some(Body::HostSample(s)) => {
+                        let sample = agent::stream::wire::host_sample_from_wire(ts_ms, s);
+                        let row = SampleRow::from_host(Some(agent_id.to_owned()), &sample);
+                        if newest_host.as_ref().is_none_or(|n| n.taken_at_ms <= ts_ms) {
+                            newest_host = Some(sample);
+                        }
+                        BatchItem::Host(row)
+                    }
+                    Some(Body::ContainerList(list)) => BatchItem::ContainerList {
+                        ts_ms,
+                        containers: list.containers,
+                    },
+                    Some(Body::ContainerSample(sample)) => {
+                        BatchItem::ContainerSample { ts_ms, sample }
+                    }
+                    Some(Body::ContainerEvent(event)) => {
+                        lifecycle.push((ts_ms, event.clone()));
+                        BatchItem::ContainerEvent { ts_ms, event }
+                    }
+                    _ => BatchItem::Ignored,
                 }
-                _ => None,
             })
-            .collect();
-        let rows: Vec<Option<SampleRow>> = samples
-            .iter()
-            .map(|s| s.as_ref().map(|(row, _)| row.clone()))
             .collect();
         let new_last = self
             .vantage
             .store
-            .commit_batch(agent_id, last_seq, batch.first_seq, &rows)
+            .commit_batch(agent_id, last_seq, batch.first_seq, &items)
             .await?;
         if new_last > last_seq {
+            let live = &self.vantage.live;
             // Only the newest sample goes live: a backfill after an outage is history, not news.
-            if let Some((_, newest)) = samples
-                .into_iter()
-                .flatten()
-                .max_by_key(|(_, s)| s.taken_at_ms)
+            if let Some(newest) = newest_host
+                && newest.taken_at_ms > live.sample(agent_id).map_or(i64::MIN, |s| s.taken_at_ms)
             {
-                let current = self
-                    .vantage
-                    .live
-                    .sample(agent_id)
-                    .map_or(i64::MIN, |s| s.taken_at_ms);
-                if newest.taken_at_ms > current {
-                    self.vantage.live.record_remote(agent_id, names, newest);
-                }
+                live.record_remote(agent_id, names, newest);
+            }
+            let fresh_after = crate::store::now_ms() - 120_000;
+            for (ts_ms, event) in lifecycle.into_iter().filter(|(ts, _)| *ts >= fresh_after) {
+                live.publish(LiveEvent::ContainerEvent {
+                    agent_id: agent_id.to_owned(),
+                    container_id: event.container_id,
+                    name: event.name,
+                    action: event.action,
+                    detail: event.detail,
+                    time_ms: ts_ms,
+                });
             }
         }
         Ok(new_last)

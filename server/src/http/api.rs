@@ -33,6 +33,8 @@ pub fn router(state: AppState) -> axum::Router<AppState> {
         .route("/api-tokens", get(list_tokens).post(create_token))
         .route("/api-tokens/{id}", delete(delete_token))
         .route("/resources/hosts", get(hosts))
+        .route("/resources/top", get(top))
+        .route("/containers", get(containers))
         .route("/agents", get(list_agents))
         .route(
             "/agents/enrollment-tokens",
@@ -154,6 +156,22 @@ async fn hosts(
     _: Authenticated,
 ) -> Result<Json<Vec<HostOverview>>, ApiError> {
     Ok(Json(state.vantage.hosts().await?))
+}
+
+async fn top(
+    State(state): State<AppState>,
+    _: Authenticated,
+    ApiQuery(q): ApiQuery<HostQuery>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.vantage.top_consumers(q.agent_id.as_deref()).await?).into_response())
+}
+
+async fn containers(
+    State(state): State<AppState>,
+    _: Authenticated,
+    ApiQuery(q): ApiQuery<HostQuery>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.vantage.containers(q.agent_id.as_deref()).await?).into_response())
 }
 
 fn parse_id(id: &str) -> Result<i64, ApiError> {

@@ -351,8 +351,9 @@ impl Vantage {
         Ok(())
     }
 
-    /// The local host and every agent, with their newest figures.
+    /// The local host and every agent, with their newest figures and running containers.
     pub async fn hosts(&self) -> Result<Vec<HostOverview>, ApiError> {
+        let running = self.store.running_containers().await?;
         let mut summaries = vec![self.live.local_summary()];
         for row in self.store.list_agents().await? {
             let names = HostNames {
@@ -366,6 +367,7 @@ impl Vantage {
             .map(|s| {
                 let f = s.latest.as_ref();
                 HostOverview {
+                    running_containers: running.get(&s.agent_id).copied().unwrap_or(0),
                     id: s.agent_id.clone(),
                     label: s.label.clone(),
                     hostname: s.hostname.clone(),
@@ -373,7 +375,6 @@ impl Vantage {
                     cpu_pct: f.map(|f| f.cpu_pct),
                     memory_pct: f.map(|f| f.memory_pct),
                     disk_pct: f.map(|f| f.disk_pct),
-                    running_containers: s.running_containers,
                     last_seen: f.map(|f| f.taken_at.clone()),
                 }
             })

@@ -19,6 +19,7 @@ pub const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const MAX_HISTORY_BUCKETS: i64 = 10_000;
 
 mod agents;
+mod containers;
 
 pub use agents::{InstallContext, resolve_grpc_url};
 
@@ -109,7 +110,7 @@ impl Vantage {
     }
 
     /// Checks that an agent id names a known host: `None` for local, else its names.
-    async fn resolve_host(&self, agent_id: &str) -> Result<Option<HostNames>, ApiError> {
+    pub(crate) async fn resolve_host(&self, agent_id: &str) -> Result<Option<HostNames>, ApiError> {
         if agent_id == LOCAL_AGENT_ID {
             return Ok(None);
         }
@@ -223,7 +224,17 @@ impl Backend for Vantage {
     async fn host_summary(&self, agent_id: &str) -> Result<HostSummary, ApiError> {
         match self.resolve_host(agent_id).await? {
             None => Ok(self.live.local_summary()),
-            Some(names) => Ok(self.live.summary(agent_id, &names)),
+            Some(names) => {
+                let mut summary = self.live.summary(agent_id, &names);
+                summary.running_containers = self
+                    .store
+                    .running_containers()
+                    .await?
+                    .get(agent_id)
+                    .copied()
+                    .unwrap_or(0);
+                Ok(summary)
+            }
         }
     }
 

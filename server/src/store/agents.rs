@@ -1,6 +1,7 @@
 use sqlx::{AssertSqlSafe, Row};
 
 use super::{SampleRow, Store, StoreError, now_s};
+
 use crate::auth::constant_time_eq;
 
 /// An enrollment token as stored.
@@ -270,9 +271,9 @@ impl Store {
         agent_id: &str,
         last_seq: u64,
         first_seq: u64,
-        samples: &[Option<SampleRow>],
+        items: &[super::BatchItem],
     ) -> Result<u64, IngestError> {
-        let count = samples.len() as u64;
+        let count = items.len() as u64;
         if count == 0 || first_seq + count - 1 <= last_seq {
             return Ok(last_seq);
         }
@@ -296,8 +297,11 @@ impl Store {
         if moved.rows_affected() != 1 {
             return Err(IngestError::Superseded);
         }
-        for sample in samples[skip..].iter().flatten() {
-            insert_sample(&mut tx, sample).await?;
+        for item in &items[skip..] {
+            match item {
+                super::BatchItem::Host(sample) => insert_sample(&mut tx, sample).await?,
+                other => super::containers::apply(&mut tx, agent_id, other).await?,
+            }
         }
         tx.commit().await.map_err(StoreError::from_sqlx)?;
         Ok(new_last)

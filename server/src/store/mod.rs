@@ -1,6 +1,7 @@
 //! The store: one thin boundary over SQLite and PostgreSQL. SQL is written once with
 //! `$n` placeholders, which both dialects accept, and types both decode the same way.
 mod agents;
+mod containers;
 mod samples;
 mod tokens;
 mod users;
@@ -13,6 +14,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use agents::{AgentRow, EnrollmentTokenRow, IngestError, NewAgent};
+pub use containers::{BatchItem, ContainerRow};
 pub use samples::{HistoryBucket, SampleRow};
 pub use tokens::ApiTokenRow;
 pub use users::{SessionUser, UserRow};

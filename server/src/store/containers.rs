@@ -1,0 +1,266 @@
+use sqlx::{AssertSqlSafe, Row};
+
+use super::{Store, StoreError};
+
+/// One event of a batch, in the form the store keeps.
+#[derive(Debug, Clone)]
+pub enum BatchItem {
+    Host(super::SampleRow),
+    ContainerList {
+        ts_ms: i64,
+        containers: Vec<proto::Container>,
+    },
+    ContainerSample {
+        ts_ms: i64,
+        sample: proto::ContainerSample,
+    },
+    ContainerEvent {
+        ts_ms: i64,
+        event: proto::ContainerEvent,
+    },
+    /// Kinds this server does not store yet; still counted in the sequence.
+    Ignored,
+}
+
+/// A stored container with its newest figures and its host's label.
+#[derive(Debug, Clone)]
+pub struct ContainerRow {
+    pub agent_id: String,
+    pub host_label: String,
+    pub container_id: String,
+    pub name: String,
+    pub image: String,
+    pub state: String,
+    pub status: String,
+    pub health: String,
+    pub labels: std::collections::HashMap<String, String>,
+    pub cpu_pct: Option<f64>,
+    pub memory_bytes: Option<i64>,
+    pub memory_limit_bytes: Option<i64>,
+    pub net_rx_bps: Option<f64>,
+    pub net_tx_bps: Option<f64>,
+    pub block_read_bps: Option<f64>,
+    pub block_write_bps: Option<f64>,
+    pub stats_at: Option<i64>,
+}
+
+fn container_row(r: sqlx::any::AnyRow) -> Result<ContainerRow, sqlx::Error> {
+    let labels: String = r.try_get("labels")?;
+    Ok(ContainerRow {
+        agent_id: r.try_get("agent_id")?,
+        host_label: r.try_get("host_label")?,
+        container_id: r.try_get("container_id")?,
+        name: r.try_get("name")?,
+        image: r.try_get("image")?,
+        state: r.try_get("state")?,
+        status: r.try_get("status")?,
+        health: r.try_get("health")?,
+        labels: serde_json::from_str(&labels).unwrap_or_default(),
+        cpu_pct: r.try_get("cpu_pct")?,
+        memory_bytes: r.try_get("memory_bytes")?,
+        memory_limit_bytes: r.try_get("memory_limit_bytes")?,
+        net_rx_bps: r.try_get("net_rx_bps")?,
+        net_tx_bps: r.try_get("net_tx_bps")?,
+        block_read_bps: r.try_get("block_read_bps")?,
+        block_write_bps: r.try_get("block_write_bps")?,
+        stats_at: r.try_get("stats_at")?,
+    })
+}
+
+const SELECT: &str = "select c.agent_id, a.label as host_label, c.container_id, c.name, c.image, c.state, c.status, \
+    c.health, c.labels, c.cpu_pct, c.memory_bytes, c.memory_limit_bytes, c.net_rx_bps, c.net_tx_bps, \
+    c.block_read_bps, c.block_write_bps, c.stats_at from container c join agent a on a.agent_id = c.agent_id";
+
+/// What a lifecycle event does to a container's state.
+fn state_after(action: &str) -> Option<&'static str> {
+    match action {
+        "start" | "unpause" => Some("running"),
+        "die" | "stop" => Some("exited"),
+        "pause" => Some("paused"),
+        _ => None,
+    }
+}
+
+impl Store {
+    /// Containers, of one agent or all, by host and name.
+    pub async fn containers(
+        &self,
+        agent_id: Option<&str>,
+    ) -> Result<Vec<ContainerRow>, StoreError> {
+        let filter = if agent_id.is_some() {
+            " where c.agent_id = $1"
+        } else {
+            ""
+        };
+        let mut query = sqlx::query(AssertSqlSafe(format!(
+            "{SELECT}{filter} order by a.label, c.name"
+        )));
+        if let Some(id) = agent_id {
+            query = query.bind(id.to_owned());
+        }
+        Ok(query
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(container_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// The `limit` running containers with the highest `column` (cpu_pct or memory_bytes).
+    pub async fn top_containers(
+        &self,
+        agent_id: Option<&str>,
+        by_memory: bool,
+        limit: i64,
+    ) -> Result<Vec<ContainerRow>, StoreError> {
+        let column = if by_memory {
+            "c.memory_bytes"
+        } else {
+            "c.cpu_pct"
+        };
+        let filter = if agent_id.is_some() {
+            " and c.agent_id = $2"
+        } else {
+            ""
+        };
+        let mut query = sqlx::query(AssertSqlSafe(format!(
+            "{SELECT} where c.state = 'running' and {column} is not null{filter} order by {column} desc limit $1"
+        )))
+        .bind(limit);
+        if let Some(id) = agent_id {
+            query = query.bind(id.to_owned());
+        }
+        Ok(query
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(container_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Running containers per agent.
+    pub async fn running_containers(
+        &self,
+    ) -> Result<std::collections::HashMap<String, u32>, StoreError> {
+        let rows = sqlx::query("select agent_id, count(*) as n from container where state = 'running' group by agent_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>("agent_id")?,
+                    r.try_get::<i64, _>("n")? as u32,
+                ))
+            })
+            .collect()
+    }
+}
+
+/// Applies one container item inside a batch transaction.
+pub(super) async fn apply(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    agent_id: &str,
+    item: &BatchItem,
+) -> Result<(), StoreError> {
+    match item {
+        BatchItem::ContainerList { ts_ms, containers } => {
+            for c in containers {
+                sqlx::query(
+                    "insert into container (agent_id, container_id, name, image, state, status, health, created_unix, labels, listed_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     on conflict (agent_id, container_id) do update set name = excluded.name, image = excluded.image, \
+                     state = excluded.state, status = excluded.status, health = excluded.health, labels = excluded.labels, \
+                     listed_at = excluded.listed_at where container.listed_at <= excluded.listed_at",
+                )
+                .bind(agent_id)
+                .bind(&c.container_id)
+                .bind(&c.name)
+                .bind(&c.image)
+                .bind(&c.state)
+                .bind(&c.status)
+                .bind(&c.health)
+                .bind(c.created_unix)
+                .bind(serde_json::to_string(&c.labels).unwrap_or_else(|_| "{}".into()))
+                .bind(*ts_ms)
+                .execute(&mut **tx)
+                .await?;
+            }
+            // Containers missing from a newer list are gone.
+            sqlx::query("delete from container where agent_id = $1 and listed_at < $2")
+                .bind(agent_id)
+                .bind(*ts_ms)
+                .execute(&mut **tx)
+                .await?;
+        }
+        BatchItem::ContainerSample { ts_ms, sample: s } => {
+            let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            let finite = |v: f64| if v.is_finite() { v.max(0.0) } else { 0.0 };
+            sqlx::query(
+                "insert into container_sample (agent_id, container_id, ts, cpu_pct, memory_bytes, memory_limit_bytes, \
+                 net_rx_bps, net_tx_bps, block_read_bps, block_write_bps) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(agent_id)
+            .bind(&s.container_id)
+            .bind(*ts_ms)
+            .bind(finite(s.cpu_pct))
+            .bind(int(s.memory_bytes))
+            .bind(int(s.memory_limit_bytes))
+            .bind(finite(s.net_rx_bytes_per_s))
+            .bind(finite(s.net_tx_bytes_per_s))
+            .bind(finite(s.block_read_bytes_per_s))
+            .bind(finite(s.block_write_bytes_per_s))
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query(
+                "update container set cpu_pct = $1, memory_bytes = $2, memory_limit_bytes = $3, net_rx_bps = $4, \
+                 net_tx_bps = $5, block_read_bps = $6, block_write_bps = $7, stats_at = $8 \
+                 where agent_id = $9 and container_id = $10 and (stats_at is null or stats_at <= $8)",
+            )
+            .bind(finite(s.cpu_pct))
+            .bind(int(s.memory_bytes))
+            .bind(int(s.memory_limit_bytes))
+            .bind(finite(s.net_rx_bytes_per_s))
+            .bind(finite(s.net_tx_bytes_per_s))
+            .bind(finite(s.block_read_bytes_per_s))
+            .bind(finite(s.block_write_bytes_per_s))
+            .bind(*ts_ms)
+            .bind(agent_id)
+            .bind(&s.container_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        BatchItem::ContainerEvent { ts_ms, event: e } => {
+            sqlx::query(
+                "insert into container_event (agent_id, container_id, name, action, detail, ts) values ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(agent_id)
+            .bind(&e.container_id)
+            .bind(&e.name)
+            .bind(&e.action)
+            .bind(&e.detail)
+            .bind(*ts_ms)
+            .execute(&mut **tx)
+            .await?;
+            if let Some(state) = state_after(&e.action) {
+                sqlx::query("update container set state = $1 where agent_id = $2 and container_id = $3 and listed_at <= $4")
+                    .bind(state)
+                    .bind(agent_id)
+                    .bind(&e.container_id)
+                    .bind(*ts_ms)
+                    .execute(&mut **tx)
+                    .await?;
+            } else if e.action == "health_status" {
+                sqlx::query(
+                    "update container set health = $1 where agent_id = $2 and container_id = $3",
+                )
+                .bind(&e.detail)
+                .bind(agent_id)
+                .bind(&e.container_id)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        BatchItem::Host(_) | BatchItem::Ignored => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,260 @@
+//! Container events, stats and lists from the real Docker engine, through a real agent.
+//! The test image is built locally from Debian's static busybox: nothing is pulled.
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+
+const IMAGE: &str = "vantage-test-busybox:1";
+
+/// Builds the test image, or says why the Docker tests cannot run here.
+fn docker_ready() -> Result<(), String> {
+    let info = Command::new("docker")
+        .arg("info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !info.is_ok_and(|s| s.success()) {
+        return Err("no Docker engine answers `docker info`".into());
+    }
+    let busybox = std::path::Path::new("/bin/busybox");
+    if !busybox.exists() {
+        return Err("/bin/busybox is missing (apt-get install busybox-static)".into());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(busybox, dir.path().join("busybox")).unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nENTRYPOINT [\"/bin/busybox\"]\n",
+    )
+    .unwrap();
+    let built = Command::new("docker")
+        .args(["build", "-q", "-t", IMAGE])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    if !built.status.success() {
+        return Err(format!(
+            "cannot build the test image: {}",
+            String::from_utf8_lossy(&built.stderr)
+        ));
+    }
+    Ok(())
+}
+
+struct Container(String);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
+    }
+}
+
+#[tokio::test]
+async fn container_list_stats_and_events_reach_the_server() {
+    if let Err(reason) = docker_ready() {
+        assert!(
+            !require_everything(),
+            "Docker is required (VANTAGE_REQUIRE_ALL=1): {reason}"
+        );
+        eprintln!("SKIPPED: {reason}");
+        return;
+    }
+    let server = Server::start_with(&["--mode", "server"], None);
+    let (http, csrf) = signed_in(&server).await;
+    let created: Value = http
+        .post(server.path("/api/v1/agents/enrollment-tokens"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = created["token"].as_str().unwrap();
+    let pin = created["install_templates"]["standalone"]
+        .as_str()
+        .unwrap()
+        .split("--server-pin ")
+        .nth(1)
+        .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut agent = Command::new(agent_binary())
+        .args([
+            "--server",
+            server.grpc_url.as_deref().unwrap(),
+            "--enrollment-token",
+            token,
+            "--server-pin",
+            pin,
+        ])
+        .args(["--host-interval", "1s", "--state-dir"])
+        .arg(state.path())
+        .env("VANTAGE_LOG", "warn")
+        .spawn()
+        .unwrap();
+
+    let name = format!("vantage-test-{}", hex_id());
+    let mut events = http
+        .get(server.path("/api/v1/events"))
+        .send()
+        .await
+        .unwrap();
+    let started = Command::new("docker")
+        .args([
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--label",
+            "com.docker.compose.project=demo",
+        ])
+        .args([
+            "--label",
+            "com.docker.compose.service=spin",
+            IMAGE,
+            "sh",
+            "-c",
+            "while true; do :; done",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let _cleanup = Container(name.clone());
+
+    // The list and the stats arrive: the busy loop shows as CPU, and memory is counted.
+    let container = eventually(
+        Duration::from_secs(30),
+        "the container with figures",
+        || async {
+            let list: Value = http
+                .get(server.path("/api/v1/containers"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            list.as_array()?
+                .iter()
+                .find(|c| {
+                    c["name"] == name.as_str()
+                        && c["state"] == "running"
+                        && c["cpu_pct"].as_f64().is_some_and(|v| v > 5.0)
+                })
+                .cloned()
+        },
+    )
+    .await;
+    assert_eq!(container["image"], IMAGE);
+    assert_eq!(container["compose_project"], "demo");
+    assert_eq!(container["compose_service"], "spin");
+    assert!(container["memory_bytes"].as_u64().is_some());
+    let agent_id = container["agent_id"].as_str().unwrap().to_owned();
+    let top: Value = http
+        .get(server.path(&format!("/api/v1/resources/top?agent_id={agent_id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        top["by_cpu"][0]["name"],
+        name.as_str(),
+        "the busy loop tops the CPU list: {top}"
+    );
+    let hosts: Value = http
+        .get(server.path("/api/v1/resources/hosts"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let host = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["id"] == agent_id.as_str())
+        .unwrap();
+    assert!(host["running_containers"].as_u64().unwrap() >= 1);
+    let scoped: Value = http
+        .get(server.path(&format!("/api/v1/containers?agent_id={agent_id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        scoped
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == name.as_str())
+    );
+    let res = http
+        .get(server.path("/api/v1/containers?agent_id=nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, 404).await, "unknown_agent");
+
+    // Stopping it is seen as it happens, on the live stream and in the list.
+    assert!(
+        Command::new("docker")
+            .args(["kill", &name])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let mut text = String::new();
+    let die = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let chunk = events.chunk().await.unwrap().unwrap();
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if let Some(line) = text
+                .lines()
+                .filter(|l| l.starts_with("data: "))
+                .find(|l| l.contains(&name) && l.contains("\"die\""))
+            {
+                return serde_json::from_str::<Value>(&line["data: ".len()..]).unwrap();
+            }
+        }
+    })
+    .await
+    .expect("a die event on /api/v1/events within 20 s");
+    assert_eq!(die["agent_id"], agent_id.as_str());
+    assert!(die["detail"].as_str().unwrap().contains("exit code"));
+    eventually(
+        Duration::from_secs(20),
+        "the container listed as exited",
+        || async {
+            let list: Value = http
+                .get(server.path("/api/v1/containers"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            list.as_array()?
+                .iter()
+                .find(|c| c["name"] == name.as_str() && c["state"] == "exited")
+                .cloned()
+        },
+    )
+    .await;
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+}
