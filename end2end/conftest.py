@@ -19,18 +19,22 @@ def chromium_path():
 
 
 class Server:
-    def __init__(self):
+    def __init__(self, *extra):
         self.data_dir = tempfile.mkdtemp(prefix="vantage-e2e-")
         binary = os.environ.get("VANTAGE_BIN", "target/debug/vantage")
         env = dict(os.environ, VANTAGE_LOG="warn")
         env.pop("VANTAGE_DATABASE_URL", None)
         self.process = subprocess.Popen(
-            [binary, "--http-listen", "127.0.0.1:0", "--collect-interval", "1s", "--data-dir", self.data_dir],
+            [binary, "--http-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--collect-interval", "1s",
+             "--data-dir", self.data_dir, *extra],
             stdout=subprocess.PIPE,
             text=True,
             env=env,
         )
+        self.grpc_url = None
         for line in self.process.stdout:
+            if line.startswith("vantage grpc listening on "):
+                self.grpc_url = line.split(" on ", 1)[1].strip()
             if line.startswith("vantage listening on "):
                 self.url = line.split(" on ", 1)[1].strip()
                 break
@@ -48,6 +52,13 @@ class Server:
 @pytest.fixture(scope="module")
 def server():
     s = Server()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def server_mode():
+    s = Server("--mode", "server")
     yield s
     s.stop()
 

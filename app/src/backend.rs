@@ -2,7 +2,10 @@
 //! provides as Leptos context. REST handlers call the same implementation.
 use async_trait::async_trait;
 
-use crate::{ApiError, ApiTokenInfo, CreatedApiToken, History, HostSummary, Me, Metric};
+use crate::{
+    AgentInfo, AgentPatch, ApiError, ApiTokenInfo, ContainerInfo, CreatedApiToken,
+    CreatedEnrollmentToken, History, HostOverview, HostSummary, Me, Metric, TopConsumers,
+};
 
 /// A history request with every part already parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +46,29 @@ pub trait Backend: Send + Sync + 'static {
     -> Result<CreatedApiToken, ApiError>;
     /// Revokes one of the user's API tokens.
     async fn delete_api_token(&self, user_id: i64, token_id: i64) -> Result<(), ApiError>;
+    /// The local host and every agent with their newest figures.
+    async fn hosts(&self) -> Result<Vec<HostOverview>, ApiError>;
+    /// Every registered agent.
+    async fn agents(&self) -> Result<Vec<AgentInfo>, ApiError>;
+    /// Renames or retags an agent.
+    async fn update_agent(&self, agent_id: &str, patch: AgentPatch) -> Result<AgentInfo, ApiError>;
+    /// Revokes an agent; its live stream ends at once.
+    async fn revoke_agent(&self, agent_id: &str) -> Result<AgentInfo, ApiError>;
+    /// Revokes an agent and deletes everything it sent.
+    async fn delete_agent(&self, agent_id: &str) -> Result<(), ApiError>;
+    /// A single-use enrollment token with install snippets for a client that reached the
+    /// server at `request_host` (over HTTPS or not).
+    async fn create_enrollment_token(
+        &self,
+        user_id: i64,
+        ttl_hours: Option<i64>,
+        request_host: Option<String>,
+        https: bool,
+    ) -> Result<CreatedEnrollmentToken, ApiError>;
+    /// Containers of one host, or of all.
+    async fn containers(&self, agent_id: Option<String>) -> Result<Vec<ContainerInfo>, ApiError>;
+    /// Top CPU and memory consumers, on one host or all.
+    async fn top_consumers(&self, agent_id: Option<String>) -> Result<TopConsumers, ApiError>;
 }
 
 /// The `Set-Cookie` value that opens a session (`token`) or, with `None`, clears it.
@@ -81,4 +107,17 @@ pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == crate::SESSION_COOKIE)
         .map(|(_, value)| value.to_owned())
+}
+
+/// The host the client addressed: `X-Forwarded-Host` (first value) or `Host`.
+pub fn request_host(headers: &axum::http::HeaderMap) -> Option<String> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').next().unwrap_or(v).trim().to_owned())
+    };
+    header("x-forwarded-host")
+        .or_else(|| header("host"))
+        .filter(|h| !h.is_empty())
 }

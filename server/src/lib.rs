@@ -94,16 +94,16 @@ pub async fn run(
         tokio::spawn(workers::housekeeping(vantage.clone(), shutdown.clone())),
     ];
 
-    let mut grpc_info = None;
     if let Some(certificate) = certificate {
         let grpc_listener = grpc_listener.context("server mode needs a gRPC listener")?;
         let address = grpc_listener
             .local_addr()
             .context("gRPC listener has no address")?;
-        grpc_info = Some(Arc::new(http::GrpcInfo {
+        let _ = vantage.grpc.set(service::GrpcEndpoint {
             port: address.port(),
             pin: certificate.self_signed.then(|| certificate.pin.clone()),
-        }));
+            public_url: config.grpc_public_url.clone(),
+        });
         let settings = grpc::IngestSettings {
             rate_limit_per_second: config.agent_rate_limit_per_second,
             host_interval_s: config.collect_interval.as_secs().max(1) as u32,
@@ -138,7 +138,6 @@ pub async fn run(
         config: config.clone(),
         leptos,
         shutdown: shutdown.clone(),
-        grpc: grpc_info,
     };
     let address = listener.local_addr().context("listener has no address")?;
     tracing::info!(%address, mode = ?config.mode, "serving");

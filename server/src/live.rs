@@ -82,6 +82,8 @@ struct HostLive {
     /// A stream (or, for the local host, the collection loop) is live.
     connected: bool,
     last_seen: Option<Instant>,
+    /// The newest names an operator gave, when they changed after the stream opened.
+    renamed: Option<HostNames>,
 }
 
 /// Names of a host, from the store (agents) or the machine (local).
@@ -147,9 +149,26 @@ impl LiveState {
     /// Records a sample a remote agent sent (and committed) and tells SSE clients.
     pub fn record_remote(&self, agent_id: &str, names: &HostNames, sample: HostSample) {
         self.store_sample(agent_id, sample);
+        let renamed = self
+            .hosts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(agent_id)
+            .and_then(|h| h.renamed.clone());
+        let names = renamed.as_ref().unwrap_or(names);
         self.publish(LiveEvent::HostSample(Box::new(
             self.summary(agent_id, names),
         )));
+    }
+
+    /// An operator renamed a host: live updates use the new names from now on.
+    pub fn rename(&self, agent_id: &str, names: HostNames) {
+        self.hosts
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(agent_id.to_owned())
+            .or_default()
+            .renamed = Some(names);
     }
 
     fn store_sample(&self, host: &str, sample: HostSample) {

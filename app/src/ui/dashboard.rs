@@ -5,7 +5,9 @@ use super::RequireUser;
 use super::chart::HistoryChart;
 use super::format;
 use super::server_fns::*;
-use crate::{ConnectionState, HostFigures, HostSummary, LOCAL_AGENT_ID, Metric};
+use crate::{
+    ConnectionState, ContainerInfo, HostFigures, HostSummary, LOCAL_AGENT_ID, Metric, TopConsumers,
+};
 
 /// `/`: the dashboard of the local host.
 #[component]
@@ -15,30 +17,74 @@ pub fn DashboardPage() -> impl IntoView {
 
 #[component]
 fn Dashboard() -> impl IntoView {
-    let summary = Resource::new(|| (), |_| get_host_summary(LOCAL_AGENT_ID.to_owned()));
+    let host = RwSignal::new(LOCAL_AGENT_ID.to_owned());
     let live = RwSignal::new(None::<HostSummary>);
     let range = RwSignal::new(3600_i64);
     let refresh = RwSignal::new(0_u32);
+    let containers_changed = RwSignal::new(0_u32);
+    let hosts = Resource::new(move || refresh.get(), |_| list_hosts());
+    let summary = Resource::new(move || host.get(), get_host_summary);
     let cpu = Resource::new(
-        move || (range.get(), refresh.get()),
-        |(r, _)| metric_history(LOCAL_AGENT_ID.to_owned(), Metric::Cpu, r),
+        move || (host.get(), range.get(), refresh.get()),
+        |(h, r, _)| metric_history(h, Metric::Cpu, r),
     );
     let memory = Resource::new(
-        move || (range.get(), refresh.get()),
-        |(r, _)| metric_history(LOCAL_AGENT_ID.to_owned(), Metric::Memory, r),
+        move || (host.get(), range.get(), refresh.get()),
+        |(h, r, _)| metric_history(h, Metric::Memory, r),
+    );
+    let top = Resource::new(
+        move || (host.get(), refresh.get(), containers_changed.get()),
+        |(h, _, _)| top_consumers(Some(h)),
+    );
+    let containers = Resource::new(
+        move || (refresh.get(), containers_changed.get()),
+        |_| list_containers(None),
     );
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| live_updates::subscribe(live, refresh));
+    Effect::new(move |_| {
+        super::live::on_event("host_sample", move |text| {
+            if let Ok(summary) = serde_json::from_str::<HostSummary>(&text)
+                && summary.agent_id == host.get_untracked()
+            {
+                live.try_set(Some(summary));
+            }
+        });
+        super::live::on_event("container_event", move |_| {
+            containers_changed.try_update(|n| *n += 1);
+        });
+        super::live::every(std::time::Duration::from_secs(30), move || {
+            refresh.try_update(|n| *n += 1);
+        });
+    });
+    let choose = move |id: String| {
+        live.set(None);
+        host.set(id);
+    };
 
     view! {
-        <Suspense fallback=|| view! { <p class="muted">"Loading figures…"</p> }>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let list = hosts.await.unwrap_or_default();
+                (list.len() > 1).then(|| view! {
+                    <label class="host-select">"Host "
+                        <select on:change=move |ev| choose(event_target_value(&ev)) prop:value=move || host.get()>
+                            {list.into_iter().map(|h| {
+                                let state = match h.connection_state { ConnectionState::Connected => "", ConnectionState::Disconnected => " (disconnected)" };
+                                view! { <option value=h.id.clone()>{format!("{}{state}", h.label)}</option> }
+                            }).collect_view()}
+                        </select>
+                    </label>
+                })
+            })}
+        </Transition>
+        <Transition fallback=|| view! { <p class="muted">"Loading figures…"</p> }>
             {move || Suspend::new(async move {
                 match summary.await {
                     Ok(initial) => view! { <Figures initial live/> }.into_any(),
                     Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
         <section class="card history">
             <div class="section-head">
                 <h2>"History"</h2>
@@ -63,6 +109,68 @@ fn Dashboard() -> impl IntoView {
                     })}
                 </div>
             </Transition>
+        </section>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                top.await.ok().filter(|t| !t.by_cpu.is_empty() || !t.by_memory.is_empty()).map(|t| view! { <TopCard top=t/> })
+            })}
+        </Transition>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                containers.await.ok().filter(|c| !c.is_empty()).map(|list| view! { <ContainerCards containers=list/> })
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn TopCard(top: TopConsumers) -> impl IntoView {
+    let row = |c: &ContainerInfo, value: String| view! { <li><span>{c.name.clone()}</span><span class="muted">{c.host_label.clone()}</span><strong>{value}</strong></li> };
+    view! {
+        <section class="card top" data-testid="top-consumers">
+            <h2>"Top consumers"</h2>
+            <div class="top-lists">
+                <div>
+                    <h3>"CPU"</h3>
+                    <ol>{top.by_cpu.iter().map(|c| row(c, format::pct(c.cpu_pct.unwrap_or(0.0)))).collect_view()}</ol>
+                </div>
+                <div>
+                    <h3>"Memory"</h3>
+                    <ol>{top.by_memory.iter().map(|c| row(c, format::bytes(c.memory_bytes.unwrap_or(0) as f64))).collect_view()}</ol>
+                </div>
+            </div>
+        </section>
+    }
+}
+
+/// One card per container; the host badge only when they run on more than one host.
+#[component]
+fn ContainerCards(containers: Vec<ContainerInfo>) -> impl IntoView {
+    let hosts: std::collections::BTreeSet<&str> =
+        containers.iter().map(|c| c.agent_id.as_str()).collect();
+    let show_host = hosts.len() > 1;
+    view! {
+        <section class="containers">
+            <h2>"Containers"</h2>
+            <div class="container-grid">
+                {containers.into_iter().map(|c| {
+                    let state_class = match c.state.as_str() { "running" => "badge ok", "paused" | "restarting" => "badge warn", _ => "badge crit" };
+                    let figures = c.cpu_pct.map(|cpu| format!("CPU {} · {}", format::pct(cpu), format::bytes(c.memory_bytes.unwrap_or(0) as f64)));
+                    view! {
+                        <article class="card container" data-container=c.name.clone()>
+                            <header>
+                                <strong>{c.name.clone()}</strong>
+                                <span class=state_class>{c.state.clone()}</span>
+                                {(!c.health.is_empty()).then(|| view! { <span class="badge">{c.health.clone()}</span> })}
+                                {show_host.then(|| view! { <span class="badge host" data-testid="host-badge">{c.host_label.clone()}</span> })}
+                            </header>
+                            <p class="muted image">{c.image.clone()}</p>
+                            <p class="muted">{c.status.clone()}</p>
+                            {figures.map(|f| view! { <p>{f}</p> })}
+                        </article>
+                    }
+                }).collect_view()}
+            </div>
         </section>
     }
 }
@@ -196,49 +304,5 @@ fn Gauge(name: &'static str, metric: &'static str, value: f64, caption: String) 
             </svg>
             <p class="muted">{caption}</p>
         </div>
-    }
-}
-
-#[cfg(feature = "hydrate")]
-mod live_updates {
-    use leptos::__reexports::send_wrapper::SendWrapper;
-    use leptos::prelude::*;
-    use wasm_bindgen::JsCast;
-    use wasm_bindgen::closure::Closure;
-
-    use crate::HostSummary;
-
-    /// Opens the SSE stream: every `host_sample` event replaces the figures, and the history
-    /// charts reload every 30 seconds.
-    pub fn subscribe(live: RwSignal<Option<HostSummary>>, refresh: RwSignal<u32>) {
-        let Ok(source) = web_sys::EventSource::new("/api/v1/events") else {
-            return;
-        };
-        let on_sample = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
-            move |event: web_sys::MessageEvent| {
-                if let Some(text) = event.data().as_string()
-                    && let Ok(summary) = serde_json::from_str::<HostSummary>(&text)
-                {
-                    live.try_set(Some(summary));
-                }
-            },
-        );
-        let _ = source
-            .add_event_listener_with_callback("host_sample", on_sample.as_ref().unchecked_ref());
-        let interval = set_interval_with_handle(
-            move || {
-                refresh.try_update(|n| *n += 1);
-            },
-            std::time::Duration::from_secs(30),
-        )
-        .ok();
-        let held = SendWrapper::new((source, on_sample));
-        on_cleanup(move || {
-            let (source, _callback) = held.take();
-            source.close();
-            if let Some(handle) = interval {
-                handle.clear();
-            }
-        });
     }
 }

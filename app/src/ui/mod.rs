@@ -1,8 +1,11 @@
 //! The dashboard's pages.
+mod agents;
 mod auth_pages;
 mod chart;
 mod dashboard;
 mod format;
+#[cfg(feature = "hydrate")]
+mod live;
 mod server_fns;
 mod settings;
 
@@ -54,6 +57,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=dashboard::DashboardPage ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=auth_pages::LoginPage ssr=SsrMode::Async/>
                 <Route path=path!("/setup") view=auth_pages::SetupPage ssr=SsrMode::Async/>
+                <Route path=path!("/agents") view=agents::AgentsPage ssr=SsrMode::Async/>
                 <Route path=path!("/settings") view=settings::SettingsPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
@@ -95,6 +99,7 @@ fn Frame(me: crate::Me, children: Children) -> impl IntoView {
             <a class="brand" href="/">"Vantage"</a>
             <nav>
                 <A href="/">"Dashboard"</A>
+                <A href="/agents">"Agents"</A>
                 <A href="/settings">"Settings"</A>
             </nav>
             <ActionForm action=logout>

@@ -147,3 +147,84 @@ pub async fn delete_token(id: i64) -> Result<(), ApiError> {
     let me = server::require_user().await?;
     server::backend()?.delete_api_token(me.user_id, id).await
 }
+
+/// Every host with its newest figures.
+#[server(prefix = "/_sf", endpoint = "hosts")]
+pub async fn list_hosts() -> Result<Vec<crate::HostOverview>, ApiError> {
+    server::require_user().await?;
+    server::backend()?.hosts().await
+}
+
+/// Every registered agent.
+#[server(prefix = "/_sf", endpoint = "agents")]
+pub async fn list_agents() -> Result<Vec<crate::AgentInfo>, ApiError> {
+    server::require_user().await?;
+    server::backend()?.agents().await
+}
+
+/// Renames and retags an agent; `tags` is comma-separated.
+#[server(prefix = "/_sf", endpoint = "update_agent")]
+pub async fn update_agent(
+    agent_id: String,
+    label: String,
+    tags: String,
+) -> Result<crate::AgentInfo, ApiError> {
+    server::require_user().await?;
+    let tags = tags
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    server::backend()?
+        .update_agent(
+            &agent_id,
+            crate::AgentPatch {
+                label: Some(label),
+                tags: Some(tags),
+            },
+        )
+        .await
+}
+
+/// Revokes an agent.
+#[server(prefix = "/_sf", endpoint = "revoke_agent")]
+pub async fn revoke_agent(agent_id: String) -> Result<crate::AgentInfo, ApiError> {
+    server::require_user().await?;
+    server::backend()?.revoke_agent(&agent_id).await
+}
+
+/// Deletes an agent and its data.
+#[server(prefix = "/_sf", endpoint = "delete_agent")]
+pub async fn delete_agent(agent_id: String) -> Result<(), ApiError> {
+    server::require_user().await?;
+    server::backend()?.delete_agent(&agent_id).await
+}
+
+/// Issues an enrollment token with install snippets for this browser's view of the server.
+#[server(prefix = "/_sf", endpoint = "create_enrollment")]
+pub async fn create_enrollment(ttl_hours: i64) -> Result<crate::CreatedEnrollmentToken, ApiError> {
+    let me = server::require_user().await?;
+    let headers = server::headers().await?;
+    let host = crate::backend::request_host(&headers);
+    let https = crate::backend::request_is_https(&headers);
+    server::backend()?
+        .create_enrollment_token(me.user_id, Some(ttl_hours), host, https)
+        .await
+}
+
+/// Containers of one host (or all).
+#[server(prefix = "/_sf", endpoint = "containers")]
+pub async fn list_containers(
+    agent_id: Option<String>,
+) -> Result<Vec<crate::ContainerInfo>, ApiError> {
+    server::require_user().await?;
+    server::backend()?.containers(agent_id).await
+}
+
+/// Top consumers of one host (or all).
+#[server(prefix = "/_sf", endpoint = "top")]
+pub async fn top_consumers(agent_id: Option<String>) -> Result<crate::TopConsumers, ApiError> {
+    server::require_user().await?;
+    server::backend()?.top_consumers(agent_id).await
+}

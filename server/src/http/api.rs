@@ -20,7 +20,7 @@ use app::{
 
 use super::AppState;
 use super::extract::{ApiJson, ApiQuery, Authenticated, require_auth};
-use crate::service::{InstallContext, SESSION_TTL, resolve_grpc_url};
+use crate::service::SESSION_TTL;
 use crate::store::now_s;
 
 /// Request bodies above this size are refused with 413.
@@ -179,52 +179,17 @@ fn parse_id(id: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::bad_request("invalid_id", "An id is a number."))
 }
 
-/// The server's addresses as a client of this request sees them.
-fn install_context(state: &AppState, headers: &HeaderMap) -> Result<InstallContext, ApiError> {
-    let grpc = state.grpc.as_ref().ok_or_else(|| {
-        ApiError::new(
-            409,
-            "server_mode_required",
-            "Agents connect to server mode only: start vantage with --mode server.",
-        )
-    })?;
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(',').next().unwrap_or(v).trim())
-    };
-    let host = header("x-forwarded-host").or_else(|| header("host"));
-    let scheme = if request_is_https(headers) {
-        "https"
-    } else {
-        "http"
-    };
-    let http_url = format!("{scheme}://{}", host.unwrap_or("localhost"));
-    let (grpc_url, warnings) =
-        resolve_grpc_url(state.config.grpc_public_url.as_deref(), host, grpc.port);
-    Ok(InstallContext {
-        grpc_url,
-        http_url,
-        pin: grpc.pin.clone(),
-        warnings,
-    })
-}
-
 async fn create_enrollment_token(
     State(state): State<AppState>,
     headers: HeaderMap,
     auth: Authenticated,
     ApiJson(body): ApiJson<NewEnrollmentToken>,
 ) -> Result<Response, ApiError> {
-    // Name resolution for the reachability warning may block.
-    let resolver = state.clone();
-    let context = tokio::task::spawn_blocking(move || install_context(&resolver, &headers))
-        .await
-        .map_err(|_| ApiError::internal())??;
+    let host = app::backend::request_host(&headers);
+    let https = request_is_https(&headers);
     let created = state
         .vantage
-        .create_enrollment_token(auth.me.user_id, body.ttl_hours, context)
+        .create_enrollment_token_for(auth.me.user_id, body.ttl_hours, host, https)
         .await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }

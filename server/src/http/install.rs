@@ -22,15 +22,7 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn install_script(headers: HeaderMap) -> Response {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(',').next().unwrap_or(v).trim())
-    };
-    let host = header("x-forwarded-host")
-        .or_else(|| header("host"))
-        .unwrap_or("localhost");
+    let host = app::backend::request_host(&headers).unwrap_or_else(|| "localhost".to_owned());
     // Only characters a host[:port] can hold reach the script.
     let host: String = host
         .chars()

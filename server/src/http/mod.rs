@@ -30,17 +30,6 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     /// Cancelled at shutdown: long-lived responses (SSE) end with it.
     pub shutdown: CancellationToken,
-    /// The gRPC ingest, in server mode.
-    pub grpc: Option<Arc<GrpcInfo>>,
-}
-
-/// What install snippets need to know about the gRPC listener.
-#[derive(Debug, Clone)]
-pub struct GrpcInfo {
-    /// The port it listens on.
-    pub port: u16,
-    /// The certificate pin, when the certificate is self-signed.
-    pub pin: Option<String>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -202,6 +202,40 @@ fn unknown_agent(agent_id: &str) -> ApiError {
 }
 
 impl Vantage {
+    /// Creates a single-use enrollment token, with snippets that reach this server the way
+    /// the requesting browser or client does (`request_host` is its Host header).
+    pub async fn create_enrollment_token_for(
+        &self,
+        user_id: i64,
+        ttl_hours: Option<i64>,
+        request_host: Option<String>,
+        https: bool,
+    ) -> Result<CreatedEnrollmentToken, ApiError> {
+        let grpc = self.grpc.get().cloned().ok_or_else(|| {
+            ApiError::new(
+                409,
+                "server_mode_required",
+                "Agents connect to server mode only: start vantage with --mode server.",
+            )
+        })?;
+        let host = request_host.unwrap_or_else(|| "localhost".to_owned());
+        let http_url = format!("{}://{host}", if https { "https" } else { "http" });
+        // Name resolution for the reachability warning may block.
+        let (grpc_url, warnings) = tokio::task::spawn_blocking(move || {
+            resolve_grpc_url(grpc.public_url.as_deref(), Some(&host), grpc.port)
+        })
+        .await
+        .map_err(internal)?;
+        let context = InstallContext {
+            grpc_url,
+            http_url,
+            pin: grpc.pin,
+            warnings,
+        };
+        self.create_enrollment_token(user_id, ttl_hours, context)
+            .await
+    }
+
     /// Creates a single-use enrollment token and the snippets that use it.
     pub async fn create_enrollment_token(
         &self,
@@ -326,7 +360,13 @@ impl Vantage {
         {
             return Err(unknown_agent(agent_id));
         }
-        self.agent(agent_id).await
+        let agent = self.agent(agent_id).await?;
+        let names = HostNames {
+            label: agent.label.clone(),
+            hostname: agent.hostname.clone(),
+        };
+        self.live.rename(agent_id, names);
+        Ok(agent)
     }
 
     /// Revokes an agent: it may never connect again, and its live stream ends now.

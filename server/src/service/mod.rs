@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use app::backend::{Backend, HistoryRequest};
 use app::{
-    ApiError, ApiTokenInfo, CreatedApiToken, History, HistoryPoint, HostSummary, LOCAL_AGENT_ID, Me,
+    AgentInfo, AgentPatch, ApiError, ApiTokenInfo, ContainerInfo, CreatedApiToken,
+    CreatedEnrollmentToken, History, HistoryPoint, HostOverview, HostSummary, LOCAL_AGENT_ID, Me,
+    TopConsumers,
 };
 use async_trait::async_trait;
 
@@ -30,6 +32,19 @@ pub struct Vantage {
     pub live: Arc<LiveState>,
     pub throttle: LoginThrottle,
     pub streams: crate::grpc::StreamRegistry,
+    /// The gRPC listener, once bound (server mode only).
+    pub grpc: std::sync::OnceLock<GrpcEndpoint>,
+}
+
+/// What install snippets need to know about the gRPC listener.
+#[derive(Debug, Clone)]
+pub struct GrpcEndpoint {
+    /// The port it listens on.
+    pub port: u16,
+    /// The certificate pin, when the certificate is self-signed.
+    pub pin: Option<String>,
+    /// `--grpc-public-url`.
+    pub public_url: Option<String>,
 }
 
 impl From<StoreError> for ApiError {
@@ -56,6 +71,7 @@ impl Vantage {
             live,
             throttle: LoginThrottle::new(10, Duration::from_secs(15 * 60)),
             streams: Default::default(),
+            grpc: Default::default(),
         }
     }
 
@@ -337,6 +353,45 @@ impl Backend for Vantage {
         }
         tracing::info!(user_id, token_id, "API token revoked");
         Ok(())
+    }
+
+    async fn hosts(&self) -> Result<Vec<HostOverview>, ApiError> {
+        Vantage::hosts(self).await
+    }
+
+    async fn agents(&self) -> Result<Vec<AgentInfo>, ApiError> {
+        self.list_agents().await
+    }
+
+    async fn update_agent(&self, agent_id: &str, patch: AgentPatch) -> Result<AgentInfo, ApiError> {
+        Vantage::update_agent(self, agent_id, patch).await
+    }
+
+    async fn revoke_agent(&self, agent_id: &str) -> Result<AgentInfo, ApiError> {
+        Vantage::revoke_agent(self, agent_id).await
+    }
+
+    async fn delete_agent(&self, agent_id: &str) -> Result<(), ApiError> {
+        Vantage::delete_agent(self, agent_id).await
+    }
+
+    async fn create_enrollment_token(
+        &self,
+        user_id: i64,
+        ttl_hours: Option<i64>,
+        request_host: Option<String>,
+        https: bool,
+    ) -> Result<CreatedEnrollmentToken, ApiError> {
+        self.create_enrollment_token_for(user_id, ttl_hours, request_host, https)
+            .await
+    }
+
+    async fn containers(&self, agent_id: Option<String>) -> Result<Vec<ContainerInfo>, ApiError> {
+        Vantage::containers(self, agent_id.as_deref()).await
+    }
+
+    async fn top_consumers(&self, agent_id: Option<String>) -> Result<TopConsumers, ApiError> {
+        Vantage::top_consumers(self, agent_id.as_deref()).await
     }
 }
 

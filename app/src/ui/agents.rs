@@ -1,0 +1,208 @@
+//! `/agents`: every agent with its live status, label and tag editing, revoke and delete, and
+//! the "Generate enrollment token" dialog with one tab per install snippet.
+use leptos::prelude::*;
+
+use super::RequireUser;
+use super::server_fns::*;
+use crate::{AgentInfo, ConnectionState, CreatedEnrollmentToken};
+
+#[component]
+pub fn AgentsPage() -> impl IntoView {
+    view! { <RequireUser signed_in=|_| view! { <Agents/> }/> }
+}
+
+#[component]
+fn Agents() -> impl IntoView {
+    let update = ServerAction::<UpdateAgent>::new();
+    let revoke = ServerAction::<RevokeAgent>::new();
+    let delete = ServerAction::<DeleteAgent>::new();
+    let live_status = RwSignal::new(0_u32);
+    let agents = Resource::new(
+        move || {
+            (
+                update.version().get(),
+                revoke.version().get(),
+                delete.version().get(),
+                live_status.get(),
+            )
+        },
+        |_| list_agents(),
+    );
+    let dialog_open = RwSignal::new(false);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        super::live::on_event("agent_status", move |_| live_status.update(|n| *n += 1))
+    });
+    let errors = move || {
+        [
+            update.value().get().and_then(|r| r.err()),
+            revoke.value().get().and_then(|r| r.err()),
+            delete.value().get().and_then(|r| r.err()),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|e| view! { <p class="error" role="alert">{e.message}</p> })
+        .collect_view()
+    };
+    view! {
+        <section class="card">
+            <div class="section-head">
+                <h1>"Agents"</h1>
+                <button on:click=move |_| dialog_open.set(true)>"Generate enrollment token"</button>
+            </div>
+            {errors}
+            <Transition fallback=|| view! { <p class="muted">"Loading agents…"</p> }>
+                {move || Suspend::new(async move {
+                    match agents.await {
+                        Ok(list) if list.is_empty() => view! {
+                            <p class="muted" id="no-agents">"No agents yet. Generate an enrollment token and run its snippet on a host."</p>
+                        }.into_any(),
+                        Ok(list) => view! {
+                            <div class="agent-list">
+                                {list.into_iter().map(|a| view! { <AgentRow agent=a update revoke delete/> }).collect_view()}
+                            </div>
+                        }.into_any(),
+                        Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+        <Show when=move || dialog_open.get()>
+            <EnrollmentDialog close=move || dialog_open.set(false)/>
+        </Show>
+    }
+}
+
+#[component]
+fn AgentRow(
+    agent: AgentInfo,
+    update: ServerAction<UpdateAgent>,
+    revoke: ServerAction<RevokeAgent>,
+    delete: ServerAction<DeleteAgent>,
+) -> impl IntoView {
+    let confirming = RwSignal::new(false);
+    let (badge, badge_text) = match (agent.status.as_str(), agent.connection_state) {
+        ("revoked", _) => ("badge crit", "revoked"),
+        (_, ConnectionState::Connected) => ("badge ok", "connected"),
+        (_, ConnectionState::Disconnected) => ("badge warn", "disconnected"),
+    };
+    let id = agent.id.clone();
+    let (id_revoke, id_delete, id_form) = (id.clone(), id.clone(), id.clone());
+    let revoked = agent.status == "revoked";
+    view! {
+        <article class="agent" data-agent-id=id>
+            <header>
+                <strong class="agent-label">{agent.label.clone()}</strong>
+                <span class=badge data-testid="agent-status">{badge_text}</span>
+                <span class="muted">{format!("{} · {} {} · v{}", agent.hostname, agent.os, agent.arch, agent.agent_version)}</span>
+                <span class="muted">{format!("runtime {}", agent.runtime)}</span>
+                <span class="muted">{agent.last_seen.clone().map(|t| format!("last seen {t}")).unwrap_or_else(|| "never seen".into())}</span>
+            </header>
+            <ActionForm action=update>
+                <div class="inline-form">
+                    <input type="hidden" name="agent_id" value=id_form/>
+                    <label>"Label" <input name="label" value=agent.label.clone() required maxlength="64"/></label>
+                    <label>"Tags" <input name="tags" value=agent.tags.join(", ") placeholder="prod, db"/></label>
+                    <button type="submit">"Save"</button>
+                </div>
+            </ActionForm>
+            <div class="actions">
+                <Show when=move || !revoked>
+                    <button class="danger" on:click={
+                        let id = id_revoke.clone();
+                        move |_| { revoke.dispatch(RevokeAgent { agent_id: id.clone() }); }
+                    }>"Revoke"</button>
+                </Show>
+                <Show
+                    when=move || confirming.get()
+                    fallback=move || view! { <button class="danger" on:click=move |_| confirming.set(true)>"Delete"</button> }
+                >
+                    <span class="confirm">
+                        "Delete this agent and all its data?"
+                        <button class="danger" on:click={
+                            let id = id_delete.clone();
+                            move |_| { delete.dispatch(DeleteAgent { agent_id: id.clone() }); }
+                        }>"Delete for good"</button>
+                        <button class="link" on:click=move |_| confirming.set(false)>"Cancel"</button>
+                    </span>
+                </Show>
+            </div>
+        </article>
+    }
+}
+
+const TABS: [(&str, &str); 4] = [
+    ("standalone", "Standalone"),
+    ("docker_run", "Docker run"),
+    ("docker_compose", "Compose"),
+    ("kubernetes", "Kubernetes"),
+];
+
+fn snippet(created: &CreatedEnrollmentToken, tab: &str) -> String {
+    let t = &created.install_templates;
+    match tab {
+        "docker_run" => t.docker_run.clone(),
+        "docker_compose" => t.docker_compose.clone(),
+        "kubernetes" => t.kubernetes.clone(),
+        _ => t.standalone.clone(),
+    }
+}
+
+#[component]
+fn EnrollmentDialog(close: impl Fn() + Clone + Send + Sync + 'static) -> impl IntoView {
+    let create = ServerAction::<CreateEnrollment>::new();
+    let tab = RwSignal::new("standalone");
+    let copied = RwSignal::new(false);
+    let close_button = close.clone();
+    view! {
+        <div class="modal-backdrop">
+            <div class="modal card" role="dialog" aria-modal="true" aria-labelledby="enroll-title">
+                <div class="section-head">
+                    <h2 id="enroll-title">"Enroll a host"</h2>
+                    <button class="link" on:click=move |_| close_button()>"Close"</button>
+                </div>
+                {move || match create.value().get() {
+                    None => view! {
+                        <ActionForm action=create>
+                            <p class="muted">"The token works once. Paste the snippet for your environment on the new host."</p>
+                            <div class="inline-form">
+                                <label>"Valid for (hours)" <input name="ttl_hours" type="number" min="1" max="168" value="24" required/></label>
+                                <button type="submit" disabled=move || create.pending().get()>"Generate"</button>
+                            </div>
+                        </ActionForm>
+                    }.into_any(),
+                    Some(Err(e)) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
+                    Some(Ok(created)) => {
+                        let warnings = created.warnings.clone();
+                        let for_tab = created.clone();
+                        let for_copy = created.clone();
+                        view! {
+                            {warnings.into_iter().map(|w| view! { <p class="warning" role="alert">{w}</p> }).collect_view()}
+                            <div class="tabs" role="tablist">
+                                {TABS.iter().map(|(key, name)| {
+                                    let key = *key;
+                                    view! {
+                                        <button role="tab" class:active=move || tab.get() == key aria-selected=move || (tab.get() == key).to_string()
+                                            on:click=move |_| { tab.set(key); copied.set(false); }>{*name}</button>
+                                    }
+                                }).collect_view()}
+                            </div>
+                            <pre class="snippet" data-testid="snippet">{move || snippet(&for_tab, tab.get())}</pre>
+                            <button on:click=move |_| {
+                                let text = snippet(&for_copy, tab.get_untracked());
+                                #[cfg(feature = "hydrate")]
+                                {
+                                    let _ = window().navigator().clipboard().write_text(&text);
+                                }
+                                #[cfg(not(feature = "hydrate"))]
+                                let _ = text;
+                                copied.set(true);
+                            }>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
+                            <p class="muted">{format!("Token {} expires {}.", created.info.masked, created.info.expires_at)}</p>
+                        }.into_any()
+                    }
+                }}
+            </div>
+        </div>
+    }
+}

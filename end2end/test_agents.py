@@ -1,0 +1,106 @@
+"""Server mode in the browser: enroll a real agent from the dialog, watch it live, rename,
+switch the dashboard to it, revoke and delete it."""
+import os
+import re
+import subprocess
+import tempfile
+
+from playwright.sync_api import expect
+
+from test_dashboard import ADMIN, PASSWORD, shot, wait_for_hydration
+
+AGENT = os.environ.get("VANTAGE_AGENT_BIN", "target/debug/vantage-agent")
+
+
+def sign_in(page, server):
+    page.goto(server.url + "/")
+    if "/setup" in page.url:
+        page.get_by_label("Username").fill(ADMIN)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Create admin").click()
+        expect(page).to_have_url(re.compile(r"/login$"))
+    wait_for_hydration(page)
+    page.get_by_label("Username").fill(ADMIN)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/$"))
+
+
+def test_enroll_watch_rename_revoke_delete(server_mode, browser):
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    sign_in(page, server_mode)
+    # One host only: no host selector.
+    expect(page.locator("text[data-value=cpu]")).to_be_visible()
+    expect(page.locator(".host-select")).to_have_count(0)
+
+    page.get_by_role("link", name="Agents").click()
+    expect(page).to_have_url(re.compile(r"/agents$"))
+    wait_for_hydration(page)
+    expect(page.locator("#no-agents")).to_be_visible()
+    page.get_by_role("button", name="Generate enrollment token").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Generate").click()
+    snippet = dialog.get_by_test_id("snippet")
+    expect(snippet).to_contain_text("install.sh")
+    expect(dialog.locator(".warning")).to_contain_text("loopback")
+    standalone = snippet.inner_text()
+    for tab, text in (("Docker run", "docker run"), ("Compose", "services:"), ("Kubernetes", "kind: DaemonSet")):
+        dialog.get_by_role("tab", name=tab).click()
+        expect(snippet).to_contain_text(text)
+    dialog.get_by_role("button", name="Copy").click()
+    expect(dialog.get_by_role("button", name="Copied")).to_be_visible()
+    shot(page, "06-enroll-dialog")
+    dialog.get_by_role("button", name="Close").click()
+
+    token = re.search(r"--enrollment-token (\S+)", standalone).group(1)
+    pin = re.search(r"--server-pin (\S+)", standalone).group(1)
+    state = tempfile.mkdtemp(prefix="vantage-e2e-agent-")
+    agent = subprocess.Popen(
+        [AGENT, "--server", server_mode.grpc_url, "--enrollment-token", token, "--server-pin", pin,
+         "--host-interval", "1s", "--label", "e2e-host", "--state-dir", state],
+        stderr=subprocess.PIPE, text=True, env=dict(os.environ, VANTAGE_LOG="warn"),
+    )
+    try:
+        # The new agent shows up connected without a reload (status events over SSE).
+        row = page.locator("article.agent", has_text="e2e-host")
+        expect(row).to_be_visible(timeout=15_000)
+        expect(row.get_by_test_id("agent-status")).to_have_text("connected", timeout=15_000)
+
+        row.get_by_label("Label").fill("web-1")
+        row.get_by_label("Tags").fill("prod, web")
+        row.get_by_role("button", name="Save").click()
+        row = page.locator("article.agent", has_text="web-1")
+        expect(row).to_be_visible()
+        expect(row.get_by_label("Tags")).to_have_value("prod, web")
+        shot(page, "07-agents")
+
+        # Two hosts: the dashboard offers a selector that scopes the figures.
+        page.get_by_role("link", name="Dashboard").click()
+        select = page.locator(".host-select select")
+        expect(select).to_be_visible()
+        select.select_option(label="web-1")
+        expect(page.locator(".host-head h1")).to_have_text("web-1")
+        # Live updates keep the new name.
+        first = page.get_by_test_id("updated-at").inner_text()
+        expect(page.get_by_test_id("updated-at")).not_to_have_text(first, timeout=10_000)
+        expect(page.locator(".host-head h1")).to_have_text("web-1")
+        expect(page.locator("text[data-value=cpu]")).to_have_text(re.compile(r"^\d+\.\d %$"))
+        shot(page, "08-dashboard-agent")
+
+        page.get_by_role("link", name="Agents").click()
+        row = page.locator("article.agent", has_text="web-1")
+        row.get_by_role("button", name="Revoke").click()
+        expect(row.get_by_test_id("agent-status")).to_have_text("revoked")
+        assert agent.wait(timeout=5) == 3, "the revoked agent exits with status 3"
+        assert "revoked" in agent.stderr.read()
+
+        row.get_by_role("button", name="Delete").click()
+        row.get_by_role("button", name="Delete for good").click()
+        expect(page.locator("#no-agents")).to_be_visible()
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+    assert not errors, errors
+    page.close()
