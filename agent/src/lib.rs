@@ -1,6 +1,7 @@
 //! The Vantage agent: host collectors, its identity, and the stream client.
 #![forbid(unsafe_code)]
 
+pub mod certs;
 pub mod collect;
 pub mod docker;
 pub mod identity;

@@ -96,6 +96,15 @@ struct RunArgs {
     #[arg(long, env = "VANTAGE_DOCKER_SOCKET", default_value = agent::docker::DEFAULT_SOCKET, global = true)]
     docker_socket: PathBuf,
 
+    /// A TLS endpoint (`host:port`) or PEM file whose certificate to watch; repeat or separate
+    /// with commas.
+    #[arg(long = "cert-target", env = "VANTAGE_CERT_TARGETS", value_delimiter = ',', value_parser = parse_cert_target, global = true)]
+    cert_targets: Vec<agent::certs::CertTarget>,
+
+    /// How often certificates are scanned, e.g. `60s`.
+    #[arg(long, env = "VANTAGE_CERT_INTERVAL", default_value = "60s", value_parser = parse_seconds, global = true)]
+    cert_interval: Duration,
+
     /// Log filter, e.g. `info` or `debug`.
     #[arg(long, env = "VANTAGE_LOG", default_value = "info", global = true)]
     log: String,
@@ -135,6 +144,10 @@ impl Runtime {
     }
 }
 
+fn parse_cert_target(text: &str) -> Result<agent::certs::CertTarget, String> {
+    agent::certs::CertTarget::parse(text)
+}
+
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     let seconds = text.trim().trim_end_matches('s');
     match seconds.parse::<u64>() {
@@ -169,6 +182,8 @@ fn main() -> ExitCode {
         proc_root: args.proc_root,
         host_interval: args.host_interval,
         docker_socket: args.docker_socket,
+        cert_targets: args.cert_targets,
+        cert_interval: args.cert_interval,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -229,6 +244,9 @@ async fn install(config: agent::run::RunConfig, user: bool) -> anyhow::Result<()
             "--docker-socket".into(),
             config.docker_socket.display().to_string(),
         ]);
+    }
+    for target in &config.cert_targets {
+        command.extend(["--cert-target".into(), target.to_string()]);
     }
     if config.insecure_skip_tls_verify {
         command.push("--grpc-insecure-skip-tls-verify".into());

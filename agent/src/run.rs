@@ -28,6 +28,10 @@ pub struct RunConfig {
     pub host_interval: Duration,
     /// The Docker Engine socket; container collection is off when it does not exist.
     pub docker_socket: PathBuf,
+    /// TLS endpoints and certificate files to scan.
+    pub cert_targets: Vec<crate::certs::CertTarget>,
+    /// How often they are scanned.
+    pub cert_interval: Duration,
 }
 
 /// How a run ended without an error.
@@ -76,6 +80,11 @@ pub async fn run(
         stats: config.host_interval,
         list: config.host_interval * 3,
     };
+    let certificates = tokio::spawn(crate::certs::watch(
+        config.cert_targets.clone(),
+        config.cert_interval,
+        events_tx.clone(),
+    ));
     let containers = tokio::spawn(crate::docker::watch(
         config.docker_socket.clone(),
         intervals,
@@ -128,6 +137,7 @@ pub async fn run(
     };
     collector.abort();
     containers.abort();
+    certificates.abort();
     outcome
 }
 

@@ -460,3 +460,30 @@ pub struct TopConsumers {
     /// Most memory first.
     pub by_memory: Vec<ContainerInfo>,
 }
+
+/// The newest scan of a watched certificate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CertificateInfo {
+    /// The agent that scans it.
+    pub agent_id: String,
+    /// That host's label.
+    pub host_label: String,
+    /// `host:port` or a file path.
+    pub target: String,
+    /// Subject distinguished name.
+    pub subject: String,
+    /// Issuer distinguished name.
+    pub issuer: String,
+    /// Subject alternative names.
+    pub sans: Vec<String>,
+    /// Expiry (RFC 3339).
+    pub not_after: Option<String>,
+    /// Whole days until expiry (negative once expired).
+    pub days_left: Option<i64>,
+    /// The chain leads to a root the agent's host trusts (and fits the name).
+    pub chain_valid: bool,
+    /// Why the scan or the verification failed.
+    pub error: String,
+    /// When it was scanned (RFC 3339).
+    pub scanned_at: String,
+}

@@ -786,3 +786,74 @@ async fn the_install_script_downloads_enrolls_and_installs_the_agent() {
     assert!(out.status.success());
     assert!(!state.exists());
 }
+
+#[tokio::test]
+async fn certificate_scans_of_endpoints_and_files_are_stored() {
+    let fleet = Fleet::start().await;
+    let (token, pin) = fleet.enrollment_token().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("site.pem");
+    let generated = rcgen::generate_simple_self_signed(vec!["files.internal".to_owned()]).unwrap();
+    std::fs::write(&file, generated.cert.pem()).unwrap();
+    let endpoint = fleet.grpc_url().trim_start_matches("grpcs://").to_owned();
+    let mut agent = Command::new(agent_binary())
+        .args([
+            "--server",
+            fleet.grpc_url(),
+            "--enrollment-token",
+            &token,
+            "--server-pin",
+            &pin,
+        ])
+        .args([
+            "--host-interval",
+            "1s",
+            "--cert-interval",
+            "1s",
+            "--cert-target",
+            &endpoint,
+            "--cert-target",
+        ])
+        .arg(&file)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .env("VANTAGE_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let certificates = eventually(Duration::from_secs(20), "two certificate scans", || async {
+        let list = fleet.get("/api/v1/certificates").await;
+        (list.as_array().unwrap().len() == 2).then_some(list)
+    })
+    .await;
+    let by_target = |t: &str| {
+        certificates
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["target"] == t)
+            .cloned()
+            .unwrap()
+    };
+    let server_cert = by_target(&endpoint);
+    assert!(
+        server_cert["sans"].to_string().contains("localhost"),
+        "{server_cert}"
+    );
+    assert_eq!(
+        server_cert["chain_valid"], false,
+        "a self-signed certificate has no trusted chain"
+    );
+    assert!(!server_cert["error"].as_str().unwrap().is_empty());
+    assert!(
+        server_cert["days_left"].as_i64().unwrap() > 300,
+        "{server_cert}"
+    );
+    let file_cert = by_target(file.to_str().unwrap());
+    assert!(
+        file_cert["sans"].to_string().contains("files.internal"),
+        "{file_cert}"
+    );
+    assert!(file_cert["not_after"].as_str().unwrap().ends_with('Z'));
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+}

@@ -473,6 +473,7 @@ impl Ingest {
                     Some(Body::ContainerSample(sample)) => {
                         BatchItem::ContainerSample { ts_ms, sample }
                     }
+                    Some(Body::CertificateScan(scan)) => BatchItem::CertificateScan { ts_ms, scan },
                     Some(Body::ContainerEvent(event)) => {
                         lifecycle.push((ts_ms, event.clone()));
                         BatchItem::ContainerEvent { ts_ms, event }

@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> axum::Router<AppState> {
         .route("/resources/hosts", get(hosts))
         .route("/resources/top", get(top))
         .route("/containers", get(containers))
+        .route("/certificates", get(certificates))
         .route("/agents", get(list_agents))
         .route(
             "/agents/enrollment-tokens",
@@ -172,6 +173,14 @@ async fn containers(
     ApiQuery(q): ApiQuery<HostQuery>,
 ) -> Result<Response, ApiError> {
     Ok(Json(state.vantage.containers(q.agent_id.as_deref()).await?).into_response())
+}
+
+async fn certificates(
+    State(state): State<AppState>,
+    _: Authenticated,
+    ApiQuery(q): ApiQuery<HostQuery>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.vantage.certificates(q.agent_id.as_deref()).await?).into_response())
 }
 
 fn parse_id(id: &str) -> Result<i64, ApiError> {

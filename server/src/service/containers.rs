@@ -1,8 +1,8 @@
 //! Containers across hosts and the top consumers.
-use app::{ApiError, ContainerInfo, LOCAL_AGENT_ID, TopConsumers};
+use app::{ApiError, CertificateInfo, ContainerInfo, LOCAL_AGENT_ID, TopConsumers};
 
 use super::Vantage;
-use crate::store::ContainerRow;
+use crate::store::{ContainerRow, now_s};
 
 /// How many containers each top list holds.
 const TOP: i64 = 5;
@@ -71,5 +71,33 @@ impl Vantage {
             by_cpu: by_cpu.into_iter().map(info).collect(),
             by_memory: by_memory.into_iter().map(info).collect(),
         })
+    }
+
+    /// Watched certificates, of one host or all, soonest expiry first.
+    pub async fn certificates(
+        &self,
+        agent_id: Option<&str>,
+    ) -> Result<Vec<CertificateInfo>, ApiError> {
+        let scope = self.container_scope(agent_id).await?;
+        let now = now_s();
+        Ok(self
+            .store
+            .certificates(scope.as_deref())
+            .await?
+            .into_iter()
+            .map(|c| CertificateInfo {
+                agent_id: c.agent_id,
+                host_label: c.host_label,
+                target: c.target,
+                subject: c.subject,
+                issuer: c.issuer,
+                sans: c.sans,
+                not_after: c.not_after.map(|t| app::rfc3339_from_millis(t * 1000)),
+                days_left: c.not_after.map(|t| (t - now).div_euclid(86_400)),
+                chain_valid: c.chain_valid,
+                error: c.error,
+                scanned_at: app::rfc3339_from_millis(c.scanned_at),
+            })
+            .collect())
     }
 }

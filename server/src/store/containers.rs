@@ -18,6 +18,10 @@ pub enum BatchItem {
         ts_ms: i64,
         event: proto::ContainerEvent,
     },
+    CertificateScan {
+        ts_ms: i64,
+        scan: proto::CertificateScan,
+    },
     /// Kinds this server does not store yet; still counted in the sequence.
     Ignored,
 }
@@ -81,7 +85,60 @@ fn state_after(action: &str) -> Option<&'static str> {
     }
 }
 
+/// A stored certificate scan with its host's label.
+#[derive(Debug, Clone)]
+pub struct CertificateRow {
+    pub agent_id: String,
+    pub host_label: String,
+    pub target: String,
+    pub subject: String,
+    pub issuer: String,
+    pub sans: Vec<String>,
+    pub not_after: Option<i64>,
+    pub chain_valid: bool,
+    pub error: String,
+    pub scanned_at: i64,
+}
+
 impl Store {
+    /// Certificate scans, of one agent or all, soonest expiry first.
+    pub async fn certificates(
+        &self,
+        agent_id: Option<&str>,
+    ) -> Result<Vec<CertificateRow>, StoreError> {
+        let filter = if agent_id.is_some() {
+            " where c.agent_id = $1"
+        } else {
+            ""
+        };
+        let mut query = sqlx::query(AssertSqlSafe(format!(
+            "select c.agent_id, a.label as host_label, c.target, c.subject, c.issuer, c.sans, c.not_after, c.chain_valid, \
+             c.error, c.scanned_at from certificate c join agent a on a.agent_id = c.agent_id{filter} \
+             order by c.not_after is null, c.not_after, c.target"
+        )));
+        if let Some(id) = agent_id {
+            query = query.bind(id.to_owned());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.into_iter()
+            .map(|r| {
+                let sans: String = r.try_get("sans")?;
+                Ok(CertificateRow {
+                    agent_id: r.try_get("agent_id")?,
+                    host_label: r.try_get("host_label")?,
+                    target: r.try_get("target")?,
+                    subject: r.try_get("subject")?,
+                    issuer: r.try_get("issuer")?,
+                    sans: serde_json::from_str(&sans).unwrap_or_default(),
+                    not_after: r.try_get("not_after")?,
+                    chain_valid: r.try_get::<i64, _>("chain_valid")? != 0,
+                    error: r.try_get("error")?,
+                    scanned_at: r.try_get("scanned_at")?,
+                })
+            })
+            .collect()
+    }
+
     /// Containers, of one agent or all, by host and name.
     pub async fn containers(
         &self,
@@ -259,6 +316,26 @@ pub(super) async fn apply(
                 .execute(&mut **tx)
                 .await?;
             }
+        }
+        BatchItem::CertificateScan { ts_ms, scan } => {
+            sqlx::query(
+                "insert into certificate (agent_id, target, subject, issuer, sans, not_after, chain_valid, error, scanned_at) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (agent_id, target) do update set \
+                 subject = excluded.subject, issuer = excluded.issuer, sans = excluded.sans, not_after = excluded.not_after, \
+                 chain_valid = excluded.chain_valid, error = excluded.error, scanned_at = excluded.scanned_at \
+                 where certificate.scanned_at <= excluded.scanned_at",
+            )
+            .bind(agent_id)
+            .bind(&scan.target)
+            .bind(&scan.subject)
+            .bind(&scan.issuer)
+            .bind(serde_json::to_string(&scan.sans).unwrap_or_else(|_| "[]".into()))
+            .bind((scan.not_after_unix != 0).then_some(scan.not_after_unix))
+            .bind(i64::from(scan.chain_valid))
+            .bind(&scan.error)
+            .bind(*ts_ms)
+            .execute(&mut **tx)
+            .await?;
         }
         BatchItem::Host(_) | BatchItem::Ignored => {}
     }

@@ -14,7 +14,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use agents::{AgentRow, EnrollmentTokenRow, IngestError, NewAgent};
-pub use containers::{BatchItem, ContainerRow};
+pub use containers::{BatchItem, CertificateRow, ContainerRow};
 pub use samples::{HistoryBucket, SampleRow};
 pub use tokens::ApiTokenRow;
 pub use users::{SessionUser, UserRow};
