@@ -199,3 +199,54 @@ async fn unreachable_postgres_is_a_clear_error() {
         "{err:#}"
     );
 }
+
+#[tokio::test]
+async fn concurrent_enrollments_do_not_trip_over_sqlite_locks() {
+    let (store, _dir) = sqlite().await;
+    let user = store.create_first_user("admin", "h").await.unwrap();
+    for i in 0..8 {
+        store
+            .create_enrollment_token(
+                &format!("hash-{i}"),
+                "hint",
+                user,
+                server::store::now_s() + 3600,
+            )
+            .await
+            .unwrap();
+    }
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let agent = server::store::NewAgent {
+                    agent_id: format!("00000000-0000-4000-8000-00000000000{i}"),
+                    label: format!("host-{i}"),
+                    hostname: format!("host-{i}"),
+                    public_key: String::new(),
+                    runtime: "bare".into(),
+                    os: "linux".into(),
+                    arch: "x86_64".into(),
+                    agent_version: "0".into(),
+                };
+                store.register_agent(&format!("hash-{i}"), &agent).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert!(task.await.unwrap().unwrap(), "every enrollment commits");
+    }
+    assert_eq!(store.list_agents().await.unwrap().len(), 8);
+    // A token works once.
+    let again = server::store::NewAgent {
+        agent_id: "00000000-0000-4000-8000-000000000099".into(),
+        label: "x".into(),
+        hostname: "x".into(),
+        public_key: String::new(),
+        runtime: "bare".into(),
+        os: String::new(),
+        arch: String::new(),
+        agent_version: String::new(),
+    };
+    assert!(!store.register_agent("hash-0", &again).await.unwrap());
+}

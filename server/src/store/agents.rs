@@ -148,7 +148,7 @@ impl Store {
         agent: &NewAgent,
     ) -> Result<bool, StoreError> {
         let now = now_s();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query(
             "select enrollment_token_id, token_hash from enrollment_token \
              where token_hash = $1 and used_at is null and expires_at > $2",
@@ -249,7 +249,7 @@ impl Store {
 
     /// Deletes an agent and, by cascade, every row that belongs to it, in one transaction.
     pub async fn delete_agent(&self, agent_id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         // Explicit deletes as well as the cascade, so a store without foreign keys purges too.
         sqlx::query("delete from host_sample where agent_id = $1")
             .bind(agent_id)
@@ -285,7 +285,7 @@ impl Store {
         }
         let skip = (last_seq + 1 - first_seq) as usize;
         let new_last = first_seq + count - 1;
-        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        let mut tx = self.write_tx().await.map_err(StoreError::from)?;
         let moved = sqlx::query("update agent set last_seq = $1, last_seen_at = $2 where agent_id = $3 and last_seq = $4")
             .bind(new_last as i64)
             .bind(now_s())

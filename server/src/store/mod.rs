@@ -108,6 +108,17 @@ impl Store {
             .context("database migrations failed")
     }
 
+    /// A transaction that will write. SQLite takes the write lock at BEGIN (IMMEDIATE), so two
+    /// writers wait for each other (busy timeout) instead of failing to upgrade a read lock.
+    pub(crate) async fn write_tx(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// The SQL engine in use.
     pub fn dialect(&self) -> Dialect {
         self.dialect

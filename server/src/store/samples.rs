@@ -81,7 +81,7 @@ pub fn metric_expression(metric: app::Metric) -> &'static str {
 impl Store {
     /// Appends a sample.
     pub async fn insert_host_sample(&self, s: &SampleRow) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         super::agents::insert_sample(&mut tx, s).await?;
         tx.commit().await.map_err(StoreError::from_sqlx)?;
         Ok(())

@@ -34,7 +34,7 @@ impl Store {
         username: &str,
         password_hash: &str,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let existing: i64 = sqlx::query(r#"select count(*) as n from "user""#)
             .fetch_one(&mut *tx)
             .await?
@@ -59,7 +59,7 @@ impl Store {
         username: &str,
         password_hash: &str,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let user_id = insert_user(&mut tx, username, password_hash).await?;
         tx.commit().await.map_err(StoreError::from_sqlx)?;
         Ok(user_id)

@@ -84,8 +84,6 @@ impl Server {
         cmd.args([
             "--http-listen",
             "127.0.0.1:0",
-            "--grpc-listen",
-            "127.0.0.1:0",
             "--collect-interval",
             "1s",
             "--data-dir",
@@ -98,6 +96,9 @@ impl Server {
         .stderr(Stdio::inherit());
         if let Some(url) = &database_url {
             cmd.args(["--database-url", url]);
+        }
+        if !extra.contains(&"--grpc-listen") {
+            cmd.args(["--grpc-listen", "127.0.0.1:0"]);
         }
         let mut child = cmd.spawn().expect("start vantage");
         let stdout = child.stdout.take().expect("stdout");

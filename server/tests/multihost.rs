@@ -1,0 +1,261 @@
+//! Agents on their own addresses: each in a network namespace with its own veth link to the
+//! server. One is cut off and brought back, and reconnects by itself.
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// A network namespace joined to the host by a veth pair: host side `.1`, namespace `.2`.
+struct TestHost {
+    namespace: String,
+    host_link: String,
+    gateway: String,
+}
+
+impl TestHost {
+    fn create(tag: &str, subnet: u8) -> Result<TestHost, String> {
+        let suffix = std::process::id() % 10_000;
+        let namespace = format!("vt{tag}{suffix}");
+        let host_link = format!("vth{tag}{suffix}");
+        let peer = format!("vtp{tag}{suffix}");
+        let gateway = format!("10.231.{subnet}.1");
+        let host = TestHost {
+            namespace: namespace.clone(),
+            host_link: host_link.clone(),
+            gateway: gateway.clone(),
+        };
+        ip(&["netns", "add", &namespace])?;
+        ip(&[
+            "link", "add", &host_link, "type", "veth", "peer", "name", &peer,
+        ])?;
+        ip(&["link", "set", &peer, "netns", &namespace])?;
+        ip(&["addr", "add", &format!("{gateway}/24"), "dev", &host_link])?;
+        ip(&["link", "set", &host_link, "up"])?;
+        ip(&[
+            "netns",
+            "exec",
+            &namespace,
+            "ip",
+            "addr",
+            "add",
+            &format!("10.231.{subnet}.2/24"),
+            "dev",
+            &peer,
+        ])?;
+        ip(&[
+            "netns", "exec", &namespace, "ip", "link", "set", &peer, "up",
+        ])?;
+        ip(&["netns", "exec", &namespace, "ip", "link", "set", "lo", "up"])?;
+        Ok(host)
+    }
+
+    fn set_link(&self, up: bool) {
+        ip(&[
+            "link",
+            "set",
+            &self.host_link,
+            if up { "up" } else { "down" },
+        ])
+        .unwrap();
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        // Deleting the namespace removes the veth pair with it.
+        let _ = ip(&["netns", "del", &self.namespace]);
+        let _ = ip(&["link", "del", &self.host_link]);
+    }
+}
+
+struct Agent(Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn namespaces_available() -> Result<(), String> {
+    let probe = format!("vtprobe{}", std::process::id() % 10_000);
+    ip(&["netns", "add", &probe])?;
+    ip(&["netns", "del", &probe])
+}
+
+#[tokio::test]
+async fn agents_on_their_own_addresses_survive_a_cut() {
+    if let Err(reason) = namespaces_available() {
+        assert!(
+            !require_everything(),
+            "network namespaces are required (VANTAGE_REQUIRE_ALL=1): {reason}"
+        );
+        eprintln!(
+            "SKIPPED: cannot create network namespaces here ({reason}); run as root with iproute2"
+        );
+        return;
+    }
+    let server = Server::start_with(
+        &[
+            "--mode",
+            "server",
+            "--grpc-listen",
+            "0.0.0.0:0",
+            "--agent-stale-threshold-seconds",
+            "4",
+        ],
+        None,
+    );
+    let port = server
+        .grpc_url
+        .as_deref()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (http, csrf) = signed_in(&server).await;
+    let hosts = [
+        TestHost::create("a", 41).unwrap(),
+        TestHost::create("b", 42).unwrap(),
+    ];
+    let mut agents = Vec::new();
+    let states = tempfile::tempdir().unwrap();
+    for (host, label) in hosts.iter().zip(["ns-a", "ns-b"]) {
+        let created: Value = http
+            .post(server.path("/api/v1/agents/enrollment-tokens"))
+            .header("x-csrf-token", &csrf)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let pin = created["install_templates"]["standalone"]
+            .as_str()
+            .unwrap()
+            .split("--server-pin ")
+            .nth(1)
+            .unwrap()
+            .to_owned();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &host.namespace])
+            .arg(agent_binary())
+            .args([
+                "--server",
+                &format!("grpcs://{}:{port}", host.gateway),
+                "--server-pin",
+                &pin,
+            ])
+            .args([
+                "--enrollment-token",
+                created["token"].as_str().unwrap(),
+                "--label",
+                label,
+                "--host-interval",
+                "1s",
+            ])
+            .arg("--state-dir")
+            .arg(states.path().join(label))
+            .env("VANTAGE_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        agents.push(Agent(child));
+    }
+
+    let host_of = |list: &Value, label: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["label"] == label)
+            .cloned()
+    };
+    let hosts_now = || async {
+        http.get(server.path("/api/v1/resources/hosts"))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    eventually(
+        Duration::from_secs(20),
+        "both agents connected from their own addresses",
+        || async {
+            let list = hosts_now().await;
+            ["ns-a", "ns-b"]
+                .iter()
+                .all(|l| {
+                    host_of(&list, l).is_some_and(|h| {
+                        h["connection_state"] == "connected" && h["cpu_pct"].is_number()
+                    })
+                })
+                .then_some(())
+        },
+    )
+    .await;
+
+    // Cut host A off: the server notices the silence, host B is unaffected.
+    let cut = Instant::now();
+    hosts[0].set_link(false);
+    eventually(Duration::from_secs(15), "host A disconnected", || async {
+        (host_of(&hosts_now().await, "ns-a")?["connection_state"] == "disconnected").then_some(())
+    })
+    .await;
+    let b_before = host_of(&hosts_now().await, "ns-b").unwrap()["last_seen"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let b = host_of(&hosts_now().await, "ns-b").unwrap();
+    assert_eq!(b["connection_state"], "connected");
+    assert_ne!(
+        b["last_seen"].as_str().unwrap(),
+        b_before,
+        "host B keeps streaming"
+    );
+    // Long enough for the agent to give up on the dead connection.
+    tokio::time::sleep(Duration::from_secs(16).saturating_sub(cut.elapsed())).await;
+
+    // Bring it back: the agent reconnects by itself and new samples arrive.
+    hosts[0].set_link(true);
+    let restored = chrono::Utc::now();
+    eventually(
+        Duration::from_secs(45),
+        "host A back with fresh samples",
+        || async {
+            let a = host_of(&hosts_now().await, "ns-a")?;
+            let seen = chrono::DateTime::parse_from_rfc3339(a["last_seen"].as_str()?).ok()?;
+            (a["connection_state"] == "connected" && seen > restored).then_some(())
+        },
+    )
+    .await;
+    for agent in &mut agents {
+        assert!(
+            agent.0.try_wait().unwrap().is_none(),
+            "agents keep running through the cut"
+        );
+    }
+}
