@@ -258,3 +258,142 @@ async fn container_list_stats_and_events_reach_the_server() {
     agent.kill().unwrap();
     agent.wait().unwrap();
 }
+
+#[tokio::test]
+async fn the_docker_run_snippet_starts_a_working_agent() {
+    if let Err(reason) = docker_ready() {
+        assert!(
+            !require_everything(),
+            "Docker is required (VANTAGE_REQUIRE_ALL=1): {reason}"
+        );
+        eprintln!("SKIPPED: {reason}");
+        return;
+    }
+    // The image the snippet names, built locally from the agent binary next to this test.
+    let version = env!("CARGO_PKG_VERSION");
+    let stage = tempfile::tempdir().unwrap();
+    let rootfs = stage.path().join("rootfs");
+    std::fs::create_dir_all(rootfs.join("usr/local/bin")).unwrap();
+    std::fs::create_dir_all(rootfs.join("var/lib/vantage-agent")).unwrap();
+    std::fs::copy(agent_binary(), rootfs.join("usr/local/bin/vantage-agent")).unwrap();
+    let ldd = Command::new("ldd").arg(agent_binary()).output().unwrap();
+    for lib in String::from_utf8_lossy(&ldd.stdout)
+        .split_whitespace()
+        .filter(|w| w.starts_with('/'))
+    {
+        let target = rootfs.join(lib.trim_start_matches('/'));
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(lib, target).unwrap();
+    }
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../agent/docker/Dockerfile"),
+        stage.path().join("Dockerfile"),
+    )
+    .unwrap();
+    let tag = format!("vantage-agent:{version}");
+    let built = Command::new("docker")
+        .args(["build", "-q", "-t", &tag])
+        .arg(stage.path())
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+
+    let server = Server::start_with(&["--mode", "server"], None);
+    let (http, csrf) = signed_in(&server).await;
+    let created: Value = http
+        .post(server.path("/api/v1/agents/enrollment-tokens"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = hex_id();
+    let name = format!("vantage-agent-{id}");
+    // Run the snippet as a user would paste it, with a name and volume of its own.
+    let snippet = created["install_templates"]["docker_run"]
+        .as_str()
+        .unwrap()
+        .replace("--name vantage-agent ", &format!("--name {name} "))
+        .replace(
+            "vantage-agent-state:",
+            &format!("vantage-agent-state-{id}:"),
+        );
+    let run = Command::new("sh").arg("-c").arg(&snippet).output().unwrap();
+    let container = Container(name.clone());
+    assert!(
+        run.status.success(),
+        "{snippet}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let host = eventually(
+        Duration::from_secs(30),
+        "the containerised agent streaming",
+        || async {
+            let hosts: Value = http
+                .get(server.path("/api/v1/resources/hosts"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            hosts
+                .as_array()?
+                .iter()
+                .find(|h| {
+                    h["id"] != "local"
+                        && h["connection_state"] == "connected"
+                        && h["cpu_pct"].is_number()
+                })
+                .cloned()
+        },
+    )
+    .await;
+    let agent: Value = http
+        .get(server.path(&format!("/api/v1/agents/{}", host["id"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        agent["runtime"], "docker",
+        "the agent detects the Docker socket"
+    );
+    // The host's own memory, read through /host/proc.
+    let summary: Value = http
+        .get(server.path(&format!(
+            "/api/v1/resources/summary?agent_id={}",
+            host["id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let local: Value = http
+        .get(server.path("/api/v1/resources/summary?agent_id=local"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        summary["latest"]["memory_total_bytes"],
+        local["latest"]["memory_total_bytes"]
+    );
+    drop(container);
+    let _ = Command::new("docker")
+        .args(["volume", "rm", "-f", &format!("vantage-agent-state-{id}")])
+        .output();
+}
