@@ -92,6 +92,10 @@ struct RunArgs {
     #[arg(long, env = "VANTAGE_HOST_INTERVAL", default_value = "10s", value_parser = parse_seconds, global = true)]
     host_interval: Duration,
 
+    /// Where the host's root file system is mounted read-only (containers), for disk figures.
+    #[arg(long, env = "VANTAGE_HOST_ROOT", global = true)]
+    host_root: Option<PathBuf>,
+
     /// The Docker Engine API socket; containers are not collected when it is absent.
     #[arg(long, env = "VANTAGE_DOCKER_SOCKET", default_value = agent::docker::DEFAULT_SOCKET, global = true)]
     docker_socket: PathBuf,
@@ -181,6 +185,7 @@ fn main() -> ExitCode {
         insecure_skip_tls_verify: args.grpc_insecure_skip_tls_verify,
         proc_root: args.proc_root,
         host_interval: args.host_interval,
+        host_root: args.host_root,
         docker_socket: args.docker_socket,
         cert_targets: args.cert_targets,
         cert_interval: args.cert_interval,
@@ -238,6 +243,9 @@ async fn install(config: agent::run::RunConfig, user: bool) -> anyhow::Result<()
     ]);
     if config.proc_root != std::path::Path::new("/proc") {
         command.extend(["--proc-root".into(), config.proc_root.display().to_string()]);
+    }
+    if let Some(root) = &config.host_root {
+        command.extend(["--host-root".into(), root.display().to_string()]);
     }
     if config.docker_socket != std::path::Path::new(agent::docker::DEFAULT_SOCKET) {
         command.extend([

@@ -26,6 +26,8 @@ pub struct RunConfig {
     pub insecure_skip_tls_verify: bool,
     pub proc_root: PathBuf,
     pub host_interval: Duration,
+    /// The host's root file system when mounted elsewhere (containers).
+    pub host_root: Option<PathBuf>,
     /// The Docker Engine socket; container collection is off when it does not exist.
     pub docker_socket: PathBuf,
     /// TLS endpoints and certificate files to scan.
@@ -91,6 +93,7 @@ pub async fn run(
         events_tx.clone(),
     ));
     let collector = tokio::spawn(collect_host(
+        config.host_root.clone(),
         config.proc_root.clone(),
         config.host_interval,
         events_tx,
@@ -214,9 +217,14 @@ async fn enroll(config: &RunConfig) -> anyhow::Result<Identity> {
     Ok(identity)
 }
 
-async fn collect_host(proc_root: PathBuf, interval: Duration, events: mpsc::Sender<proto::Event>) {
+async fn collect_host(
+    host_root: Option<PathBuf>,
+    proc_root: PathBuf,
+    interval: Duration,
+    events: mpsc::Sender<proto::Event>,
+) {
     let mut collector = match HostCollector::new(&proc_root) {
-        Ok(c) => c,
+        Ok(c) => c.with_host_root(host_root),
         Err(e) => {
             tracing::error!(error = %e, "cannot read the host's /proc; no host samples will be sent");
             return;

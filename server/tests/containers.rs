@@ -392,6 +392,21 @@ async fn the_docker_run_snippet_starts_a_working_agent() {
         summary["latest"]["memory_total_bytes"],
         local["latest"]["memory_total_bytes"]
     );
+    // And its disks, through the read-only root mount.
+    assert!(
+        !summary["latest"]["filesystems"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{summary}"
+    );
+    let disk = |s: &Value| s["latest"]["disk_pct"].as_f64().unwrap();
+    assert!(
+        (disk(&summary) - disk(&local)).abs() < 2.0,
+        "{} vs {}",
+        disk(&summary),
+        disk(&local)
+    );
     drop(container);
     let _ = Command::new("docker")
         .args(["volume", "rm", "-f", &format!("vantage-agent-state-{id}")])

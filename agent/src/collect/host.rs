@@ -71,6 +71,7 @@ pub enum CollectError {
 /// reports rates over the time since the one before.
 pub struct HostCollector {
     proc_root: PathBuf,
+    host_root: Option<PathBuf>,
     previous_stat: StatSnapshot,
     previous_net: BTreeMap<String, InterfaceCounters>,
     previous_at: Instant,
@@ -85,10 +86,19 @@ impl HostCollector {
         let previous_net = parse_net_dev(&read(&proc_root, "net/dev")?)?;
         Ok(Self {
             proc_root,
+            host_root: None,
             previous_stat,
             previous_net,
             previous_at: Instant::now(),
         })
+    }
+
+    /// Where the host's root file system is mounted (a container with `/` mounted read-only
+    /// at, say, `/host/root`): file systems are measured there rather than through
+    /// `<proc_root>/1/root`, which needs more privileges.
+    pub fn with_host_root(mut self, host_root: Option<PathBuf>) -> Self {
+        self.host_root = host_root;
+        self
     }
 
     /// Reads every figure once. Rates cover the time since the previous call (or `new`).
@@ -128,12 +138,13 @@ impl HostCollector {
         Ok(real_mounts(&mounts)
             .into_iter()
             .filter_map(|m| {
-                let path = if own_proc {
+                let inside = m.mount_point.trim_start_matches('/');
+                let path = if let Some(root) = &self.host_root {
+                    root.join(inside)
+                } else if own_proc {
                     PathBuf::from(&m.mount_point)
                 } else {
-                    self.proc_root
-                        .join("1/root")
-                        .join(m.mount_point.trim_start_matches('/'))
+                    self.proc_root.join("1/root").join(inside)
                 };
                 // A mount we cannot stat (permissions, a vanished device) is left out, not fatal.
                 let vfs = rustix::fs::statvfs(&path).ok()?;

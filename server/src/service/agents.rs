@@ -137,17 +137,17 @@ pub fn install_templates(token: &str, context: &InstallContext) -> InstallTempla
         ),
         docker_run: format!(
             "docker run -d --name vantage-agent --restart unless-stopped \\\n  --pid host --network host --uts host \\\n  \
-             -v /proc:/host/proc:ro \\\n  -v /var/run/docker.sock:/var/run/docker.sock:ro \\\n  \
+             -v /proc:/host/proc:ro -v /:/host/root:ro \\\n  -v /var/run/docker.sock:/var/run/docker.sock:ro \\\n  \
              -v vantage-agent-state:/var/lib/vantage-agent \\\n  -e VANTAGE_SERVER={grpc_url} \\\n  \
-             -e VANTAGE_ENROLLMENT_TOKEN={token} \\\n{pin_env}  -e VANTAGE_PROC_ROOT=/host/proc \\\n  \
+             -e VANTAGE_ENROLLMENT_TOKEN={token} \\\n{pin_env}  -e VANTAGE_PROC_ROOT=/host/proc -e VANTAGE_HOST_ROOT=/host/root \\\n  \
              vantage-agent:{version}"
         ),
         docker_compose: format!(
             "services:\n  vantage-agent:\n    image: vantage-agent:{version}\n    restart: unless-stopped\n    pid: host\n    \
-             network_mode: host\n    uts: host\n    volumes:\n      - /proc:/host/proc:ro\n      \
+             network_mode: host\n    uts: host\n    volumes:\n      - /proc:/host/proc:ro\n      - /:/host/root:ro\n      \
              - /var/run/docker.sock:/var/run/docker.sock:ro\n      - vantage-agent-state:/var/lib/vantage-agent\n    \
              environment:\n      VANTAGE_SERVER: \"{grpc_url}\"\n      VANTAGE_ENROLLMENT_TOKEN: \"{token}\"\n{pin_yaml}      \
-             VANTAGE_PROC_ROOT: /host/proc\nvolumes:\n  vantage-agent-state: {{}}\n"
+             VANTAGE_PROC_ROOT: /host/proc\n      VANTAGE_HOST_ROOT: /host/root\nvolumes:\n  vantage-agent-state: {{}}\n"
         ),
         kubernetes: format!(
             "# One enrollment token enrolls one agent: this DaemonSet suits a single-node cluster\n\
@@ -166,11 +166,11 @@ pub fn install_templates(token: &str, context: &InstallContext) -> InstallTempla
              app: vantage-agent\n    spec:\n      serviceAccountName: vantage-agent\n      hostPID: true\n      \
              hostNetwork: true\n      containers:\n        - name: agent\n          image: vantage-agent:{version}\n          \
              envFrom:\n            - secretRef:\n                name: vantage-agent\n          env:\n            \
-             - name: VANTAGE_PROC_ROOT\n              value: /host/proc\n            - name: VANTAGE_RUNTIME\n              \
-             value: kubernetes\n          volumeMounts:\n            - {{ name: proc, mountPath: /host/proc, readOnly: true }}\n            \
+             - name: VANTAGE_PROC_ROOT\n              value: /host/proc\n            - name: VANTAGE_HOST_ROOT\n              value: /host/root\n            - name: VANTAGE_RUNTIME\n              \
+             value: kubernetes\n          volumeMounts:\n            - {{ name: proc, mountPath: /host/proc, readOnly: true }}\n            - {{ name: root, mountPath: /host/root, readOnly: true }}\n            \
              - {{ name: docker, mountPath: /var/run/docker.sock, readOnly: true }}\n            \
              - {{ name: state, mountPath: /var/lib/vantage-agent }}\n      volumes:\n        \
-             - {{ name: proc, hostPath: {{ path: /proc }} }}\n        \
+             - {{ name: proc, hostPath: {{ path: /proc }} }}\n        - {{ name: root, hostPath: {{ path: / }} }}\n        \
              - {{ name: docker, hostPath: {{ path: /var/run/docker.sock }} }}\n        \
              - {{ name: state, hostPath: {{ path: /var/lib/vantage-agent, type: DirectoryOrCreate }} }}\n"
         ),
@@ -482,6 +482,10 @@ mod tests {
             assert!(
                 snippet.contains("/var/lib/vantage-agent"),
                 "persistent state: {snippet}"
+            );
+            assert!(
+                snippet.contains("/host/root") && snippet.contains("VANTAGE_HOST_ROOT"),
+                "disks: {snippet}"
             );
         }
         for kind in [
