@@ -18,9 +18,10 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid):
+    """utime+stime of every thread that ever ran, in seconds (10 ms steps)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def rss_mb(pid):
