@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const IMAGE: &str = "vantage-test-busybox:1";
 
@@ -65,23 +65,8 @@ async fn container_list_stats_and_events_reach_the_server() {
     }
     let server = Server::start_with(&["--mode", "server"], None);
     let (http, csrf) = signed_in(&server).await;
-    let created: Value = http
-        .post(server.path("/api/v1/agents/enrollment-tokens"))
-        .header("x-csrf-token", &csrf)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = created["token"].as_str().unwrap();
-    let pin = created["install_templates"]["standalone"]
-        .as_str()
-        .unwrap()
-        .split("--server-pin ")
-        .nth(1)
-        .unwrap();
+    let Enrollment { token, pin, .. } = issue_enrollment(&server, &http, &csrf).await;
+    let (token, pin) = (token.as_str(), pin.as_str());
     let state = tempfile::tempdir().unwrap();
     let mut agent = Command::new(agent_binary())
         .args([
@@ -304,16 +289,7 @@ async fn the_docker_run_snippet_starts_a_working_agent() {
 
     let server = Server::start_with(&["--mode", "server"], None);
     let (http, csrf) = signed_in(&server).await;
-    let created: Value = http
-        .post(server.path("/api/v1/agents/enrollment-tokens"))
-        .header("x-csrf-token", &csrf)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = issue_enrollment(&server, &http, &csrf).await.body;
     let id = hex_id();
     let name = format!("vantage-agent-{id}");
     // Run the snippet as a user would paste it, with a name and volume of its own.

@@ -30,23 +30,8 @@ impl Fleet {
     }
 
     async fn enrollment_token(&self) -> (String, String) {
-        let res = self
-            .http
-            .post(self.server.path("/api/v1/agents/enrollment-tokens"))
-            .header("x-csrf-token", &self.csrf)
-            .json(&json!({"ttl_hours": 1}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
-        let body: Value = res.json().await.unwrap();
-        let standalone = body["install_templates"]["standalone"].as_str().unwrap();
-        let pin = standalone
-            .split("--server-pin ")
-            .nth(1)
-            .expect("self-signed servers give a pin")
-            .to_owned();
-        (body["token"].as_str().unwrap().to_owned(), pin)
+        let enrollment = issue_enrollment(&self.server, &self.http, &self.csrf).await;
+        (enrollment.token, enrollment.pin)
     }
 
     fn agent(&self, state_dir: &std::path::Path, token: &str, pin: &str) -> Child {

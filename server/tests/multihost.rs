@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 fn ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new("ip")
@@ -141,23 +141,7 @@ async fn agents_on_their_own_addresses_survive_a_cut() {
     let mut agents = Vec::new();
     let states = tempfile::tempdir().unwrap();
     for (host, label) in hosts.iter().zip(["ns-a", "ns-b"]) {
-        let created: Value = http
-            .post(server.path("/api/v1/agents/enrollment-tokens"))
-            .header("x-csrf-token", &csrf)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let pin = created["install_templates"]["standalone"]
-            .as_str()
-            .unwrap()
-            .split("--server-pin ")
-            .nth(1)
-            .unwrap()
-            .to_owned();
+        let Enrollment { token, pin, .. } = issue_enrollment(&server, &http, &csrf).await;
         let child = Command::new("ip")
             .args(["netns", "exec", &host.namespace])
             .arg(agent_binary())
@@ -169,7 +153,7 @@ async fn agents_on_their_own_addresses_survive_a_cut() {
             ])
             .args([
                 "--enrollment-token",
-                created["token"].as_str().unwrap(),
+                &token,
                 "--label",
                 label,
                 "--host-interval",

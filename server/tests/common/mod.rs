@@ -277,3 +277,34 @@ pub fn agent_binary() -> PathBuf {
     );
     agent
 }
+
+/// An enrollment token issued through the API, with the pin its snippets carry.
+pub struct Enrollment {
+    pub body: Value,
+    pub token: String,
+    pub pin: String,
+}
+
+/// `POST /api/v1/agents/enrollment-tokens` as the signed-in admin.
+pub async fn issue_enrollment(server: &Server, http: &reqwest::Client, csrf: &str) -> Enrollment {
+    let res = http
+        .post(server.path("/api/v1/agents/enrollment-tokens"))
+        .header("x-csrf-token", csrf)
+        .json(&json!({"ttl_hours": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.unwrap();
+    let standalone = body["install_templates"]["standalone"].as_str().unwrap();
+    let pin = standalone
+        .split("--server-pin ")
+        .nth(1)
+        .expect("self-signed servers give a pin")
+        .to_owned();
+    Enrollment {
+        token: body["token"].as_str().unwrap().to_owned(),
+        pin,
+        body,
+    }
+}
