@@ -7,4 +7,5 @@ pub mod docker;
 pub mod identity;
 pub mod install;
 pub mod run;
+pub mod spool;
 pub mod stream;

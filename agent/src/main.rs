@@ -100,6 +100,14 @@ struct RunArgs {
     #[arg(long, env = "VANTAGE_DOCKER_SOCKET", default_value = agent::docker::DEFAULT_SOCKET, global = true)]
     docker_socket: PathBuf,
 
+    /// Largest on-disk spool of unsent events, e.g. `128MB`; past it the oldest are dropped.
+    #[arg(long, env = "VANTAGE_SPOOL_MAX_BYTES", default_value = "128MB", value_parser = parse_bytes, global = true)]
+    spool_max_bytes: u64,
+
+    /// Oldest unsent event kept, e.g. `24h`.
+    #[arg(long, env = "VANTAGE_SPOOL_MAX_AGE", default_value = "24h", value_parser = parse_age, global = true)]
+    spool_max_age: Duration,
+
     /// A TLS endpoint (`host:port`) or PEM file whose certificate to watch; repeat or separate
     /// with commas.
     #[arg(long = "cert-target", env = "VANTAGE_CERT_TARGETS", value_delimiter = ',', value_parser = parse_cert_target, global = true)]
@@ -152,6 +160,57 @@ fn parse_cert_target(text: &str) -> Result<agent::certs::CertTarget, String> {
     agent::certs::CertTarget::parse(text)
 }
 
+/// `1048576`, `512KB`, `128MB`, `2GB` (binary multiples), at least 1 MB.
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size such as 128MB"))?;
+    let factor: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        _ => return Err(format!("{text:?} has an unknown unit; use KB, MB or GB")),
+    };
+    let bytes = value.saturating_mul(factor);
+    if bytes < 1 << 20 {
+        return Err(format!(
+            "{text:?} is too small; the spool needs at least 1MB"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// `30m`, `24h`, `7d` or seconds.
+fn parse_age(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not an age such as 24h"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "m" => value.saturating_mul(60),
+        "h" => value.saturating_mul(3600),
+        "d" => value.saturating_mul(86_400),
+        _ => return Err(format!("{text:?} has an unknown unit; use s, m, h or d")),
+    };
+    if seconds < 60 {
+        return Err(format!(
+            "{text:?} is too short; keep events at least a minute"
+        ));
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     let seconds = text.trim().trim_end_matches('s');
     match seconds.parse::<u64>() {
@@ -187,6 +246,8 @@ fn main() -> ExitCode {
         host_interval: args.host_interval,
         host_root: args.host_root,
         docker_socket: args.docker_socket,
+        spool_max_bytes: args.spool_max_bytes,
+        spool_max_age: args.spool_max_age,
         cert_targets: args.cert_targets,
         cert_interval: args.cert_interval,
     };
@@ -253,6 +314,14 @@ async fn install(config: agent::run::RunConfig, user: bool) -> anyhow::Result<()
             config.docker_socket.display().to_string(),
         ]);
     }
+    command.extend([
+        "--spool-max-bytes".into(),
+        config.spool_max_bytes.to_string(),
+    ]);
+    command.extend([
+        "--spool-max-age".into(),
+        format!("{}s", config.spool_max_age.as_secs()),
+    ]);
     for target in &config.cert_targets {
         command.extend(["--cert-target".into(), target.to_string()]);
     }

@@ -12,7 +12,8 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::collect::HostCollector;
 use crate::identity::{self, Identity};
-use crate::stream::{self, ConnectError, Outbox, ServerAddress, ServerTrust};
+use crate::spool::Spool;
+use crate::stream::{self, ConnectError, ServerAddress, ServerTrust};
 
 /// Everything `vantage-agent run` needs.
 #[derive(Debug, Clone)]
@@ -30,6 +31,10 @@ pub struct RunConfig {
     pub host_root: Option<PathBuf>,
     /// The Docker Engine socket; container collection is off when it does not exist.
     pub docker_socket: PathBuf,
+    /// Largest size of the on-disk spool of unacknowledged events.
+    pub spool_max_bytes: u64,
+    /// Oldest event the spool keeps.
+    pub spool_max_age: Duration,
     /// TLS endpoints and certificate files to scan.
     pub cert_targets: Vec<crate::certs::CertTarget>,
     /// How often they are scanned.
@@ -45,8 +50,6 @@ pub enum Outcome {
     Stopped,
 }
 
-/// At most this many events wait for the server (in memory).
-const OUTBOX_CAPACITY: usize = 10_000;
 /// A stream that lived this long resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(30);
 
@@ -98,7 +101,8 @@ pub async fn run(
         config.host_interval,
         events_tx,
     ));
-    let mut outbox = Outbox::new(OUTBOX_CAPACITY);
+    let spool_dir = config.state_dir.join("spool");
+    let mut spool = Spool::open(&spool_dir, config.spool_max_bytes, config.spool_max_age)?;
     let mut backoff = Backoff::default();
     let mut last_failure = String::new();
     tokio::pin!(shutdown);
@@ -112,7 +116,7 @@ pub async fn run(
         };
         let started = Instant::now();
         let end = tokio::select! {
-            end = session.run(&mut outbox, &mut events) => end,
+            end = session.run(&mut spool, &mut events) => end,
             _ = &mut shutdown => break Ok(Outcome::Stopped),
         };
         let reason = match end {
@@ -133,7 +137,7 @@ pub async fn run(
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(wake) => break,
-                Some(event) = events.recv() => outbox.push(event),
+                Some(event) = events.recv() => record(&mut spool, event, &mut events),
                 _ = &mut shutdown => return Ok(Outcome::Stopped),
             }
         }
@@ -278,7 +282,7 @@ struct Session<'a> {
 impl Session<'_> {
     async fn run(
         &self,
-        outbox: &mut Outbox,
+        spool: &mut Spool,
         events: &mut mpsc::Receiver<proto::Event>,
     ) -> SessionEnd {
         let channel = match stream::connect(self.address, self.trust).await {
@@ -326,28 +330,51 @@ impl Session<'_> {
         if !send(Up::Auth(auth)).await {
             return SessionEnd::Retry("the stream closed during authentication".into());
         }
-        match next(&mut down).await {
-            Ok(Down::AuthOk(ok)) => outbox.resume_after(ok.last_seq),
+        // Everything at or below the server's position is committed there.
+        let mut server_seq = match next(&mut down).await {
+            Ok(Down::AuthOk(ok)) => ok.last_seq,
             Ok(other) => return end_for(other),
             Err(end) => return end,
+        };
+        if let Err(e) = spool.ack(server_seq) {
+            tracing::error!(error = %e, "cannot update the spool");
         }
-        tracing::info!(server = %self.address, "stream authenticated");
-        if let Some(batch) = outbox.resend_batch() {
-            send(Up::Batch(batch)).await;
-        }
+        tracing::info!(server = %self.address, resume_after = server_seq, "stream authenticated");
+        let mut sent = server_seq;
         let mut paused_until: Option<tokio::time::Instant> = None;
         loop {
-            if paused_until.is_none()
-                && let Some(batch) = outbox.next_batch(500)
-                && !send(Up::Batch(batch)).await
-            {
-                return SessionEnd::Retry("the stream closed".into());
+            if paused_until.is_none() {
+                match spool.read_after(sent, 500) {
+                    Ok(batch) if !batch.is_empty() => {
+                        let first_seq = batch[0].0;
+                        let last_seq = batch[batch.len() - 1].0;
+                        let batch = proto::EventBatch {
+                            first_seq,
+                            events: batch.into_iter().map(|(_, e)| e).collect(),
+                            // Right after the server's position, a jump means our spool dropped
+                            // those events: the server may accept the gap.
+                            after_dropped: sent == server_seq && first_seq > server_seq + 1,
+                            dropped_total: spool.dropped(),
+                        };
+                        if !send(Up::Batch(batch)).await {
+                            return SessionEnd::Retry("the stream closed".into());
+                        }
+                        sent = last_seq;
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "cannot read the spool"),
+                }
             }
             let pause = paused_until;
             tokio::select! {
-                Some(event) = events.recv() => outbox.push(event),
+                Some(event) = events.recv() => record(spool, event, events),
                 message = next(&mut down) => match message {
-                    Ok(Down::Ack(ack)) => outbox.acked(ack.seq),
+                    Ok(Down::Ack(ack)) => {
+                        server_seq = server_seq.max(ack.seq);
+                        if let Err(e) = spool.ack(ack.seq) {
+                            tracing::error!(error = %e, "cannot update the spool");
+                        }
+                    }
                     Ok(Down::Error(e)) if e.retry_after_ms > 0 => {
                         tracing::debug!(code = %e.code, retry_after_ms = e.retry_after_ms, "server asked to slow down");
                         paused_until = Some(tokio::time::Instant::now() + Duration::from_millis(e.retry_after_ms.min(60_000)));
@@ -360,13 +387,35 @@ impl Session<'_> {
                     Err(end) => return end,
                 },
                 _ = tokio::time::sleep_until(pause.unwrap_or_else(tokio::time::Instant::now)), if pause.is_some() => {
+                    // The refused batch and everything after it go again.
                     paused_until = None;
-                    if let Some(batch) = outbox.resend_batch() {
-                        send(Up::Batch(batch)).await;
-                    }
+                    sent = server_seq;
                 }
             }
         }
+    }
+}
+
+/// Spools `event` and any others already waiting, then makes them durable with one sync and
+/// applies the spool's bounds.
+fn record(spool: &mut Spool, event: proto::Event, events: &mut mpsc::Receiver<proto::Event>) {
+    let mut write = |event: proto::Event| {
+        if let Err(e) = spool.append(&event) {
+            tracing::error!(error = %e, "cannot spool an event; it is lost");
+        }
+    };
+    write(event);
+    while let Ok(event) = events.try_recv() {
+        write(event);
+    }
+    if let Err(e) = spool.sync() {
+        tracing::error!(error = %e, "cannot sync the spool");
+    }
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    if let Err(e) = spool.enforce_bounds(now_ms) {
+        tracing::error!(error = %e, "cannot trim the spool");
     }
 }
 

@@ -348,6 +348,8 @@ pub struct AgentInfo {
     pub created_at: String,
     /// When it last committed events (RFC 3339).
     pub last_seen: Option<String>,
+    /// Events the agent's spool had to drop (full or too old) and the server never got.
+    pub dropped_events: u64,
 }
 
 /// Body of `PATCH /api/v1/agents/{id}`: fields left out are unchanged.

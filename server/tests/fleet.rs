@@ -490,6 +490,7 @@ async fn the_rate_limit_answers_with_retry_after() {
                 body: None,
             })
             .collect(),
+        ..Default::default()
     };
     let send = |b| proto::AgentMessage {
         body: Some(proto::agent_message::Body::Batch(b)),
@@ -516,6 +517,32 @@ async fn the_rate_limit_answers_with_retry_after() {
         panic!("duplicate acked")
     };
     assert_eq!(again.seq, ack.seq);
+
+    // A gap is refused, unless the agent says its spool dropped those events.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let small = |first_seq: u64, after_dropped: bool| proto::EventBatch {
+        first_seq,
+        events: vec![proto::Event {
+            time_ms: 1,
+            body: None,
+        }],
+        after_dropped,
+        dropped_total: 5,
+    };
+    tx.send(send(small(ack.seq + 6, false))).await.unwrap();
+    match down.message().await.unwrap().unwrap().body.unwrap() {
+        proto::server_message::Body::Error(e) => assert_eq!(e.code, "sequence_gap"),
+        other => panic!("expected sequence_gap, got {other:?}"),
+    }
+    tx.send(send(small(ack.seq + 6, true))).await.unwrap();
+    let Some(proto::server_message::Body::Ack(after_gap)) =
+        down.message().await.unwrap().unwrap().body
+    else {
+        panic!("a declared gap is accepted")
+    };
+    assert_eq!(after_gap.seq, ack.seq + 6);
+    let info = fleet.get(&format!("/api/v1/agents/{}", raw.agent_id)).await;
+    assert_eq!(info["dropped_events"], 5, "the drop count reaches the API");
 }
 
 #[tokio::test]

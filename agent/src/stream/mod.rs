@@ -1,5 +1,4 @@
 //! The stream client: TLS channel, enrollment, and the authenticated event stream.
-mod outbox;
 pub mod tls;
 pub mod wire;
 
@@ -9,7 +8,6 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use tonic::transport::{Channel, Endpoint};
 
-pub use outbox::Outbox;
 pub use tls::ServerTrust;
 
 /// `grpcs://host[:port]`, the port 443 unless given.

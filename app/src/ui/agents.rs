@@ -97,6 +97,11 @@ fn AgentRow(
                 <span class="muted">{format!("{} · {} {} · v{}", agent.hostname, agent.os, agent.arch, agent.agent_version)}</span>
                 <span class="muted">{format!("runtime {}", agent.runtime)}</span>
                 <span class="muted">{agent.last_seen.clone().map(|t| format!("last seen {t}")).unwrap_or_else(|| "never seen".into())}</span>
+                {(agent.dropped_events > 0).then(|| view! {
+                    <span class="warning" title="Events the agent's spool dropped because it was full or too old">
+                        {format!("{} events dropped", agent.dropped_events)}
+                    </span>
+                })}
             </header>
             <ActionForm action=update>
                 <div class="inline-form">

@@ -17,7 +17,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::auth;
 use crate::live::{HostNames, LiveEvent};
 use crate::service::Vantage;
-use crate::store::{BatchItem, IngestError, NewAgent, SampleRow, now_s};
+use crate::store::{BatchItem, IngestError, NewAgent, SampleRow, SpoolReport, now_s};
 use proto::event::Body;
 
 /// Largest clock difference accepted in the authentication answer.
@@ -450,6 +450,10 @@ impl Ingest {
         last_seq: u64,
         batch: proto::EventBatch,
     ) -> Result<u64, IngestError> {
+        let spool = SpoolReport {
+            after_dropped: batch.after_dropped,
+            dropped_total: batch.dropped_total,
+        };
         let mut newest_host: Option<agent::collect::HostSample> = None;
         let mut lifecycle = Vec::new();
         let items: Vec<BatchItem> = batch
@@ -485,7 +489,7 @@ impl Ingest {
         let new_last = self
             .vantage
             .store
-            .commit_batch(agent_id, last_seq, batch.first_seq, &items)
+            .commit_batch(agent_id, last_seq, batch.first_seq, &items, spool)
             .await?;
         if new_last > last_seq {
             let live = &self.vantage.live;

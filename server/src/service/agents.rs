@@ -191,6 +191,7 @@ fn agent_info(row: &AgentRow, connection_state: ConnectionState) -> AgentInfo {
         agent_version: row.agent_version.clone(),
         created_at: app::rfc3339_from_millis(row.created_at * 1000),
         last_seen: row.last_seen_at.map(|t| app::rfc3339_from_millis(t * 1000)),
+        dropped_events: row.dropped_events.max(0) as u64,
     }
 }
 

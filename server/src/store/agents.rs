@@ -32,6 +32,7 @@ pub struct AgentRow {
     pub created_at: i64,
     pub last_seen_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    pub dropped_events: i64,
 }
 
 /// What RegisterAgent brings.
@@ -45,6 +46,15 @@ pub struct NewAgent {
     pub os: String,
     pub arch: String,
     pub agent_version: String,
+}
+
+/// What the agent's spool says about a batch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SpoolReport {
+    /// The events just before the batch were dropped by the agent: accept the gap.
+    pub after_dropped: bool,
+    /// Events the agent's spool dropped in all.
+    pub dropped_total: u64,
 }
 
 /// Why a batch was not committed.
@@ -61,7 +71,7 @@ pub enum IngestError {
 const ENROLLMENT_COLUMNS: &str =
     "enrollment_token_id, token_hint, created_at, expires_at, used_at, used_by_agent_id";
 const AGENT_COLUMNS: &str = "agent_id, label, hostname, status, public_key, runtime, os, arch, agent_version, tags, \
-                             last_seq, created_at, last_seen_at, revoked_at";
+                             last_seq, created_at, last_seen_at, revoked_at, dropped_events";
 
 fn enrollment_row(r: sqlx::any::AnyRow) -> Result<EnrollmentTokenRow, sqlx::Error> {
     Ok(EnrollmentTokenRow {
@@ -91,6 +101,7 @@ fn agent_row(r: sqlx::any::AnyRow) -> Result<AgentRow, sqlx::Error> {
         created_at: r.try_get("created_at")?,
         last_seen_at: r.try_get("last_seen_at")?,
         revoked_at: r.try_get("revoked_at")?,
+        dropped_events: r.try_get("dropped_events")?,
     })
 }
 
@@ -272,28 +283,35 @@ impl Store {
         last_seq: u64,
         first_seq: u64,
         items: &[super::BatchItem],
+        spool: SpoolReport,
     ) -> Result<u64, IngestError> {
         let count = items.len() as u64;
         if count == 0 || first_seq + count - 1 <= last_seq {
             return Ok(last_seq);
         }
-        if first_seq > last_seq + 1 {
+        // A gap is accepted only when the agent says its spool dropped those events.
+        if first_seq > last_seq + 1 && !spool.after_dropped {
             return Err(IngestError::Gap {
                 first_seq,
                 expected: last_seq + 1,
             });
         }
-        let skip = (last_seq + 1 - first_seq) as usize;
+        let skip = last_seq.saturating_add(1).saturating_sub(first_seq) as usize;
         let new_last = first_seq + count - 1;
         let mut tx = self.write_tx().await.map_err(StoreError::from)?;
-        let moved = sqlx::query("update agent set last_seq = $1, last_seen_at = $2 where agent_id = $3 and last_seq = $4")
-            .bind(new_last as i64)
-            .bind(now_s())
-            .bind(agent_id)
-            .bind(last_seq as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
+        let moved = sqlx::query(
+            "update agent set last_seq = $1, last_seen_at = $2, \
+             dropped_events = case when dropped_events > $5 then dropped_events else $5 end \
+             where agent_id = $3 and last_seq = $4",
+        )
+        .bind(new_last as i64)
+        .bind(now_s())
+        .bind(agent_id)
+        .bind(last_seq as i64)
+        .bind(i64::try_from(spool.dropped_total).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
         if moved.rows_affected() != 1 {
             return Err(IngestError::Superseded);
         }

@@ -81,21 +81,18 @@ impl Server {
         database_url: Option<String>,
     ) -> Server {
         let mut cmd = Command::new(binary());
-        cmd.args([
-            "--http-listen",
-            "127.0.0.1:0",
-            "--collect-interval",
-            "1s",
-            "--data-dir",
-        ])
-        .arg(data_dir.path())
-        .args(extra)
-        .env_remove("VANTAGE_DATABASE_URL")
-        .env("VANTAGE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        cmd.args(["--collect-interval", "1s", "--data-dir"])
+            .arg(data_dir.path())
+            .args(extra)
+            .env_remove("VANTAGE_DATABASE_URL")
+            .env("VANTAGE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         if let Some(url) = &database_url {
             cmd.args(["--database-url", url]);
+        }
+        if !extra.contains(&"--http-listen") {
+            cmd.args(["--http-listen", "127.0.0.1:0"]);
         }
         if !extra.contains(&"--grpc-listen") {
             cmd.args(["--grpc-listen", "127.0.0.1:0"]);
