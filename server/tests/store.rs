@@ -250,3 +250,120 @@ async fn concurrent_enrollments_do_not_trip_over_sqlite_locks() {
     };
     assert!(!store.register_agent("hash-0", &again).await.unwrap());
 }
+
+async fn agents(store: &Store, n: usize) -> Vec<String> {
+    let user = store.create_first_user("admin", "h").await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let hash = format!("enroll-{i}");
+        store
+            .create_enrollment_token(&hash, "hint", user, server::store::now_s() + 3600)
+            .await
+            .unwrap();
+        let id = format!("00000000-0000-4000-8000-0000000001{i:02}");
+        let agent = server::store::NewAgent {
+            agent_id: id.clone(),
+            label: id.clone(),
+            hostname: id.clone(),
+            public_key: String::new(),
+            runtime: "bare".into(),
+            os: String::new(),
+            arch: String::new(),
+            agent_version: String::new(),
+        };
+        assert!(store.register_agent(&hash, &agent).await.unwrap());
+        ids.push(id);
+    }
+    ids
+}
+
+fn batch(agent_id: &str, last_seq: u64, first_seq: u64, n: usize) -> server::store::AgentBatch {
+    let items = (0..n)
+        .map(|i| {
+            server::store::BatchItem::Host(SampleRow {
+                agent_id: Some(agent_id.to_owned()),
+                ..sample(i as i64, 1.0, 1)
+            })
+        })
+        .collect();
+    server::store::AgentBatch {
+        agent_id: agent_id.to_owned(),
+        last_seq,
+        first_seq,
+        items,
+        spool: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn many_agents_batches_commit_together_and_refusals_stay_local() {
+    let (store, _dir) = sqlite().await;
+    let ids = agents(&store, 3).await;
+    let results = store
+        .commit_batches(&[
+            batch(&ids[0], 0, 1, 5),
+            batch(&ids[1], 0, 3, 2),
+            batch(&ids[2], 0, 1, 4),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(results[0].as_ref().unwrap(), &5);
+    assert!(
+        matches!(results[1], Err(server::store::IngestError::Gap { .. })),
+        "a gap is refused"
+    );
+    assert_eq!(results[2].as_ref().unwrap(), &4);
+    // Duplicates (at or below the position) are skipped; a stale position is superseded.
+    let again = store
+        .commit_batches(&[batch(&ids[0], 5, 1, 5), batch(&ids[2], 2, 3, 3)])
+        .await
+        .unwrap();
+    assert_eq!(again[0].as_ref().unwrap(), &5);
+    assert!(matches!(
+        again[1],
+        Err(server::store::IngestError::Superseded)
+    ));
+    let stored = store
+        .history(Some(&ids[0]), app::Metric::Cpu, 0, 1_000_000, 1)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 5, "five samples, once each");
+}
+
+#[tokio::test]
+async fn a_full_writer_queue_asks_streams_to_back_off() {
+    let (store, dir) = sqlite().await;
+    let ids = agents(&store, 1).await;
+    // Another process holds the write lock: the writer's transaction waits, its queue fills.
+    let url = format!("sqlite://{}", dir.path().join("v.db").display());
+    let mut blocker = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::raw_sql("begin immediate")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let writer = server::ingest::BatchWriter::start(store.clone(), 2, 1);
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let writer = writer.clone();
+            let id = ids[0].clone();
+            tokio::spawn(async move { writer.commit(batch(&id, i, i + 1, 1)).await })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    sqlx::raw_sql("rollback")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let mut overloaded = 0;
+    for task in tasks {
+        if let Err(server::store::IngestError::Overloaded) = task.await.unwrap() {
+            overloaded += 1;
+        }
+    }
+    assert!(
+        overloaded >= 5,
+        "with room for 2 (+1 in the writer), most of 8 are told to back off: {overloaded}"
+    );
+}

@@ -15,9 +15,10 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth;
+use crate::ingest::BatchWriter;
 use crate::live::{HostNames, LiveEvent};
 use crate::service::Vantage;
-use crate::store::{BatchItem, IngestError, NewAgent, SampleRow, SpoolReport, now_s};
+use crate::store::{AgentBatch, BatchItem, IngestError, NewAgent, SampleRow, SpoolReport, now_s};
 use proto::event::Body;
 
 /// Largest clock difference accepted in the authentication answer.
@@ -96,6 +97,7 @@ pub struct IngestSettings {
 #[derive(Clone)]
 pub struct Ingest {
     vantage: Arc<Vantage>,
+    writer: BatchWriter,
     settings: IngestSettings,
     shutdown: CancellationToken,
 }
@@ -106,8 +108,11 @@ impl Ingest {
         settings: IngestSettings,
         shutdown: CancellationToken,
     ) -> Self {
+        // Room for a few seconds of a large fleet's batches; past that, agents back off.
+        let writer = BatchWriter::start(vantage.store.clone(), 4096, 512);
         Self {
             vantage,
+            writer,
             settings,
             shutdown,
         }
@@ -337,6 +342,24 @@ impl Ingest {
                         .await;
                 }
                 Err(IngestError::Superseded) => break "superseded",
+                Err(IngestError::Overloaded) => {
+                    let _ = out
+                        .send(message(error(
+                            "overloaded",
+                            "the server is behind; resend later",
+                            1000,
+                        )))
+                        .await;
+                }
+                Err(IngestError::Unavailable) => {
+                    let _ = out
+                        .send(message(error(
+                            "unavailable",
+                            "the server cannot store events right now",
+                            2000,
+                        )))
+                        .await;
+                }
                 Err(IngestError::Store(e)) => {
                     tracing::error!(%agent_id, error = %e, "cannot commit a batch");
                     let _ = out
@@ -487,9 +510,14 @@ impl Ingest {
             })
             .collect();
         let new_last = self
-            .vantage
-            .store
-            .commit_batch(agent_id, last_seq, batch.first_seq, &items, spool)
+            .writer
+            .commit(AgentBatch {
+                agent_id: agent_id.to_owned(),
+                last_seq,
+                first_seq: batch.first_seq,
+                items,
+                spool,
+            })
             .await?;
         if new_last > last_seq {
             let live = &self.vantage.live;

@@ -48,6 +48,17 @@ pub struct NewAgent {
     pub agent_version: String,
 }
 
+/// One agent's batch, ready to commit.
+#[derive(Debug, Clone)]
+pub struct AgentBatch {
+    pub agent_id: String,
+    /// The agent's committed position as its stream knows it.
+    pub last_seq: u64,
+    pub first_seq: u64,
+    pub items: Vec<super::BatchItem>,
+    pub spool: SpoolReport,
+}
+
 /// What the agent's spool says about a batch.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SpoolReport {
@@ -66,6 +77,12 @@ pub enum IngestError {
     Superseded,
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The batch writer's queue is full: the agent should retry later.
+    #[error("the server is behind on writing events")]
+    Overloaded,
+    /// The transaction holding this batch failed (the cause is logged once, by the writer).
+    #[error("the store could not commit the batch")]
+    Unavailable,
 }
 
 const ENROLLMENT_COLUMNS: &str =
@@ -274,9 +291,7 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Commits a batch of an agent's samples: those at or below `last_seq` are duplicates and
-    /// skipped; the rest must continue the sequence without a gap. The new position is written
-    /// in the same transaction (compare-and-set on the old one). Returns the new `last_seq`.
+    /// Commits one batch of an agent's events; see [`commit_batches`](Self::commit_batches).
     pub async fn commit_batch(
         &self,
         agent_id: &str,
@@ -285,44 +300,71 @@ impl Store {
         items: &[super::BatchItem],
         spool: SpoolReport,
     ) -> Result<u64, IngestError> {
-        let count = items.len() as u64;
-        if count == 0 || first_seq + count - 1 <= last_seq {
-            return Ok(last_seq);
-        }
-        // A gap is accepted only when the agent says its spool dropped those events.
-        if first_seq > last_seq + 1 && !spool.after_dropped {
-            return Err(IngestError::Gap {
-                first_seq,
-                expected: last_seq + 1,
-            });
-        }
-        let skip = last_seq.saturating_add(1).saturating_sub(first_seq) as usize;
-        let new_last = first_seq + count - 1;
-        let mut tx = self.write_tx().await.map_err(StoreError::from)?;
-        let moved = sqlx::query(
-            "update agent set last_seq = $1, last_seen_at = $2, \
-             dropped_events = case when dropped_events > $5 then dropped_events else $5 end \
-             where agent_id = $3 and last_seq = $4",
-        )
-        .bind(new_last as i64)
-        .bind(now_s())
-        .bind(agent_id)
-        .bind(last_seq as i64)
-        .bind(i64::try_from(spool.dropped_total).unwrap_or(i64::MAX))
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
-        if moved.rows_affected() != 1 {
-            return Err(IngestError::Superseded);
-        }
-        for item in &items[skip..] {
-            match item {
-                super::BatchItem::Host(sample) => insert_sample(&mut tx, sample).await?,
-                other => super::containers::apply(&mut tx, agent_id, other).await?,
+        let batch = AgentBatch {
+            agent_id: agent_id.to_owned(),
+            last_seq,
+            first_seq,
+            items: items.to_vec(),
+            spool,
+        };
+        self.commit_batches(std::slice::from_ref(&batch))
+            .await?
+            .remove(0)
+    }
+
+    /// Commits many agents' batches in one transaction. In each batch, events at or below the
+    /// agent's `last_seq` are duplicates and skipped; the rest must continue the sequence
+    /// without a gap (unless the agent declared one). Each agent's new position is written in
+    /// the same transaction (compare-and-set on the old one). One batch's refusal does not
+    /// affect the others; a database error fails them all. Returns each batch's new position.
+    pub async fn commit_batches(
+        &self,
+        batches: &[AgentBatch],
+    ) -> Result<Vec<Result<u64, IngestError>>, StoreError> {
+        let mut results = Vec::with_capacity(batches.len());
+        let mut tx = self.write_tx().await?;
+        for b in batches {
+            let count = b.items.len() as u64;
+            if count == 0 || b.first_seq + count - 1 <= b.last_seq {
+                results.push(Ok(b.last_seq));
+                continue;
             }
+            // A gap is accepted only when the agent says its spool dropped those events.
+            if b.first_seq > b.last_seq + 1 && !b.spool.after_dropped {
+                results.push(Err(IngestError::Gap {
+                    first_seq: b.first_seq,
+                    expected: b.last_seq + 1,
+                }));
+                continue;
+            }
+            let skip = b.last_seq.saturating_add(1).saturating_sub(b.first_seq) as usize;
+            let new_last = b.first_seq + count - 1;
+            let moved = sqlx::query(
+                "update agent set last_seq = $1, last_seen_at = $2, \
+                 dropped_events = case when dropped_events > $5 then dropped_events else $5 end \
+                 where agent_id = $3 and last_seq = $4",
+            )
+            .bind(new_last as i64)
+            .bind(now_s())
+            .bind(&b.agent_id)
+            .bind(b.last_seq as i64)
+            .bind(i64::try_from(b.spool.dropped_total).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+            if moved.rows_affected() != 1 {
+                results.push(Err(IngestError::Superseded));
+                continue;
+            }
+            for item in &b.items[skip..] {
+                match item {
+                    super::BatchItem::Host(sample) => insert_sample(&mut tx, sample).await?,
+                    other => super::containers::apply(&mut tx, &b.agent_id, other).await?,
+                }
+            }
+            results.push(Ok(new_last));
         }
         tx.commit().await.map_err(StoreError::from_sqlx)?;
-        Ok(new_last)
+        Ok(results)
     }
 }
 

@@ -13,7 +13,7 @@ use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
-pub use agents::{AgentRow, EnrollmentTokenRow, IngestError, NewAgent, SpoolReport};
+pub use agents::{AgentBatch, AgentRow, EnrollmentTokenRow, IngestError, NewAgent, SpoolReport};
 pub use containers::{BatchItem, CertificateRow, ContainerRow};
 pub use samples::{HistoryBucket, SampleRow};
 pub use tokens::ApiTokenRow;
