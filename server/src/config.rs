@@ -122,6 +122,18 @@ pub struct Config {
     )]
     pub agent_stale_threshold_seconds: u64,
 
+    /// How long raw host samples are kept, e.g. `7d`.
+    #[arg(long, env = "VANTAGE_RETENTION_RAW", default_value = "7d", value_parser = parse_duration, global = true)]
+    pub retention_raw: Duration,
+
+    /// How long 1-minute rollups are kept.
+    #[arg(long, env = "VANTAGE_RETENTION_1M", default_value = "30d", value_parser = parse_duration, global = true)]
+    pub retention_1m: Duration,
+
+    /// How long 1-hour rollups are kept.
+    #[arg(long, env = "VANTAGE_RETENTION_1H", default_value = "365d", value_parser = parse_duration, global = true)]
+    pub retention_1h: Duration,
+
     /// Log filter, e.g. `info` or `server=debug,info`.
     #[arg(long, env = "VANTAGE_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -218,7 +230,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => Duration::from_millis(value),
         "m" => Duration::from_secs(value.saturating_mul(60)),
         "h" => Duration::from_secs(value.saturating_mul(3600)),
-        _ => return Err(format!("{text:?} has an unknown unit; use ms, s, m or h")),
+        "d" => Duration::from_secs(value.saturating_mul(86_400)),
+        _ => {
+            return Err(format!(
+                "{text:?} has an unknown unit; use ms, s, m, h or d"
+            ));
+        }
     };
     if duration < Duration::from_millis(100) {
         return Err(format!(
@@ -239,7 +256,8 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("10d").is_err());
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert!(parse_duration("10w").is_err());
         assert!(parse_duration("0").is_err());
     }
 

@@ -92,7 +92,15 @@ pub async fn run(
             vantage.clone(),
             shutdown.clone(),
         )),
-        tokio::spawn(workers::housekeeping(vantage.clone(), shutdown.clone())),
+        tokio::spawn(workers::housekeeping(
+            vantage.clone(),
+            workers::Retention {
+                raw: config.retention_raw,
+                minute: config.retention_1m,
+                hour: config.retention_1h,
+            },
+            shutdown.clone(),
+        )),
     ];
 
     if let Some(certificate) = certificate {

@@ -118,6 +118,8 @@ async fn behaves(store: Store) {
             .await
             .unwrap();
     }
+    // Steps of a minute and more read the rollups.
+    store.roll_up().await.unwrap();
     let cpu = store
         .history(None, app::Metric::Cpu, 0, 200_000, 60_000)
         .await
@@ -159,7 +161,14 @@ async fn behaves(store: Store) {
             .is_empty()
     );
     assert!(store.agent_names("some-agent").await.unwrap().is_none());
-    assert_eq!(store.purge_host_samples(120_000).await.unwrap(), 2);
+    // Retention: raw older than 120 s before "now" (240 s) goes.
+    assert_eq!(
+        store
+            .apply_retention(240_000, 120_000, i64::MAX / 4, i64::MAX / 4)
+            .await
+            .unwrap()[0],
+        2
+    );
     store.ping().await.unwrap();
 }
 
@@ -366,4 +375,101 @@ async fn a_full_writer_queue_asks_streams_to_back_off() {
         overloaded >= 5,
         "with room for 2 (+1 in the writer), most of 8 are told to back off: {overloaded}"
     );
+}
+
+async fn rollups_behave(store: Store) {
+    // Local samples every 10 s over two hours, CPU rising 0.01 per sample; memory constant.
+    for i in 0..720i64 {
+        store
+            .insert_host_sample(&sample(i * 10_000, i as f64 / 100.0, 250))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.roll_up().await.unwrap(), 720);
+    assert_eq!(store.roll_up().await.unwrap(), 0, "nothing new");
+    let raw = store
+        .history(None, app::Metric::Cpu, 0, 7_200_000, 10_000)
+        .await
+        .unwrap();
+    let minute = store
+        .history(None, app::Metric::Cpu, 0, 7_200_000, 60_000)
+        .await
+        .unwrap();
+    let hour = store
+        .history(None, app::Metric::Cpu, 0, 7_200_000, 3_600_000)
+        .await
+        .unwrap();
+    assert_eq!((raw.len(), minute.len(), hour.len()), (720, 120, 2));
+    // The first minute holds samples 0..6: mean 0.025, min 0, max 0.05.
+    assert!(
+        (minute[0].avg - 0.025).abs() < 1e-9
+            && minute[0].min == 0.0
+            && (minute[0].max - 0.05).abs() < 1e-9,
+        "{:?}",
+        minute[0]
+    );
+    // The first hour holds samples 0..360: mean 1.795, extremes 0 and 3.59.
+    assert!((hour[0].avg - 1.795).abs() < 1e-9, "{:?}", hour[0]);
+    assert!((hour[1].max - 7.19).abs() < 1e-9, "{:?}", hour[1]);
+    let memory = store
+        .history(None, app::Metric::Memory, 0, 7_200_000, 3_600_000)
+        .await
+        .unwrap();
+    assert!((memory[0].avg - 25.0).abs() < 1e-9);
+
+    // A late sample (an agent's backfill) lands in an old bucket: the rollup follows.
+    store
+        .insert_host_sample(&sample(5_000, 100.0, 250))
+        .await
+        .unwrap();
+    assert_eq!(store.roll_up().await.unwrap(), 1);
+    let minute = store
+        .history(None, app::Metric::Cpu, 0, 60_000, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(minute[0].max, 100.0);
+    let hour = store
+        .history(None, app::Metric::Cpu, 0, 3_600_000, 3_600_000)
+        .await
+        .unwrap();
+    assert_eq!(hour[0].max, 100.0);
+
+    // Retention per layer.
+    let removed = store
+        .apply_retention(7_200_000, 3_600_000, 7_200_000, 100 * 3_600_000)
+        .await
+        .unwrap();
+    assert_eq!(removed, [361, 0, 0]);
+    assert_eq!(
+        store
+            .history(None, app::Metric::Cpu, 0, 3_600_000, 10_000)
+            .await
+            .unwrap()
+            .len(),
+        0,
+        "raw first hour gone"
+    );
+    assert_eq!(
+        store
+            .history(None, app::Metric::Cpu, 0, 3_600_000, 60_000)
+            .await
+            .unwrap()
+            .len(),
+        60,
+        "its rollups stay"
+    );
+}
+
+#[tokio::test]
+async fn rollups_on_sqlite() {
+    let (store, _dir) = sqlite().await;
+    rollups_behave(store).await;
+}
+
+#[tokio::test]
+async fn rollups_on_postgres() {
+    let Some(url) = common::postgres_database().await else {
+        return;
+    };
+    rollups_behave(Store::open(&url).await.unwrap()).await;
 }

@@ -2,6 +2,7 @@
 //! `$n` placeholders, which both dialects accept, and types both decode the same way.
 mod agents;
 mod containers;
+mod rollups;
 mod samples;
 mod tokens;
 mod users;
@@ -15,6 +16,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use agents::{AgentBatch, AgentRow, EnrollmentTokenRow, IngestError, NewAgent, SpoolReport};
 pub use containers::{BatchItem, CertificateRow, ContainerRow};
+pub use rollups::Layer;
 pub use samples::{HistoryBucket, SampleRow};
 pub use tokens::ApiTokenRow;
 pub use users::{SessionUser, UserRow};

@@ -87,7 +87,8 @@ impl Store {
         Ok(())
     }
 
-    /// Average, minimum and maximum of `metric` per `step_ms` bucket in `[from_ms, to_ms)`.
+    /// Average, minimum and maximum of `metric` per `step_ms` bucket in `[from_ms, to_ms)`,
+    /// from raw samples for steps under a minute, else from the 1-minute or 1-hour rollups.
     pub async fn history(
         &self,
         agent_id: Option<&str>,
@@ -102,10 +103,14 @@ impl Store {
         } else {
             "agent_id is null"
         };
-        let sql = format!(
-            "select (ts / $1) * $1 as bucket, avg({value}) as avg_v, min({value}) as min_v, max({value}) as max_v \
-             from host_sample where ts >= $2 and ts < $3 and {host} group by 1 order by 1"
-        );
+        // The coarsest layer that still fits the step: rollups for wide ranges.
+        let sql = match super::Layer::for_step(step_ms) {
+            super::Layer::Raw => format!(
+                "select (ts / $1) * $1 as bucket, avg({value}) as avg_v, min({value}) as min_v, max({value}) as max_v \
+                 from host_sample where ts >= $2 and ts < $3 and {host} group by 1 order by 1"
+            ),
+            layer => super::rollups::rollup_history_sql(layer, metric, host),
+        };
         let mut query = sqlx::query(AssertSqlSafe(sql))
             .bind(step_ms)
             .bind(from_ms)
@@ -137,14 +142,5 @@ impl Store {
             .await?;
         row.map(|r| Ok((r.try_get("label")?, r.try_get("hostname")?)))
             .transpose()
-    }
-
-    /// Deletes host samples older than `before_ms`; returns how many.
-    pub async fn purge_host_samples(&self, before_ms: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("delete from host_sample where ts < $1")
-            .bind(before_ms)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
     }
 }

@@ -7,28 +7,57 @@ use tokio_util::sync::CancellationToken;
 use crate::service::Vantage;
 use crate::store::now_ms;
 
-/// How long raw host samples are kept.
-pub const SAMPLE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long each layer of host history is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub raw: Duration,
+    pub minute: Duration,
+    pub hour: Duration,
+}
 
-/// Hourly: drops expired sessions and host samples past their retention.
-pub async fn housekeeping(vantage: Arc<Vantage>, shutdown: CancellationToken) {
-    let mut ticker = interval(Duration::from_secs(3600));
+/// Every 30 s folds new samples into the rollups; hourly drops expired sessions and history
+/// past its retention.
+pub async fn housekeeping(
+    vantage: Arc<Vantage>,
+    retention: Retention,
+    shutdown: CancellationToken,
+) {
+    let mut ticker = interval(Duration::from_secs(30));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut ticks: u64 = 0;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = ticker.tick() => {}
+        }
+        if let Err(e) = vantage.store.roll_up().await {
+            tracing::warn!(error = %e, "cannot roll up host samples");
+        }
+        ticks += 1;
+        if ticks % 120 != 1 {
+            continue;
         }
         match vantage.store.purge_expired_sessions().await {
             Ok(n) if n > 0 => tracing::info!(sessions = n, "expired sessions removed"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "cannot remove expired sessions"),
         }
-        let cutoff = now_ms() - SAMPLE_RETENTION.as_millis() as i64;
-        match vantage.store.purge_host_samples(cutoff).await {
-            Ok(n) if n > 0 => tracing::info!(samples = n, "old host samples removed"),
+        let ms = |d: Duration| d.as_millis() as i64;
+        match vantage
+            .store
+            .apply_retention(
+                now_ms(),
+                ms(retention.raw),
+                ms(retention.minute),
+                ms(retention.hour),
+            )
+            .await
+        {
+            Ok([raw, minute, hour]) if raw + minute + hour > 0 => {
+                tracing::info!(raw, minute, hour, "history past its retention removed")
+            }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot remove old host samples"),
+            Err(e) => tracing::warn!(error = %e, "cannot apply history retention"),
         }
     }
 }

@@ -5,5 +5,5 @@ mod housekeeping;
 mod staleness;
 
 pub use collect::local_collection;
-pub use housekeeping::housekeeping;
+pub use housekeeping::{Retention, housekeeping};
 pub use staleness::agent_staleness;
