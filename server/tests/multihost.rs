@@ -203,6 +203,7 @@ async fn agents_on_their_own_addresses_survive_a_cut() {
 
     // Cut host A off: the server notices the silence, host B is unaffected.
     let cut = Instant::now();
+    let cut_at = chrono::Utc::now().timestamp();
     hosts[0].set_link(false);
     eventually(Duration::from_secs(15), "host A disconnected", || async {
         (host_of(&hosts_now().await, "ns-a")?["connection_state"] == "disconnected").then_some(())
@@ -236,6 +237,33 @@ async fn agents_on_their_own_addresses_survive_a_cut() {
         },
     )
     .await;
+    // What host A measured while cut off arrives too: its spool is backfilled.
+    let a_id = host_of(&hosts_now().await, "ns-a").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let outage = restored.timestamp() - cut_at;
+    let backfilled = eventually(Duration::from_secs(20), "the outage backfilled", || async {
+        let url = format!(
+            "/api/v1/resources/history?agent_id={a_id}&metric=cpu&from={cut_at}&to={}&step=1",
+            restored.timestamp()
+        );
+        let history: Value = http
+            .get(server.path(&url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let points = history["points"].as_array()?.len() as i64;
+        (points >= outage - 3).then_some(points)
+    })
+    .await;
+    assert!(
+        backfilled >= outage - 3,
+        "{backfilled} samples for a {outage} s outage at one per second"
+    );
     for agent in &mut agents {
         assert!(
             agent.0.try_wait().unwrap().is_none(),
