@@ -63,7 +63,12 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let body = crate::metrics::render(&state.http_metrics, &state.vantage.live);
+    let mut body = crate::metrics::render(&state.http_metrics, &state.vantage.live);
+    if let Ok(bytes) = state.vantage.store.size_bytes().await {
+        body.push_str(&format!(
+            "# HELP vantage_store_size_bytes Bytes the database takes on disk.\n# TYPE vantage_store_size_bytes gauge\nvantage_store_size_bytes {bytes}\n"
+        ));
+    }
     (
         [(
             header::CONTENT_TYPE,

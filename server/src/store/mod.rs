@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Executor, Row};
 
 pub use agents::{AgentBatch, AgentRow, EnrollmentTokenRow, IngestError, NewAgent, SpoolReport};
 pub use containers::{BatchItem, CertificateRow, ContainerRow};
@@ -133,6 +133,18 @@ impl Store {
             .await
             .map_err(StoreError::from_sqlx)?;
         Ok(())
+    }
+
+    /// Bytes the database takes on disk (SQLite pages, or PostgreSQL's database size).
+    pub async fn size_bytes(&self) -> Result<i64, StoreError> {
+        let sql = match self.dialect {
+            Dialect::Sqlite => {
+                "select page_count * page_size as n from pragma_page_count(), pragma_page_size()"
+            }
+            Dialect::Postgres => "select pg_database_size(current_database()) as n",
+        };
+        let row = sqlx::query(sql).fetch_one(&self.pool).await?;
+        Ok(row.try_get("n")?)
     }
 
     /// Closes every connection; pending writes finish first.

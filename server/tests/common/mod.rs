@@ -305,3 +305,8 @@ pub async fn issue_enrollment(server: &Server, http: &reqwest::Client, csrf: &st
         body,
     }
 }
+
+/// The `vantage-loadgen` binary built next to this test.
+pub fn loadgen_binary() -> PathBuf {
+    agent_binary().with_file_name("vantage-loadgen")
+}

@@ -1,0 +1,570 @@
+//! `vantage-loadgen`: many simulated agents against a real server. Each is enrolled through
+//! the REST API and streams over TLS with real authentication; optional SSE listeners time
+//! ingest-to-browser latency; `--past` writes a simulated history as fast as the server takes
+//! it. The last line of output is one JSON object with the figures.
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use bytes::Bytes;
+use clap::Parser;
+use ed25519_dalek::Signer;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use proto::agent_message::Body as Up;
+use proto::server_message::Body as Down;
+use tokio::sync::{Mutex, mpsc};
+
+/// Simulates a fleet of agents against a Vantage server.
+#[derive(Parser, Debug)]
+#[command(name = "vantage-loadgen", version, about)]
+struct Cli {
+    /// The server's HTTP address, e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    server_url: String,
+    /// An API token of an admin (`vantage admin create-token`).
+    #[arg(long, env = "VANTAGE_API_TOKEN", hide_env_values = true)]
+    api_token: String,
+    /// Simulated agents.
+    #[arg(long, default_value_t = 100)]
+    agents: usize,
+    /// Seconds of live streaming.
+    #[arg(long, default_value_t = 60)]
+    duration: u64,
+    /// SSE listeners timing ingest-to-browser latency.
+    #[arg(long, default_value_t = 0)]
+    sse: usize,
+    /// Seconds between one agent's samples.
+    #[arg(long, default_value_t = 10)]
+    interval: u64,
+    /// Instead of streaming live, write this much simulated past per agent (e.g. `24h`) as
+    /// fast as the server takes it.
+    #[arg(long)]
+    past: Option<String>,
+}
+
+#[derive(Default)]
+struct Counters {
+    events_sent: AtomicU64,
+    events_committed: AtomicU64,
+    refusals: AtomicU64,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A plain-HTTP request; returns status and body.
+async fn http(
+    url: &str,
+    method: &str,
+    token: &str,
+    body: Option<String>,
+) -> anyhow::Result<(u16, Bytes)> {
+    let (authority, path) = split_url(url)?;
+    let stream = tokio::net::TcpStream::connect(&authority)
+        .await
+        .with_context(|| format!("cannot connect to {authority}"))?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", &authority)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+    let response = sender.send_request(request).await?;
+    let status = response.status().as_u16();
+    Ok((status, response.into_body().collect().await?.to_bytes()))
+}
+
+fn split_url(url: &str) -> anyhow::Result<(String, String)> {
+    let rest = url
+        .strip_prefix("http://")
+        .context("--server-url must be http://HOST:PORT (the loopback dashboard address)")?;
+    let (authority, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
+    Ok((authority.to_owned(), path))
+}
+
+/// A host sample shaped like a small real server: 4 cores, 2 file systems, 2 interfaces.
+fn host_sample(time_ms: i64, i: u64) -> proto::Event {
+    let wave = ((time_ms / 10_000) as f64 / 7.0 + i as f64).sin().abs();
+    proto::Event {
+        time_ms,
+        body: Some(proto::event::Body::HostSample(proto::HostSample {
+            hostname: format!("loadgen-{i}"),
+            uptime_s: 86_400,
+            cpu_pct: 100.0 * wave,
+            cpu_per_core_pct: vec![100.0 * wave; 4],
+            load1: wave,
+            load5: wave,
+            load15: wave,
+            memory_total_bytes: 8 << 30,
+            memory_available_bytes: 4 << 30,
+            memory_used_bytes: 4 << 30,
+            swap_total_bytes: 0,
+            swap_used_bytes: 0,
+            filesystems: (0..2)
+                .map(|f| proto::Filesystem {
+                    mount_point: format!("/fs{f}"),
+                    device: format!("/dev/sd{f}"),
+                    fs_type: "ext4".into(),
+                    total_bytes: 100 << 30,
+                    used_bytes: 40 << 30,
+                    available_bytes: 60 << 30,
+                })
+                .collect(),
+            interfaces: (0..2)
+                .map(|n| proto::Interface {
+                    name: format!("eth{n}"),
+                    rx_bytes_per_s: 1e5 * wave,
+                    tx_bytes_per_s: 5e4 * wave,
+                })
+                .collect(),
+        })),
+    }
+}
+
+/// Numeric values in one host sample, as Prometheus counts samples: one per series.
+const VALUES_PER_EVENT: u64 = 1 + 4 + 3 + 5 + 1 + 2 * 3 + 2 * 2;
+
+struct SimulatedAgent {
+    up: mpsc::Sender<proto::AgentMessage>,
+    down: tonic::Streaming<proto::ServerMessage>,
+    next_seq: u64,
+}
+
+async fn enroll_and_connect(
+    address: &agent::stream::ServerAddress,
+    trust: &agent::stream::ServerTrust,
+    token: String,
+    i: usize,
+) -> anyhow::Result<SimulatedAgent> {
+    let channel = agent::stream::connect(address, trust).await?;
+    let key = agent::identity::generate_key()?;
+    let mut client = proto::agent_service_client::AgentServiceClient::new(channel);
+    let registered = client
+        .register_agent(proto::RegisterAgentRequest {
+            enrollment_token: token,
+            public_key: key.verifying_key().to_bytes().to_vec(),
+            hostname: format!("loadgen-{i}"),
+            label: format!("loadgen-{i}"),
+            runtime: "bare".into(),
+            os: "linux".into(),
+            arch: std::env::consts::ARCH.into(),
+            agent_version: env!("CARGO_PKG_VERSION").into(),
+        })
+        .await?
+        .into_inner();
+    let (up, rx) = mpsc::channel(16);
+    let mut down = client
+        .connect(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    let Some(proto::ServerMessage {
+        body: Some(Down::Challenge(challenge)),
+    }) = down.message().await?
+    else {
+        anyhow::bail!("no challenge");
+    };
+    let uuid = uuid::Uuid::parse_str(&registered.agent_id)?;
+    let timestamp = now_ms() / 1000;
+    let signature = key.sign(&proto::auth_message(
+        &challenge.nonce,
+        uuid.as_bytes(),
+        timestamp,
+    ));
+    let auth = proto::AuthResponse {
+        agent_id: registered.agent_id,
+        timestamp,
+        signature: signature.to_bytes().to_vec(),
+    };
+    up.send(proto::AgentMessage {
+        body: Some(Up::Auth(auth)),
+    })
+    .await?;
+    let Some(proto::ServerMessage {
+        body: Some(Down::AuthOk(ok)),
+    }) = down.message().await?
+    else {
+        anyhow::bail!("authentication refused");
+    };
+    Ok(SimulatedAgent {
+        up,
+        down,
+        next_seq: ok.last_seq + 1,
+    })
+}
+
+/// Sends batches and counts acknowledgements; resends after a refusal.
+async fn drive(mut agent: SimulatedAgent, events: Vec<proto::Event>, counters: &Counters) {
+    let mut acked = agent.next_seq - 1;
+    let mut index = 0usize;
+    while index < events.len() {
+        let batch: Vec<proto::Event> = events[index..(index + 500).min(events.len())].to_vec();
+        let n = batch.len() as u64;
+        let first_seq = agent.next_seq;
+        let message = proto::AgentMessage {
+            body: Some(Up::Batch(proto::EventBatch {
+                first_seq,
+                events: batch,
+                ..Default::default()
+            })),
+        };
+        if agent.up.send(message).await.is_err() {
+            return;
+        }
+        counters.events_sent.fetch_add(n, Ordering::Relaxed);
+        match agent.down.message().await {
+            Ok(Some(proto::ServerMessage {
+                body: Some(Down::Ack(ack)),
+            })) => {
+                counters
+                    .events_committed
+                    .fetch_add(ack.seq.saturating_sub(acked), Ordering::Relaxed);
+                acked = ack.seq;
+                agent.next_seq = ack.seq + 1;
+                index += n as usize;
+            }
+            Ok(Some(proto::ServerMessage {
+                body: Some(Down::Error(e)),
+            })) => {
+                counters.refusals.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(e.retry_after_ms.max(50))).await;
+            }
+            _ => return,
+        }
+    }
+}
+
+async fn listen_sse(
+    url: String,
+    token: String,
+    latencies: Arc<Mutex<Vec<f64>>>,
+    until: Instant,
+) -> anyhow::Result<()> {
+    let (authority, _) = split_url(&url)?;
+    let stream = tokio::net::TcpStream::connect(&authority).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let request = hyper::Request::get("/api/v1/events")
+        .header("host", &authority)
+        .header("authorization", format!("Bearer {token}"))
+        .body(http_body_util::Empty::<Bytes>::new())?;
+    let mut body = sender.send_request(request).await?.into_body();
+    let mut buffer = String::new();
+    while Instant::now() < until {
+        let Ok(Some(Ok(frame))) = tokio::time::timeout_at(until.into(), body.frame()).await else {
+            break;
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        buffer.push_str(&String::from_utf8_lossy(&data));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            if !event.contains("event: host_sample") {
+                continue;
+            }
+            let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) else {
+                continue;
+            };
+            let Ok(summary) = serde_json::from_str::<serde_json::Value>(data) else {
+                continue;
+            };
+            if summary["label"]
+                .as_str()
+                .is_some_and(|l| l.starts_with("loadgen-"))
+                && let Some(taken) = summary["latest"]["taken_at_ms"].as_i64()
+            {
+                latencies.lock().await.push((now_ms() - taken) as f64);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// (cpu seconds, resident bytes, store bytes) from the server's /metrics.
+async fn server_figures(url: &str, token: &str) -> anyhow::Result<(f64, f64, f64)> {
+    let (_, body) = http(&format!("{url}/metrics"), "GET", token, None).await?;
+    let text = String::from_utf8_lossy(&body);
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    Ok((
+        value("process_cpu_seconds_total"),
+        value("process_resident_memory_bytes"),
+        value("vantage_store_size_bytes"),
+    ))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn parse_past(text: &str) -> anyhow::Result<Duration> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number.parse().context("--past is a duration such as 24h")?;
+    Ok(Duration::from_secs(match unit {
+        "h" => n * 3600,
+        "m" => n * 60,
+        "d" => n * 86_400,
+        "" | "s" => n,
+        _ => anyhow::bail!("--past takes s, m, h or d"),
+    }))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
+    let url = cli.server_url.trim_end_matches('/').to_owned();
+    let token = cli.api_token.clone();
+    let past = cli.past.as_deref().map(parse_past).transpose()?;
+
+    // Enrollment tokens through the REST API; the first answer says where gRPC is and its pin.
+    let mut tokens = Vec::with_capacity(cli.agents);
+    let mut target = None;
+    for _ in 0..cli.agents {
+        let (status, body) = http(
+            &format!("{url}/api/v1/agents/enrollment-tokens"),
+            "POST",
+            &token,
+            Some("{\"ttl_hours\":1}".into()),
+        )
+        .await?;
+        anyhow::ensure!(
+            status == 201,
+            "the server refused an enrollment token ({status}): {}",
+            String::from_utf8_lossy(&body)
+        );
+        let created: serde_json::Value = serde_json::from_slice(&body)?;
+        if target.is_none() {
+            let standalone = created["install_templates"]["standalone"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let grpc = standalone
+                .split("--server ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .context("no server in the snippet")?
+                .to_owned();
+            let pin = standalone
+                .split("--server-pin ")
+                .nth(1)
+                .map(|p| p.trim().to_owned());
+            target = Some((grpc, pin));
+        }
+        tokens.push(created["token"].as_str().unwrap_or_default().to_owned());
+    }
+    let (grpc, pin) = target.context("no agents requested")?;
+    let address = agent::stream::ServerAddress::parse(&grpc).map_err(anyhow::Error::msg)?;
+    let trust = match pin {
+        Some(pin) => agent::stream::ServerTrust::Pinned(
+            agent::stream::tls::parse_pin(&pin).map_err(anyhow::Error::msg)?,
+        ),
+        None => agent::stream::ServerTrust::SystemRoots,
+    };
+
+    // Enroll and connect, a few dozen at a time.
+    let mut agents = Vec::with_capacity(cli.agents);
+    for chunk in tokens.chunks(32).enumerate() {
+        let (offset, chunk) = chunk;
+        let connecting = chunk
+            .iter()
+            .enumerate()
+            .map(|(j, token)| enroll_and_connect(&address, &trust, token.clone(), offset * 32 + j));
+        for agent in futures::future::join_all(connecting).await {
+            agents.push(agent?);
+        }
+    }
+    eprintln!(
+        "vantage-loadgen: {} agents enrolled and authenticated",
+        agents.len()
+    );
+
+    let counters = Arc::new(Counters::default());
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let (cpu_before, _, store_before) = server_figures(&url, &token).await?;
+    let started = Instant::now();
+    let interval_ms = cli.interval.max(1) as i64 * 1000;
+    let stop_at = started + Duration::from_secs(cli.duration);
+    let mut listeners = Vec::new();
+    if past.is_none() {
+        for _ in 0..cli.sse {
+            listeners.push(tokio::spawn(listen_sse(
+                url.clone(),
+                token.clone(),
+                latencies.clone(),
+                stop_at + Duration::from_secs(2),
+            )));
+        }
+    }
+    let peak_rss = Arc::new(Mutex::new(0.0f64));
+    let sampler = {
+        let (url, token, peak_rss) = (url.clone(), token.clone(), peak_rss.clone());
+        tokio::spawn(async move {
+            loop {
+                if let Ok((_, rss, _)) = server_figures(&url, &token).await {
+                    let mut peak = peak_rss.lock().await;
+                    *peak = peak.max(rss);
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    };
+
+    let tasks: Vec<_> = agents
+        .into_iter()
+        .enumerate()
+        .map(|(i, agent)| {
+            let counters = counters.clone();
+            tokio::spawn(async move {
+                match past {
+                    Some(window) => {
+                        let start = now_ms() - window.as_millis() as i64;
+                        let events: Vec<_> = (0..window.as_millis() as i64 / interval_ms)
+                            .map(|k| {
+                                host_sample(
+                                    start + k * interval_ms + (i as i64 * 997) % interval_ms,
+                                    i as u64,
+                                )
+                            })
+                            .collect();
+                        drive(agent, events, &counters).await;
+                    }
+                    None => {
+                        // Spread the agents over the interval, then one sample per interval each.
+                        let mut agent = agent;
+                        let offset =
+                            Duration::from_millis((i as u64 * 7919) % (interval_ms as u64));
+                        tokio::time::sleep(offset).await;
+                        let mut ticker =
+                            tokio::time::interval(Duration::from_millis(interval_ms as u64));
+                        while Instant::now() < stop_at {
+                            ticker.tick().await;
+                            drive_one(&mut agent, vec![host_sample(now_ms(), i as u64)], &counters)
+                                .await;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        let _ = task.await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for listener in listeners {
+        let _ = listener.await;
+    }
+    sampler.abort();
+    let (cpu_after, rss_after, store_after) = server_figures(&url, &token).await?;
+    let peak = peak_rss.lock().await.max(rss_after);
+    let committed = counters.events_committed.load(Ordering::Relaxed);
+    let samples = committed * VALUES_PER_EVENT;
+    let server_cpu_s = (cpu_after - cpu_before).max(0.0);
+    let mut lat = latencies.lock().await.clone();
+    lat.sort_by(|a, b| a.total_cmp(b));
+    Ok(serde_json::json!({
+        "agents": cli.agents,
+        "mode": if past.is_some() { "past" } else { "live" },
+        "duration_s": (elapsed * 10.0).round() / 10.0,
+        "events_sent": counters.events_sent.load(Ordering::Relaxed),
+        "events_committed": committed,
+        "refusals": counters.refusals.load(Ordering::Relaxed),
+        "samples_committed": samples,
+        "server_cpu_s": (server_cpu_s * 1000.0).round() / 1000.0,
+        "samples_per_server_cpu_s": if server_cpu_s > 0.0 { (samples as f64 / server_cpu_s).round() } else { 0.0 },
+        "sse_listeners": cli.sse,
+        "sse_events": lat.len(),
+        "sse_latency_p50_ms": percentile(&lat, 0.5),
+        "sse_latency_p99_ms": percentile(&lat, 0.99),
+        "server_peak_rss_mb": (peak / 1048576.0 * 10.0).round() / 10.0,
+        "store_growth_bytes": store_after - store_before,
+        "bytes_per_stored_sample": if samples > 0 { ((store_after - store_before) / samples as f64 * 100.0).round() / 100.0 } else { 0.0 },
+    }))
+}
+
+/// One event, waiting for its acknowledgement (live mode).
+async fn drive_one(agent: &mut SimulatedAgent, events: Vec<proto::Event>, counters: &Counters) {
+    let first_seq = agent.next_seq;
+    let n = events.len() as u64;
+    loop {
+        let message = proto::AgentMessage {
+            body: Some(Up::Batch(proto::EventBatch {
+                first_seq,
+                events: events.clone(),
+                ..Default::default()
+            })),
+        };
+        if agent.up.send(message).await.is_err() {
+            return;
+        }
+        counters.events_sent.fetch_add(n, Ordering::Relaxed);
+        match agent.down.message().await {
+            Ok(Some(proto::ServerMessage {
+                body: Some(Down::Ack(ack)),
+            })) => {
+                counters
+                    .events_committed
+                    .fetch_add(ack.seq + 1 - first_seq, Ordering::Relaxed);
+                agent.next_seq = ack.seq + 1;
+                return;
+            }
+            Ok(Some(proto::ServerMessage {
+                body: Some(Down::Error(e)),
+            })) => {
+                counters.refusals.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(e.retry_after_ms.max(50))).await;
+            }
+            _ => return,
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vantage-loadgen: cannot start: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(result) => {
+            println!("{result}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vantage-loadgen: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
