@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Ingest benchmark (issue 4): release `vantage --mode server` (SQLite) pinned to core 0, the
+# load generator on core 1.
+#   bench/ingest.sh [AGENTS] [LIVE_SECONDS] [SSE] [PAST]
+# Defaults: 1000 agents, 60 s live at one sample per agent per 10 s, 200 SSE listeners, then a
+# separate server that takes 24 h of simulated past for the same agents (storage figures).
+# Prints the load generator's JSON lines, one per phase.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+agents="${1:-1000}"
+seconds="${2:-60}"
+sse="${3:-200}"
+past="${4:-24h}"
+cargo build --release -p server -p agent --bins >&2
+work="$(mktemp -d /tmp/vantage-ingest.XXXXXX)"
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+ulimit -n 65536 2>/dev/null || true
+
+start_server() { # $1: data dir; prints the HTTP URL
+    local dir="$1"
+    taskset -c 0 target/release/vantage --mode server --http-listen 127.0.0.1:0 --grpc-listen 127.0.0.1:0 \
+        --data-dir "$dir" --log warn > "$dir.out" 2>"$dir.err" &
+    for _ in $(seq 1 100); do
+        grep -q '^vantage listening on ' "$dir.out" 2>/dev/null && break
+        sleep 0.1
+    done
+    sed -n 's/^vantage listening on //p' "$dir.out"
+}
+
+token_for() { # $1: data dir
+    echo 'bench password' | target/release/vantage admin create-user --username bench --password-stdin \
+        --data-dir "$1" --log off >/dev/null
+    target/release/vantage admin create-token --username bench --name bench --data-dir "$1" --log off
+}
+
+echo "== live: $agents agents, ${seconds}s, $sse SSE listeners" >&2
+url="$(start_server "$work/live")"
+token="$(token_for "$work/live")"
+taskset -c 1 target/release/vantage-loadgen --server-url "$url" --api-token "$token" \
+    --agents "$agents" --duration "$seconds" --sse "$sse" | tail -n 1
+kill %1 2>/dev/null || true
+wait 2>/dev/null || true
+
+echo "== past: $agents agents x $past at 10 s" >&2
+url="$(start_server "$work/past")"
+token="$(token_for "$work/past")"
+taskset -c 1 target/release/vantage-loadgen --server-url "$url" --api-token "$token" \
+    --agents "$agents" --past "$past" | tail -n 1
