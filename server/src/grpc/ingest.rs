@@ -108,8 +108,9 @@ impl Ingest {
         settings: IngestSettings,
         shutdown: CancellationToken,
     ) -> Self {
-        // Room for a few seconds of a large fleet's batches; past that, agents back off.
-        let writer = BatchWriter::start(vantage.store.clone(), 4096, 512);
+        // Room for a burst of batches (at most 500 events each, so memory stays in tens of MB);
+        // past that, agents back off and resend from their spools.
+        let writer = BatchWriter::start(vantage.store.clone(), 256, 256);
         Self {
             vantage,
             writer,
