@@ -322,6 +322,8 @@ impl Store {
         batches: &[AgentBatch],
     ) -> Result<Vec<Result<u64, IngestError>>, StoreError> {
         let mut results = Vec::with_capacity(batches.len());
+        // Host samples of every batch go in together, many rows per statement.
+        let mut host_rows: Vec<&SampleRow> = Vec::new();
         let mut tx = self.write_tx().await?;
         for b in batches {
             let count = b.items.len() as u64;
@@ -357,38 +359,60 @@ impl Store {
             }
             for item in &b.items[skip..] {
                 match item {
-                    super::BatchItem::Host(sample) => insert_sample(&mut tx, sample).await?,
+                    super::BatchItem::Host(sample) => host_rows.push(sample),
                     other => super::containers::apply(&mut tx, &b.agent_id, other).await?,
                 }
             }
             results.push(Ok(new_last));
         }
+        insert_samples(&mut tx, &host_rows).await?;
         tx.commit().await.map_err(StoreError::from_sqlx)?;
         Ok(results)
     }
 }
 
-pub(super) async fn insert_sample(
+/// Rows per INSERT statement: 14 parameters each stays far below every engine's limit.
+const ROWS_PER_INSERT: usize = 64;
+
+/// Inserts host samples, up to [`ROWS_PER_INSERT`] rows per statement.
+pub(super) async fn insert_samples(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    s: &SampleRow,
+    rows: &[&SampleRow],
 ) -> Result<(), StoreError> {
-    sqlx::query(super::samples::INSERT_SAMPLE)
-        .bind(s.agent_id.clone())
-        .bind(s.ts_ms)
-        .bind(s.cpu_pct)
-        .bind(s.load[0])
-        .bind(s.load[1])
-        .bind(s.load[2])
-        .bind(s.mem_total)
-        .bind(s.mem_used)
-        .bind(s.swap_total)
-        .bind(s.swap_used)
-        .bind(s.disk_total)
-        .bind(s.disk_used)
-        .bind(s.net_rx_bps)
-        .bind(s.net_tx_bps)
-        .execute(&mut **tx)
-        .await
-        .map_err(StoreError::from_sqlx)?;
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let p: Vec<String> = (1..=14).map(|c| format!("${}", r * 14 + c)).collect();
+                format!("({})", p.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "{} {}",
+            super::samples::INSERT_SAMPLE_HEAD,
+            values.join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for s in chunk {
+            query = query
+                .bind(s.agent_id.clone())
+                .bind(s.ts_ms)
+                .bind(s.cpu_pct)
+                .bind(s.load[0])
+                .bind(s.load[1])
+                .bind(s.load[2])
+                .bind(s.mem_total)
+                .bind(s.mem_used)
+                .bind(s.swap_total)
+                .bind(s.swap_used)
+                .bind(s.disk_total)
+                .bind(s.disk_used)
+                .bind(s.net_rx_bps)
+                .bind(s.net_tx_bps);
+        }
+        query
+            .execute(&mut **tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+    }
     Ok(())
 }

@@ -58,10 +58,9 @@ pub struct HistoryBucket {
     pub max: f64,
 }
 
-/// Inserts one `host_sample` row.
-pub const INSERT_SAMPLE: &str = "insert into host_sample (agent_id, ts, cpu_pct, load1, load5, load15, mem_total, mem_used, \
-     swap_total, swap_used, disk_total, disk_used, net_rx_bps, net_tx_bps) \
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+/// The start of an INSERT into `host_sample`; `VALUES` tuples follow.
+pub const INSERT_SAMPLE_HEAD: &str = "insert into host_sample (agent_id, ts, cpu_pct, load1, load5, load15, mem_total, \
+     mem_used, swap_total, swap_used, disk_total, disk_used, net_rx_bps, net_tx_bps) values";
 
 /// The SQL expression of each chartable metric over `host_sample`.
 pub fn metric_expression(metric: app::Metric) -> &'static str {
@@ -82,7 +81,7 @@ impl Store {
     /// Appends a sample.
     pub async fn insert_host_sample(&self, s: &SampleRow) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        super::agents::insert_sample(&mut tx, s).await?;
+        super::agents::insert_samples(&mut tx, &[s]).await?;
         tx.commit().await.map_err(StoreError::from_sqlx)?;
         Ok(())
     }
