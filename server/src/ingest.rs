@@ -1,10 +1,14 @@
 //! The batch writer: agent streams hand their batches to one bounded queue, and a single task
 //! commits many of them per transaction. A stream gets its answer (and acknowledges to the
-//! agent) only after the commit; when the queue is full it is told to back off instead of
-//! buffering without limit.
+//! agent) only after the commit. When the queue is full a stream waits (holding one batch and
+//! reading nothing more, so HTTP/2 flow control slows its agent); past a short wait it is told
+//! to back off with `retry_after_ms`. Nothing is buffered without limit.
 use tokio::sync::{mpsc, oneshot};
 
 use crate::store::{AgentBatch, IngestError, Store};
+
+/// How long a stream waits for room in the queue before it is told to back off.
+pub const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 struct Job {
     batch: AgentBatch,
@@ -26,11 +30,13 @@ impl BatchWriter {
         BatchWriter { jobs }
     }
 
-    /// Commits a batch: its new position, or why not. `Overloaded` when the queue is full.
+    /// Commits a batch: its new position, or why not. A full queue is waited on for up to
+    /// [`QUEUE_WAIT`] (the stream simply reads nothing more meanwhile); `Overloaded` after that.
     pub async fn commit(&self, batch: AgentBatch) -> Result<u64, IngestError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .try_send(Job { batch, reply })
+            .send_timeout(Job { batch, reply }, QUEUE_WAIT)
+            .await
             .map_err(|_| IngestError::Overloaded)?;
         answer.await.unwrap_or(Err(IngestError::Unavailable))
     }

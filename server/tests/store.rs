@@ -360,7 +360,8 @@ async fn a_full_writer_queue_asks_streams_to_back_off() {
             tokio::spawn(async move { writer.commit(batch(&id, i, i + 1, 1)).await })
         })
         .collect();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Past the writer's patience the waiting streams are told to back off.
+    tokio::time::sleep(server::ingest::QUEUE_WAIT + std::time::Duration::from_millis(300)).await;
     sqlx::raw_sql("rollback")
         .execute(&mut blocker)
         .await
