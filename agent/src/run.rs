@@ -344,7 +344,7 @@ impl Session<'_> {
         let mut paused_until: Option<tokio::time::Instant> = None;
         loop {
             if paused_until.is_none() {
-                match spool.read_after(sent, 500) {
+                match spool.read_after(sent, stream::MAX_BATCH_EVENTS) {
                     Ok(batch) if !batch.is_empty() => {
                         let first_seq = batch[0].0;
                         let last_seq = batch[batch.len() - 1].0;

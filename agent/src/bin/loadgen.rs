@@ -215,7 +215,8 @@ async fn drive(mut agent: SimulatedAgent, events: Vec<proto::Event>, counters: &
     let mut acked = agent.next_seq - 1;
     let mut index = 0usize;
     while index < events.len() {
-        let batch: Vec<proto::Event> = events[index..(index + 500).min(events.len())].to_vec();
+        let batch: Vec<proto::Event> =
+            events[index..(index + agent::stream::MAX_BATCH_EVENTS).min(events.len())].to_vec();
         let n = batch.len() as u64;
         let first_seq = agent.next_seq;
         let message = proto::AgentMessage {

@@ -10,6 +10,10 @@ use tonic::transport::{Channel, Endpoint};
 
 pub use tls::ServerTrust;
 
+/// Most events in one batch: small enough that a server taking a thousand agents' backfills
+/// at once holds little per stream, large enough to keep the per-batch cost low.
+pub const MAX_BATCH_EVENTS: usize = 100;
+
 /// `grpcs://host[:port]`, the port 443 unless given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerAddress {
