@@ -71,14 +71,17 @@ pub trait Backend: Send + Sync + 'static {
     async fn top_consumers(&self, agent_id: Option<String>) -> Result<TopConsumers, ApiError>;
 }
 
+/// How long a browser session lasts, in seconds (the cookie and the stored session agree).
+pub const SESSION_TTL_S: u64 = 7 * 24 * 3600;
+
 /// The `Set-Cookie` value that opens a session (`token`) or, with `None`, clears it.
 /// HttpOnly and SameSite=Strict always; Secure when the request came over HTTPS.
-pub fn session_set_cookie(token: Option<&str>, secure: bool, max_age_s: u64) -> String {
+pub fn session_set_cookie(token: Option<&str>, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
     match token {
         Some(token) => {
             format!(
-                "{}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_s}{secure}",
+                "{}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={SESSION_TTL_S}{secure}",
                 crate::SESSION_COOKIE
             )
         }

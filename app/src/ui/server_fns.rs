@@ -80,8 +80,7 @@ pub async fn setup_admin(username: String, password: String) -> Result<(), ApiEr
 pub async fn login(username: String, password: String) -> Result<(), ApiError> {
     let token = server::backend()?.login(username.trim(), &password).await?;
     let https = crate::backend::request_is_https(&server::headers().await?);
-    let ttl = 7 * 24 * 3600;
-    server::set_cookie(crate::backend::session_set_cookie(Some(&token), https, ttl));
+    server::set_cookie(crate::backend::session_set_cookie(Some(&token), https));
     leptos_axum::redirect("/");
     Ok(())
 }
@@ -93,7 +92,7 @@ pub async fn logout() -> Result<(), ApiError> {
         server::backend()?.logout(&token).await?;
     }
     let https = crate::backend::request_is_https(&server::headers().await?);
-    server::set_cookie(crate::backend::session_set_cookie(None, https, 0));
+    server::set_cookie(crate::backend::session_set_cookie(None, https));
     leptos_axum::redirect("/login");
     Ok(())
 }

@@ -75,15 +75,6 @@ impl StreamRegistry {
             .get(agent_id)
             .is_some_and(|(_, tx)| tx.try_send(Control::Revoked).is_ok())
     }
-
-    /// Number of live streams.
-    pub fn len(&self) -> usize {
-        self.streams.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Intervals and limits handed to agents.

@@ -20,7 +20,6 @@ use app::{
 
 use super::AppState;
 use super::extract::{ApiJson, ApiQuery, Authenticated, require_auth};
-use crate::service::SESSION_TTL;
 use crate::store::now_s;
 
 /// Request bodies above this size are refused with 413.
@@ -89,11 +88,7 @@ async fn login(
         .session_user(&token)
         .await?
         .ok_or_else(ApiError::internal)?;
-    let cookie = session_set_cookie(
-        Some(&token),
-        request_is_https(&headers),
-        SESSION_TTL.as_secs(),
-    );
+    let cookie = session_set_cookie(Some(&token), request_is_https(&headers));
     Ok(([(header::SET_COOKIE, cookie_value(cookie)?)], Json(me)).into_response())
 }
 
@@ -105,7 +100,7 @@ async fn logout(
     if let Some(token) = &auth.session_token {
         state.vantage.logout(token).await?;
     }
-    let cookie = session_set_cookie(None, request_is_https(&headers), 0);
+    let cookie = session_set_cookie(None, request_is_https(&headers));
     Ok((
         StatusCode::NO_CONTENT,
         [(header::SET_COOKIE, cookie_value(cookie)?)],

@@ -16,7 +16,7 @@ use crate::live::{HostNames, LiveState};
 use crate::store::{ApiTokenRow, Store, StoreError, now_s};
 
 /// How long a browser session lasts.
-pub const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+pub const SESSION_TTL: Duration = Duration::from_secs(app::backend::SESSION_TTL_S);
 /// The most buckets one history answer may hold.
 pub const MAX_HISTORY_BUCKETS: i64 = 10_000;
 
