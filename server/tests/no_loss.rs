@@ -6,7 +6,6 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-use sqlx::Row;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -17,29 +16,13 @@ fn free_port() -> u16 {
 }
 
 async fn counts(db: &str, agent_id: &str) -> (i64, i64, i64) {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(db).await.unwrap();
-    let samples: i64 = sqlx::query("select count(*) as n from host_sample where agent_id = $1")
-        .bind(agent_id)
-        .fetch_one(&pool)
-        .await
-        .unwrap()
-        .get("n");
-    let distinct: i64 =
-        sqlx::query("select count(distinct ts) as n from host_sample where agent_id = $1")
-            .bind(agent_id)
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-            .get("n");
-    let last_seq: i64 = sqlx::query("select last_seq from agent where agent_id = $1")
-        .bind(agent_id)
-        .fetch_one(&pool)
-        .await
-        .unwrap()
-        .get("last_seq");
-    pool.close().await;
-    (samples, distinct, last_seq)
+    let store = server::store::Store::open(db).await.unwrap();
+    let mut times = store.raw_sample_times(Some(agent_id)).await.unwrap();
+    let samples = times.len() as i64;
+    times.dedup();
+    let last_seq = store.agent(agent_id).await.unwrap().unwrap().last_seq;
+    store.close().await;
+    (samples, times.len() as i64, last_seq)
 }
 
 #[tokio::test]

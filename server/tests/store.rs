@@ -161,14 +161,24 @@ async fn behaves(store: Store) {
             .is_empty()
     );
     assert!(store.agent_names("some-agent").await.unwrap().is_none());
-    // Retention: raw older than 120 s before "now" (240 s) goes.
+    // Retention removes raw history an hour at a time: the first hour (samples at 60–150 s)
+    // goes once all of it is older than 120 s, not a millisecond before.
+    let keep_all = i64::MAX / 4;
     assert_eq!(
         store
-            .apply_retention(240_000, 120_000, i64::MAX / 4, i64::MAX / 4)
+            .apply_retention(3_719_999, 120_000, keep_all, keep_all)
             .await
-            .unwrap()[0],
-        2
+            .unwrap(),
+        [0, 0, 0]
     );
+    assert_eq!(
+        store
+            .apply_retention(3_720_000, 120_000, keep_all, keep_all)
+            .await
+            .unwrap(),
+        [1, 0, 0]
+    );
+    assert!(store.raw_sample_times(None).await.unwrap().is_empty());
     store.ping().await.unwrap();
 }
 
@@ -379,10 +389,10 @@ async fn a_full_writer_queue_asks_streams_to_back_off() {
 }
 
 async fn rollups_behave(store: Store) {
-    // Local samples every 10 s over two hours, CPU rising 0.01 per sample; memory constant.
+    // Local samples every 10 s over two hours, CPU rising 0.1 per sample; memory constant.
     for i in 0..720i64 {
         store
-            .insert_host_sample(&sample(i * 10_000, i as f64 / 100.0, 250))
+            .insert_host_sample(&sample(i * 10_000, i as f64 / 10.0, 250))
             .await
             .unwrap();
     }
@@ -401,17 +411,20 @@ async fn rollups_behave(store: Store) {
         .await
         .unwrap();
     assert_eq!((raw.len(), minute.len(), hour.len()), (720, 120, 2));
-    // The first minute holds samples 0..6: mean 0.025, min 0, max 0.05.
+    // The first minute holds samples 0..6: mean 0.25, min 0, max 0.5.
     assert!(
-        (minute[0].avg - 0.025).abs() < 1e-9
+        (minute[0].avg - 0.25).abs() < 1e-9
             && minute[0].min == 0.0
-            && (minute[0].max - 0.05).abs() < 1e-9,
+            && (minute[0].max - 0.5).abs() < 1e-9,
         "{:?}",
         minute[0]
     );
-    // The first hour holds samples 0..360: mean 1.795, extremes 0 and 3.59.
-    assert!((hour[0].avg - 1.795).abs() < 1e-9, "{:?}", hour[0]);
-    assert!((hour[1].max - 7.19).abs() < 1e-9, "{:?}", hour[1]);
+    // The first hour holds samples 0..360: mean 17.95, extremes 0 and 35.9.
+    assert!((hour[0].avg - 17.95).abs() < 1e-9, "{:?}", hour[0]);
+    assert!((hour[1].max - 71.9).abs() < 1e-9, "{:?}", hour[1]);
+    // Every sample is kept, one raw chunk per finished hour.
+    assert_eq!(store.raw_sample_times(None).await.unwrap().len(), 720);
+    assert_eq!(store.pending_chunks().await.unwrap(), 0);
     let memory = store
         .history(None, app::Metric::Memory, 0, 7_200_000, 3_600_000)
         .await
@@ -440,7 +453,8 @@ async fn rollups_behave(store: Store) {
         .apply_retention(7_200_000, 3_600_000, 7_200_000, 100 * 3_600_000)
         .await
         .unwrap();
-    assert_eq!(removed, [361, 0, 0]);
+    // The first hour's raw chunk (its 361 samples merged into one) goes; rollups stay.
+    assert_eq!(removed, [1, 0, 0]);
     assert_eq!(
         store
             .history(None, app::Metric::Cpu, 0, 3_600_000, 10_000)
@@ -473,4 +487,99 @@ async fn rollups_on_postgres() {
         return;
     };
     rollups_behave(Store::open(&url).await.unwrap()).await;
+}
+
+/// History written by the row tables of earlier versions comes back from the chunks.
+async fn legacy_history_is_converted(url: &str) {
+    Store::open(url).await.unwrap().close().await;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    let figures = |kind: &str| {
+        ["cpu", "mem", "disk", "rx", "tx"]
+            .map(|p| format!("{p}_avg {kind}, {p}_min {kind}, {p}_max {kind}"))
+            .join(", ")
+    };
+    for sql in [
+        "create table legacy_host_sample (agent_id text, ts bigint, cpu_pct double precision, \
+         load1 double precision, load5 double precision, load15 double precision, mem_total bigint, \
+         mem_used bigint, swap_total bigint, swap_used bigint, disk_total bigint, disk_used bigint, \
+         net_rx_bps double precision, net_tx_bps double precision)"
+            .to_owned(),
+        format!(
+            "create table legacy_host_rollup_1m (agent_id text, ts bigint, n bigint, {})",
+            figures("double precision")
+        ),
+        format!(
+            "create table legacy_host_rollup_1h (agent_id text, ts bigint, n bigint, {})",
+            figures("double precision")
+        ),
+        // Minutes 0 and 1 of the first hour, rolled up long ago (their raw samples expired).
+        "insert into legacy_host_rollup_1m values \
+         (null, 0, 6, 40, 10, 70, 25, 25, 25, 50, 50, 50, 100, 90, 110, 5, 5, 5), \
+         (null, 60000, 6, 40, 20, 60, 25, 25, 25, 50, 50, 50, 100, 90, 110, 5, 5, 5)"
+            .to_owned(),
+        "insert into legacy_host_rollup_1h values \
+         (null, 0, 12, 40, 10, 70, 25, 25, 25, 50, 50, 50, 100, 90, 110, 5, 5, 5)"
+            .to_owned(),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    // Raw samples of the third hour: 90 of them, every 10 s, CPU 0..89.
+    for i in 0..90i64 {
+        sqlx::query("insert into legacy_host_sample values (null, $1, $2, 0.5, 0.4, 0.3, 1000, 250, 0, 0, 4000, 1000, 10, 20)")
+            .bind(7_200_000 + i * 10_000)
+            .bind(i as f64)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+
+    let store = Store::open(url).await.unwrap();
+    assert_eq!(store.raw_sample_times(None).await.unwrap().len(), 90);
+    assert_eq!(store.roll_up().await.unwrap(), 90);
+    let minutes = store
+        .history(None, app::Metric::Cpu, 0, 3 * 3_600_000, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        minutes.len(),
+        2 + 15,
+        "two old minutes and the third hour's fifteen"
+    );
+    assert_eq!(
+        (minutes[0].avg, minutes[0].min, minutes[0].max),
+        (40.0, 10.0, 70.0)
+    );
+    assert_eq!((minutes[2].start_ms, minutes[2].avg), (7_200_000, 2.5));
+    let hours = store
+        .history(None, app::Metric::Cpu, 0, 3 * 3_600_000, 3_600_000)
+        .await
+        .unwrap();
+    assert_eq!(hours.len(), 2);
+    assert_eq!((hours[0].avg, hours[0].max), (40.0, 70.0));
+    assert_eq!((hours[1].start_ms, hours[1].avg), (7_200_000, 44.5));
+    store.close().await;
+    // Done once: reopening finds nothing left to convert and keeps what was converted.
+    let store = Store::open(url).await.unwrap();
+    assert_eq!(store.raw_sample_times(None).await.unwrap().len(), 90);
+}
+
+#[tokio::test]
+async fn legacy_history_converted_on_sqlite() {
+    let (store, dir) = sqlite().await;
+    store.close().await;
+    let url = format!("sqlite://{}", dir.path().join("v.db").display());
+    legacy_history_is_converted(&url).await;
+}
+
+#[tokio::test]
+async fn legacy_history_converted_on_postgres() {
+    let Some(url) = common::postgres_database().await else {
+        return;
+    };
+    legacy_history_is_converted(&url).await;
 }

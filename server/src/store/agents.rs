@@ -279,7 +279,7 @@ impl Store {
     pub async fn delete_agent(&self, agent_id: &str) -> Result<bool, StoreError> {
         let mut tx = self.write_tx().await?;
         // Explicit deletes as well as the cascade, so a store without foreign keys purges too.
-        sqlx::query("delete from host_sample where agent_id = $1")
+        sqlx::query("delete from host_chunk where agent_id = $1")
             .bind(agent_id)
             .execute(&mut *tx)
             .await?;
@@ -365,54 +365,8 @@ impl Store {
             }
             results.push(Ok(new_last));
         }
-        insert_samples(&mut tx, &host_rows).await?;
+        super::history::insert_samples(&mut tx, &host_rows).await?;
         tx.commit().await.map_err(StoreError::from_sqlx)?;
         Ok(results)
     }
-}
-
-/// Rows per INSERT statement: 14 parameters each stays far below every engine's limit.
-const ROWS_PER_INSERT: usize = 64;
-
-/// Inserts host samples, up to [`ROWS_PER_INSERT`] rows per statement.
-pub(super) async fn insert_samples(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    rows: &[&SampleRow],
-) -> Result<(), StoreError> {
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|r| {
-                let p: Vec<String> = (1..=14).map(|c| format!("${}", r * 14 + c)).collect();
-                format!("({})", p.join(", "))
-            })
-            .collect();
-        let sql = format!(
-            "{} {}",
-            super::samples::INSERT_SAMPLE_HEAD,
-            values.join(", ")
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for s in chunk {
-            query = query
-                .bind(s.agent_id.clone())
-                .bind(s.ts_ms)
-                .bind(s.cpu_pct)
-                .bind(s.load[0])
-                .bind(s.load[1])
-                .bind(s.load[2])
-                .bind(s.mem_total)
-                .bind(s.mem_used)
-                .bind(s.swap_total)
-                .bind(s.swap_used)
-                .bind(s.disk_total)
-                .bind(s.disk_used)
-                .bind(s.net_rx_bps)
-                .bind(s.net_tx_bps);
-        }
-        query
-            .execute(&mut **tx)
-            .await
-            .map_err(StoreError::from_sqlx)?;
-    }
-    Ok(())
 }

@@ -1,8 +1,9 @@
 //! The store: one thin boundary over SQLite and PostgreSQL. SQL is written once with
 //! `$n` placeholders, which both dialects accept, and types both decode the same way.
 mod agents;
+mod chunk;
 mod containers;
-mod rollups;
+mod history;
 mod samples;
 mod tokens;
 mod users;
@@ -16,7 +17,7 @@ use sqlx::{AnyPool, Executor, Row};
 
 pub use agents::{AgentBatch, AgentRow, EnrollmentTokenRow, IngestError, NewAgent, SpoolReport};
 pub use containers::{BatchItem, CertificateRow, ContainerRow};
-pub use rollups::Layer;
+pub use history::Layer;
 pub use samples::{HistoryBucket, SampleRow};
 pub use tokens::ApiTokenRow;
 pub use users::{SessionUser, UserRow};
@@ -80,6 +81,9 @@ impl Store {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
                         for pragma in [
+                            // Takes effect in a new file (and at the next VACUUM of an old
+                            // one): pages freed by merged and expired history go back.
+                            "pragma auto_vacuum = incremental",
                             "pragma journal_mode = wal",
                             "pragma synchronous = normal",
                             "pragma foreign_keys = on",
@@ -96,6 +100,10 @@ impl Store {
             .with_context(|| format!("cannot open the {dialect:?} store"))?;
         let store = Self { pool, dialect };
         store.migrate().await?;
+        store
+            .convert_legacy_history()
+            .await
+            .context("cannot convert the stored host history")?;
         Ok(store)
     }
 

@@ -1,4 +1,4 @@
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::Row;
 
 use super::{Store, StoreError};
 
@@ -58,78 +58,7 @@ pub struct HistoryBucket {
     pub max: f64,
 }
 
-/// The start of an INSERT into `host_sample`; `VALUES` tuples follow.
-pub const INSERT_SAMPLE_HEAD: &str = "insert into host_sample (agent_id, ts, cpu_pct, load1, load5, load15, mem_total, \
-     mem_used, swap_total, swap_used, disk_total, disk_used, net_rx_bps, net_tx_bps) values";
-
-/// The SQL expression of each chartable metric over `host_sample`.
-pub fn metric_expression(metric: app::Metric) -> &'static str {
-    match metric {
-        app::Metric::Cpu => "cpu_pct",
-        app::Metric::Memory => {
-            "case when mem_total > 0 then cast(mem_used as double precision) * 100.0 / mem_total else 0.0 end"
-        }
-        app::Metric::Disk => {
-            "case when disk_total > 0 then cast(disk_used as double precision) * 100.0 / disk_total else 0.0 end"
-        }
-        app::Metric::NetRx => "net_rx_bps",
-        app::Metric::NetTx => "net_tx_bps",
-    }
-}
-
 impl Store {
-    /// Appends a sample.
-    pub async fn insert_host_sample(&self, s: &SampleRow) -> Result<(), StoreError> {
-        let mut tx = self.write_tx().await?;
-        super::agents::insert_samples(&mut tx, &[s]).await?;
-        tx.commit().await.map_err(StoreError::from_sqlx)?;
-        Ok(())
-    }
-
-    /// Average, minimum and maximum of `metric` per `step_ms` bucket in `[from_ms, to_ms)`,
-    /// from raw samples for steps under a minute, else from the 1-minute or 1-hour rollups.
-    pub async fn history(
-        &self,
-        agent_id: Option<&str>,
-        metric: app::Metric,
-        from_ms: i64,
-        to_ms: i64,
-        step_ms: i64,
-    ) -> Result<Vec<HistoryBucket>, StoreError> {
-        let value = metric_expression(metric);
-        let host = if agent_id.is_some() {
-            "agent_id = $4"
-        } else {
-            "agent_id is null"
-        };
-        // The coarsest layer that still fits the step: rollups for wide ranges.
-        let sql = match super::Layer::for_step(step_ms) {
-            super::Layer::Raw => format!(
-                "select (ts / $1) * $1 as bucket, avg({value}) as avg_v, min({value}) as min_v, max({value}) as max_v \
-                 from host_sample where ts >= $2 and ts < $3 and {host} group by 1 order by 1"
-            ),
-            layer => super::rollups::rollup_history_sql(layer, metric, host),
-        };
-        let mut query = sqlx::query(AssertSqlSafe(sql))
-            .bind(step_ms)
-            .bind(from_ms)
-            .bind(to_ms);
-        if let Some(id) = agent_id {
-            query = query.bind(id.to_owned());
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(HistoryBucket {
-                    start_ms: r.try_get("bucket")?,
-                    avg: r.try_get("avg_v")?,
-                    min: r.try_get("min_v")?,
-                    max: r.try_get("max_v")?,
-                })
-            })
-            .collect()
-    }
-
     /// Label and hostname of a registered agent.
     pub async fn agent_names(
         &self,
