@@ -147,3 +147,163 @@ async fn a_killed_server_loses_nothing_and_duplicates_nothing() {
     agent.wait().unwrap();
     drop(server);
 }
+
+/// `strace`, which can kill a process exactly at a chosen system call; `None` (with a
+/// message) when it is missing and skipping is allowed.
+fn strace() -> Option<&'static str> {
+    let found = Command::new("strace")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return Some("strace");
+    }
+    assert!(
+        !require_everything(),
+        "strace is missing but VANTAGE_REQUIRE_ALL=1 (scripts/test installs it)"
+    );
+    eprintln!("SKIPPED: install strace to kill the agent inside its spool writes");
+    None
+}
+
+#[tokio::test]
+async fn an_agent_killed_inside_spool_writes_restarts_and_duplicates_nothing() {
+    let Some(strace) = strace() else {
+        return;
+    };
+    let (http_port, grpc_port) = (free_port(), free_port());
+    let listen = [
+        "--mode".to_owned(),
+        "server".to_owned(),
+        "--http-listen".to_owned(),
+        format!("127.0.0.1:{http_port}"),
+        "--grpc-listen".to_owned(),
+        format!("127.0.0.1:{grpc_port}"),
+    ];
+    let args: Vec<&str> = listen.iter().map(String::as_str).collect();
+    let server = Server::start_with(&args, None);
+    let (http, csrf) = signed_in(&server).await;
+    let Enrollment { token, pin, .. } = issue_enrollment(&server, &http, &csrf).await;
+    let state = tempfile::tempdir().unwrap();
+    let db = format!(
+        "sqlite://{}",
+        server.data_path().join("vantage.db").display()
+    );
+    let run_args = |state: &std::path::Path| {
+        let mut a: Vec<String> = [
+            "--host-interval",
+            "1s",
+            "--docker-socket",
+            "/nonexistent",
+            "--state-dir",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        a.push(state.display().to_string());
+        a
+    };
+    let mut agent = Command::new(agent_binary())
+        .args([
+            "--server",
+            &format!("grpcs://127.0.0.1:{grpc_port}"),
+            "--enrollment-token",
+            &token,
+            "--server-pin",
+            &pin,
+        ])
+        .args(run_args(state.path()))
+        .env("VANTAGE_LOG", "warn")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let agent_id = eventually(Duration::from_secs(20), "the agent enrolled", || async {
+        let agents: serde_json::Value = http
+            .get(server.path("/api/v1/agents"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        agents.as_array()?.first()?["id"].as_str().map(str::to_owned)
+    })
+    .await;
+    eventually(Duration::from_secs(20), "samples from the agent", || async {
+        (counts(&db, &agent_id).await.2 >= 2).then_some(())
+    })
+    .await;
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+
+    // Kill the agent with SIGKILL exactly at a system call of its spool: after a record is
+    // written but before it is synced (fdatasync), while the acknowledged position is being
+    // replaced (rename), while segment and state files are opened (openat). Every run must
+    // start from what the last one left, get as far as the chosen call, and die there.
+    for (call, when) in [
+        ("fdatasync", 1),
+        ("rename", 1),
+        ("fdatasync", 3),
+        ("openat", 20),
+        ("rename", 3),
+        ("fdatasync", 6),
+        ("openat", 45),
+    ] {
+        let mut traced = Command::new(strace)
+            .args([
+                "-f",
+                "-qq",
+                "-o",
+                "/dev/null",
+                "-e",
+                &format!("trace={call}"),
+                "-e",
+                &format!("inject={call}:signal=KILL:when={when}"),
+            ])
+            .arg(agent_binary())
+            .args(run_args(state.path()))
+            .env("VANTAGE_LOG", "warn")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let status = eventually(
+            Duration::from_secs(30),
+            "the agent reaching the injected kill",
+            || {
+                let done = traced.try_wait().unwrap();
+                async move { done }
+            },
+        )
+        .await;
+        use std::os::unix::process::ExitStatusExt;
+        assert!(
+            status.signal() == Some(9) || status.code() == Some(128 + 9),
+            "killed at {call} #{when}, not {status:?}: the restarted agent did not get there"
+        );
+    }
+
+    // A plain restart carries on: every sequence number is stored once, none lost, none twice.
+    let (_, _, seq_before) = counts(&db, &agent_id).await;
+    let mut agent = Command::new(agent_binary())
+        .args(run_args(state.path()))
+        .env("VANTAGE_LOG", "warn")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (samples, distinct, last_seq) =
+        eventually(Duration::from_secs(30), "samples after the kills", || async {
+            let (samples, distinct, l) = counts(&db, &agent_id).await;
+            (l >= seq_before + 3).then_some((samples, distinct, l))
+        })
+        .await;
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    assert_eq!(samples, last_seq, "every sequence number is stored");
+    assert_eq!(distinct, samples, "and nothing twice");
+    let store = server::store::Store::open(&db).await.unwrap();
+    let row = store.agent(&agent_id).await.unwrap().unwrap();
+    assert_eq!(
+        row.dropped_events, 0,
+        "no event was dropped to get past a damaged spool"
+    );
+}

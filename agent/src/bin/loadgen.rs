@@ -97,39 +97,68 @@ fn split_url(url: &str) -> anyhow::Result<(String, String)> {
     Ok((authority.to_owned(), path))
 }
 
-/// A host sample shaped like a small real server: 4 cores, 2 file systems, 2 interfaces.
+/// A deterministic pseudo-random number in [0, 1) for (agent, time step, figure).
+fn noise(i: u64, step: i64, figure: u64) -> f64 {
+    let mut z = i
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .wrapping_add((step as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9))
+        .wrapping_add(figure.wrapping_mul(0x94d0_49bb_1331_11eb));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) as f64 / u64::MAX as f64
+}
+
+/// A host sample shaped like a small real server (4 cores, 2 file systems, 2 interfaces):
+/// figures follow a slow daily-like wave with noise on top, as real hosts do. CPU and network
+/// rates jitter every sample, memory moves by up to 16 MiB in whole pages, the disks fill a
+/// few blocks per sample; only the totals stay put.
 fn host_sample(time_ms: i64, i: u64) -> proto::Event {
-    let wave = ((time_ms / 10_000) as f64 / 7.0 + i as f64).sin().abs();
+    let step = time_ms / 10_000;
+    let wave = (step as f64 / 500.0 + i as f64).sin() * 0.5 + 0.5;
+    let n = |figure: u64| noise(i, step, figure);
+    let cpu = (60.0 * wave + 20.0 * n(0)).clamp(0.0, 100.0);
+    let page = 4096u64;
+    let mem_used = (3 << 30)
+        + (wave * (1u64 << 30) as f64) as u64 / page * page
+        + (n(1) * 4096.0) as u64 * page;
+    // Load averages come with two decimals; the longer ones follow the wave more smoothly.
+    let two_decimals = |v: f64| (v * 100.0).round() / 100.0;
     proto::Event {
         time_ms,
         body: Some(proto::event::Body::HostSample(proto::HostSample {
             hostname: format!("loadgen-{i}"),
             uptime_s: 86_400,
-            cpu_pct: 100.0 * wave,
-            cpu_per_core_pct: vec![100.0 * wave; 4],
-            load1: wave,
-            load5: wave,
-            load15: wave,
+            cpu_pct: cpu,
+            cpu_per_core_pct: (0..4)
+                .map(|c| (cpu + 10.0 * (n(10 + c) - 0.5)).clamp(0.0, 100.0))
+                .collect(),
+            load1: two_decimals(4.0 * cpu / 100.0),
+            load5: two_decimals(4.0 * wave + 0.2 * n(2)),
+            load15: two_decimals(4.0 * wave + 0.05 * n(3)),
             memory_total_bytes: 8 << 30,
-            memory_available_bytes: 4 << 30,
-            memory_used_bytes: 4 << 30,
-            swap_total_bytes: 0,
-            swap_used_bytes: 0,
-            filesystems: (0..2)
-                .map(|f| proto::Filesystem {
-                    mount_point: format!("/fs{f}"),
-                    device: format!("/dev/sd{f}"),
-                    fs_type: "ext4".into(),
-                    total_bytes: 100 << 30,
-                    used_bytes: 40 << 30,
-                    available_bytes: 60 << 30,
+            memory_available_bytes: (8 << 30) - mem_used,
+            memory_used_bytes: mem_used,
+            swap_total_bytes: 2 << 30,
+            swap_used_bytes: 100 << 20,
+            filesystems: (0..2u64)
+                .map(|f| {
+                    let used =
+                        (40 << 30) + (step.max(0) as u64 * 8 + (n(20 + f) * 8.0) as u64) * page;
+                    proto::Filesystem {
+                        mount_point: format!("/fs{f}"),
+                        device: format!("/dev/sd{f}"),
+                        fs_type: "ext4".into(),
+                        total_bytes: 100 << 30,
+                        used_bytes: used,
+                        available_bytes: (100 << 30) - used,
+                    }
                 })
                 .collect(),
-            interfaces: (0..2)
-                .map(|n| proto::Interface {
-                    name: format!("eth{n}"),
-                    rx_bytes_per_s: 1e5 * wave,
-                    tx_bytes_per_s: 5e4 * wave,
+            interfaces: (0..2u64)
+                .map(|k| proto::Interface {
+                    name: format!("eth{k}"),
+                    rx_bytes_per_s: 1e5 * wave * (0.8 + 0.4 * n(30 + k)),
+                    tx_bytes_per_s: 5e4 * wave * (0.8 + 0.4 * n(40 + k)),
                 })
                 .collect(),
         })),
@@ -302,8 +331,16 @@ async fn listen_sse(
     Ok(())
 }
 
-/// (cpu seconds, resident bytes, store bytes) from the server's /metrics.
-async fn server_figures(url: &str, token: &str) -> anyhow::Result<(f64, f64, f64)> {
+/// What the server's /metrics says of its own load.
+struct ServerFigures {
+    cpu_s: f64,
+    rss_bytes: f64,
+    store_bytes: f64,
+    /// History chunks not yet merged and rolled up.
+    pending_chunks: f64,
+}
+
+async fn server_figures(url: &str, token: &str) -> anyhow::Result<ServerFigures> {
     let (_, body) = http(&format!("{url}/metrics"), "GET", token, None).await?;
     let text = String::from_utf8_lossy(&body);
     let value = |name: &str| {
@@ -312,11 +349,12 @@ async fn server_figures(url: &str, token: &str) -> anyhow::Result<(f64, f64, f64
             .and_then(|v| v.trim().parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    Ok((
-        value("process_cpu_seconds_total"),
-        value("process_resident_memory_bytes"),
-        value("vantage_store_size_bytes"),
-    ))
+    Ok(ServerFigures {
+        cpu_s: value("process_cpu_seconds_total"),
+        rss_bytes: value("process_resident_memory_bytes"),
+        store_bytes: value("vantage_store_size_bytes"),
+        pending_chunks: value("vantage_history_pending_chunks"),
+    })
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -410,7 +448,7 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
 
     let counters = Arc::new(Counters::default());
     let latencies = Arc::new(Mutex::new(Vec::new()));
-    let (cpu_before, _, store_before) = server_figures(&url, &token).await?;
+    let before = server_figures(&url, &token).await?;
     let started = Instant::now();
     let interval_ms = cli.interval.max(1) as i64 * 1000;
     let stop_at = started + Duration::from_secs(cli.duration);
@@ -430,9 +468,9 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
         let (url, token, peak_rss) = (url.clone(), token.clone(), peak_rss.clone());
         tokio::spawn(async move {
             loop {
-                if let Ok((_, rss, _)) = server_figures(&url, &token).await {
+                if let Ok(now) = server_figures(&url, &token).await {
                     let mut peak = peak_rss.lock().await;
-                    *peak = peak.max(rss);
+                    *peak = peak.max(now.rss_bytes);
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -484,9 +522,18 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
     for listener in listeners {
         let _ = listener.await;
     }
+    // The server's work is done once the history it was sent is merged and rolled up: wait
+    // for that (its CPU counts), so the store size is that of the settled layout.
+    let settle_by = Instant::now() + Duration::from_secs(600);
+    let mut after = server_figures(&url, &token).await?;
+    while after.pending_chunks > 0.0 && Instant::now() < settle_by {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        after = server_figures(&url, &token).await?;
+    }
     sampler.abort();
-    let (cpu_after, rss_after, store_after) = server_figures(&url, &token).await?;
-    let peak = peak_rss.lock().await.max(rss_after);
+    let (cpu_after, store_after) = (after.cpu_s, after.store_bytes);
+    let (cpu_before, store_before) = (before.cpu_s, before.store_bytes);
+    let peak = peak_rss.lock().await.max(after.rss_bytes);
     let committed = counters.events_committed.load(Ordering::Relaxed);
     let samples = committed * VALUES_PER_EVENT;
     let server_cpu_s = (cpu_after - cpu_before).max(0.0);
@@ -508,6 +555,7 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
         "sse_latency_p99_ms": percentile(&lat, 0.99),
         "server_peak_rss_mb": (peak / 1048576.0 * 10.0).round() / 10.0,
         "store_growth_bytes": store_after - store_before,
+        "history_settled": after.pending_chunks == 0.0,
         "bytes_per_stored_sample": if samples > 0 { ((store_after - store_before) / samples as f64 * 100.0).round() / 100.0 } else { 0.0 },
     }))
 }
