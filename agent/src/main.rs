@@ -88,8 +88,8 @@ struct RunArgs {
     )]
     proc_root: PathBuf,
 
-    /// How often host metrics are sent, e.g. `10s`.
-    #[arg(long, env = "VANTAGE_HOST_INTERVAL", default_value = "10s", value_parser = parse_seconds, global = true)]
+    /// How often host metrics are sent, e.g. `10s` (`500ms` and up are accepted).
+    #[arg(long, env = "VANTAGE_HOST_INTERVAL", default_value = "10s", value_parser = parse_interval, global = true)]
     host_interval: Duration,
 
     /// Where the host's root file system is mounted read-only (containers), for disk figures.
@@ -160,7 +160,7 @@ fn parse_cert_target(text: &str) -> Result<agent::certs::CertTarget, String> {
     agent::certs::CertTarget::parse(text)
 }
 
-/// `1048576`, `512KB`, `128MB`, `2GB` (binary multiples), at least 1 MB.
+/// `1048576`, `512KB`, `128MB`, `2GB` (binary multiples), at least 64 KB.
 fn parse_bytes(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text
@@ -178,9 +178,9 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
         _ => return Err(format!("{text:?} has an unknown unit; use KB, MB or GB")),
     };
     let bytes = value.saturating_mul(factor);
-    if bytes < 1 << 20 {
+    if bytes < 64 << 10 {
         return Err(format!(
-            "{text:?} is too small; the spool needs at least 1MB"
+            "{text:?} is too small; the spool needs at least 64KB"
         ));
     }
     Ok(bytes)
@@ -219,6 +219,21 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
             "{text:?} is not a whole number of seconds such as 10s"
         )),
     }
+}
+
+/// `10s`, `10` (seconds) or `500ms`; at least 100 ms.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let interval = match text.trim().strip_suffix("ms") {
+        Some(ms) => ms
+            .parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|_| format!("{text:?} is not an interval such as 10s or 500ms"))?,
+        None => parse_seconds(text)?,
+    };
+    if interval < Duration::from_millis(100) {
+        return Err(format!("{text:?} is too short; use 100ms or more"));
+    }
+    Ok(interval)
 }
 
 fn main() -> ExitCode {
@@ -300,7 +315,7 @@ async fn install(config: agent::run::RunConfig, user: bool) -> anyhow::Result<()
     command.extend(["--runtime".into(), config.runtime.clone()]);
     command.extend([
         "--host-interval".into(),
-        format!("{}s", config.host_interval.as_secs()),
+        format!("{}ms", config.host_interval.as_millis()),
     ]);
     if config.proc_root != std::path::Path::new("/proc") {
         command.extend(["--proc-root".into(), config.proc_root.display().to_string()]);

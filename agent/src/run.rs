@@ -1,5 +1,6 @@
 //! The agent's life: enroll once, then keep an authenticated stream to the server, sending
 //! host samples and reconnecting with backoff until revoked or stopped.
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -341,9 +342,11 @@ impl Session<'_> {
         }
         tracing::info!(server = %self.address, resume_after = server_seq, "stream authenticated");
         let mut sent = server_seq;
+        // The last sequence number of each batch sent and not yet answered.
+        let mut in_flight: VecDeque<u64> = VecDeque::new();
         let mut paused_until: Option<tokio::time::Instant> = None;
         loop {
-            if paused_until.is_none() {
+            if paused_until.is_none() && in_flight.len() < stream::MAX_BATCHES_IN_FLIGHT {
                 match spool.read_after(sent, stream::MAX_BATCH_EVENTS) {
                     Ok(batch) if !batch.is_empty() => {
                         let first_seq = batch[0].0;
@@ -360,6 +363,7 @@ impl Session<'_> {
                             return SessionEnd::Retry("the stream closed".into());
                         }
                         sent = last_seq;
+                        in_flight.push_back(last_seq);
                     }
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "cannot read the spool"),
@@ -371,11 +375,16 @@ impl Session<'_> {
                 message = next(&mut down) => match message {
                     Ok(Down::Ack(ack)) => {
                         server_seq = server_seq.max(ack.seq);
+                        while in_flight.front().is_some_and(|last| *last <= ack.seq) {
+                            in_flight.pop_front();
+                        }
                         if let Err(e) = spool.ack(ack.seq) {
                             tracing::error!(error = %e, "cannot update the spool");
                         }
                     }
                     Ok(Down::Error(e)) if e.retry_after_ms > 0 => {
+                        // The answer to the oldest batch in flight.
+                        in_flight.pop_front();
                         tracing::debug!(code = %e.code, retry_after_ms = e.retry_after_ms, "server asked to slow down");
                         paused_until = Some(tokio::time::Instant::now() + Duration::from_millis(e.retry_after_ms.min(60_000)));
                     }
@@ -390,6 +399,7 @@ impl Session<'_> {
                     // The refused batch and everything after it go again.
                     paused_until = None;
                     sent = server_seq;
+                    in_flight.clear();
                 }
             }
         }

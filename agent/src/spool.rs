@@ -16,7 +16,10 @@ use std::time::Duration;
 
 use prost::Message;
 
+/// Segments are an eighth of the size bound (so the bound drops a small share at a time),
+/// between these sizes.
 const SEGMENT_BYTES: u64 = 1 << 20;
+const MIN_SEGMENT_BYTES: u64 = 8 << 10;
 const HEADER: usize = 16;
 /// No single event comes near this; anything larger is corruption.
 const MAX_RECORD: u32 = 16 << 20;
@@ -57,6 +60,7 @@ fn err(path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + '_ {
 pub struct Spool {
     dir: PathBuf,
     max_bytes: u64,
+    segment_bytes: u64,
     max_age: Duration,
     segments: VecDeque<Segment>,
     active: Option<File>,
@@ -170,6 +174,7 @@ impl Spool {
         let mut spool = Spool {
             dir: dir.to_owned(),
             max_bytes,
+            segment_bytes: (max_bytes / 8).clamp(MIN_SEGMENT_BYTES, SEGMENT_BYTES),
             max_age,
             segments,
             active: None,
@@ -197,7 +202,7 @@ impl Spool {
         let rotate = self
             .segments
             .back()
-            .is_none_or(|s| s.bytes >= SEGMENT_BYTES)
+            .is_none_or(|s| s.bytes >= self.segment_bytes)
             || self.active.is_none();
         if rotate {
             self.sync()?;

@@ -226,12 +226,16 @@ async fn an_agent_killed_inside_spool_writes_restarts_and_duplicates_nothing() {
             .json()
             .await
             .ok()?;
-        agents.as_array()?.first()?["id"].as_str().map(str::to_owned)
+        agents.as_array()?.first()?["id"]
+            .as_str()
+            .map(str::to_owned)
     })
     .await;
-    eventually(Duration::from_secs(20), "samples from the agent", || async {
-        (counts(&db, &agent_id).await.2 >= 2).then_some(())
-    })
+    eventually(
+        Duration::from_secs(20),
+        "samples from the agent",
+        || async { (counts(&db, &agent_id).await.2 >= 2).then_some(()) },
+    )
     .await;
     agent.kill().unwrap();
     agent.wait().unwrap();
@@ -290,12 +294,15 @@ async fn an_agent_killed_inside_spool_writes_restarts_and_duplicates_nothing() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let (samples, distinct, last_seq) =
-        eventually(Duration::from_secs(30), "samples after the kills", || async {
+    let (samples, distinct, last_seq) = eventually(
+        Duration::from_secs(30),
+        "samples after the kills",
+        || async {
             let (samples, distinct, l) = counts(&db, &agent_id).await;
             (l >= seq_before + 3).then_some((samples, distinct, l))
-        })
-        .await;
+        },
+    )
+    .await;
     agent.kill().unwrap();
     agent.wait().unwrap();
     assert_eq!(samples, last_seq, "every sequence number is stored");
@@ -305,5 +312,165 @@ async fn an_agent_killed_inside_spool_writes_restarts_and_duplicates_nothing() {
     assert_eq!(
         row.dropped_events, 0,
         "no event was dropped to get past a damaged spool"
+    );
+}
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// The agent's own count of dropped events, from its spool state.
+fn spool_dropped(state: &std::path::Path) -> u64 {
+    std::fs::read(state.join("spool/state.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["dropped"].as_u64())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_full_spool_drops_the_oldest_counts_them_and_stays_small() {
+    let (http_port, grpc_port) = (free_port(), free_port());
+    let listen = [
+        "--mode".to_owned(),
+        "server".to_owned(),
+        "--http-listen".to_owned(),
+        format!("127.0.0.1:{http_port}"),
+        "--grpc-listen".to_owned(),
+        format!("127.0.0.1:{grpc_port}"),
+    ];
+    let args: Vec<&str> = listen.iter().map(String::as_str).collect();
+    let mut server = Server::start_with(&args, None);
+    let (http, csrf) = signed_in(&server).await;
+    let Enrollment { token, pin, .. } = issue_enrollment(&server, &http, &csrf).await;
+    let state = tempfile::tempdir().unwrap();
+    const BOUND: u64 = 64 << 10;
+    let mut agent = Command::new(agent_binary())
+        .args([
+            "--server",
+            &format!("grpcs://127.0.0.1:{grpc_port}"),
+            "--enrollment-token",
+            &token,
+            "--server-pin",
+            &pin,
+            "--host-interval",
+            "100ms",
+            "--spool-max-bytes",
+            "64KB",
+            "--docker-socket",
+            "/nonexistent",
+            "--state-dir",
+        ])
+        .arg(state.path())
+        .env("VANTAGE_LOG", "warn")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let db = format!(
+        "sqlite://{}",
+        server.data_path().join("vantage.db").display()
+    );
+    let agent_id = eventually(Duration::from_secs(20), "the agent enrolled", || async {
+        let agents: serde_json::Value = http
+            .get(server.path("/api/v1/agents"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        agents.as_array()?.first()?["id"]
+            .as_str()
+            .map(str::to_owned)
+    })
+    .await;
+    eventually(
+        Duration::from_secs(20),
+        "samples from the agent",
+        || async { (counts(&db, &agent_id).await.2 >= 5).then_some(()) },
+    )
+    .await;
+
+    // The server goes away; the agent spools until its bound, then drops the oldest.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let spool = state.path().join("spool");
+    let (mut largest, mut rss_at_first_drop, mut rss_peak) = (0u64, 0u64, 0u64);
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    // Events are about 200 bytes here: this many dropped means the bound was hit repeatedly
+    // (segments are an eighth of it).
+    while spool_dropped(state.path()) < BOUND / 1024 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the spool never dropped enough: {} so far",
+            spool_dropped(state.path())
+        );
+        largest = largest.max(dir_bytes(&spool));
+        let rss = rss_kib(agent.id());
+        if spool_dropped(state.path()) > 0 && rss_at_first_drop == 0 {
+            rss_at_first_drop = rss;
+        }
+        rss_peak = rss_peak.max(rss);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        largest <= BOUND + BOUND / 8 + 4096,
+        "the spool stays within its bound plus one segment: {largest} bytes"
+    );
+    assert!(
+        rss_at_first_drop > 0 && rss_peak < rss_at_first_drop + 4096,
+        "memory stays flat while events are dropped: {rss_at_first_drop} KiB at the first drop, peak {rss_peak} KiB"
+    );
+
+    // Back again: what was kept arrives, what was dropped is counted, nothing else is missing.
+    let data_dir = std::mem::replace(&mut server.data_dir, tempfile::tempdir().unwrap());
+    let _server = Server::start_in(data_dir, &args, None);
+    let last_before = counts(&db, &agent_id).await.2;
+    eventually(
+        Duration::from_secs(60),
+        "the agent back and caught up",
+        || async {
+            let (_, _, last_seq) = counts(&db, &agent_id).await;
+            (last_seq as u64 >= last_before as u64 + spool_dropped(state.path()) + 20).then_some(())
+        },
+    )
+    .await;
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    let (samples, distinct, last_seq) = counts(&db, &agent_id).await;
+    let store = server::store::Store::open(&db).await.unwrap();
+    let dropped = store
+        .agent(&agent_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .dropped_events;
+    assert_eq!(
+        dropped as u64,
+        spool_dropped(state.path()),
+        "the server shows the agent's drop count"
+    );
+    assert_eq!(distinct, samples, "nothing stored twice");
+    assert_eq!(
+        samples + dropped,
+        last_seq,
+        "every sequence number is stored or counted as dropped"
     );
 }

@@ -44,6 +44,9 @@ struct Cli {
     /// fast as the server takes it.
     #[arg(long)]
     past: Option<String>,
+    /// Events per batch in `--past` mode (the agent's own batch size by default).
+    #[arg(long, default_value_t = agent::stream::MAX_BATCH_EVENTS)]
+    batch_events: usize,
 }
 
 #[derive(Default)]
@@ -142,8 +145,9 @@ fn host_sample(time_ms: i64, i: u64) -> proto::Event {
             swap_used_bytes: 100 << 20,
             filesystems: (0..2u64)
                 .map(|f| {
-                    let used =
-                        (40 << 30) + (step.max(0) as u64 * 8 + (n(20 + f) * 8.0) as u64) * page;
+                    // Filling by up to 64 KiB per sample, emptied every 100,000 samples.
+                    let written = step.rem_euclid(100_000) as u64 * 8 + (n(20 + f) * 8.0) as u64;
+                    let used = (40 << 30) + written * page;
                     proto::Filesystem {
                         mount_point: format!("/fs{f}"),
                         device: format!("/dev/sd{f}"),
@@ -240,25 +244,44 @@ async fn enroll_and_connect(
 }
 
 /// Sends batches and counts acknowledgements; resends after a refusal.
-async fn drive(mut agent: SimulatedAgent, events: Vec<proto::Event>, counters: &Counters) {
-    let mut acked = agent.next_seq - 1;
-    let mut index = 0usize;
-    while index < events.len() {
-        let batch: Vec<proto::Event> =
-            events[index..(index + agent::stream::MAX_BATCH_EVENTS).min(events.len())].to_vec();
-        let n = batch.len() as u64;
-        let first_seq = agent.next_seq;
-        let message = proto::AgentMessage {
-            body: Some(Up::Batch(proto::EventBatch {
-                first_seq,
-                events: batch,
-                ..Default::default()
-            })),
-        };
-        if agent.up.send(message).await.is_err() {
-            return;
+/// Sends batches as the agent does (at most `MAX_BATCHES_IN_FLIGHT` unanswered) and counts
+/// acknowledgements. After a refusal it lets the batches in flight be answered, waits as told,
+/// and resends everything after the acknowledged position.
+async fn drive(
+    mut agent: SimulatedAgent,
+    events: Vec<proto::Event>,
+    batch_events: usize,
+    counters: &Counters,
+) {
+    let base = agent.next_seq;
+    let end = base + events.len() as u64 - 1;
+    let mut acked = base - 1;
+    let mut sent = acked;
+    let mut in_flight = 0usize;
+    let mut retry_after: Option<Duration> = None;
+    while acked < end {
+        while retry_after.is_none()
+            && in_flight < agent::stream::MAX_BATCHES_IN_FLIGHT
+            && sent < end
+        {
+            let from = (sent + 1 - base) as usize;
+            let batch: Vec<proto::Event> =
+                events[from..(from + batch_events).min(events.len())].to_vec();
+            let n = batch.len() as u64;
+            let message = proto::AgentMessage {
+                body: Some(Up::Batch(proto::EventBatch {
+                    first_seq: sent + 1,
+                    events: batch,
+                    ..Default::default()
+                })),
+            };
+            if agent.up.send(message).await.is_err() {
+                return;
+            }
+            counters.events_sent.fetch_add(n, Ordering::Relaxed);
+            sent += n;
+            in_flight += 1;
         }
-        counters.events_sent.fetch_add(n, Ordering::Relaxed);
         match agent.down.message().await {
             Ok(Some(proto::ServerMessage {
                 body: Some(Down::Ack(ack)),
@@ -266,17 +289,23 @@ async fn drive(mut agent: SimulatedAgent, events: Vec<proto::Event>, counters: &
                 counters
                     .events_committed
                     .fetch_add(ack.seq.saturating_sub(acked), Ordering::Relaxed);
-                acked = ack.seq;
-                agent.next_seq = ack.seq + 1;
-                index += n as usize;
+                acked = acked.max(ack.seq);
             }
             Ok(Some(proto::ServerMessage {
                 body: Some(Down::Error(e)),
             })) => {
                 counters.refusals.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(e.retry_after_ms.max(50))).await;
+                let wait = Duration::from_millis(e.retry_after_ms.max(50));
+                retry_after = Some(retry_after.map_or(wait, |w| w.max(wait)));
             }
             _ => return,
+        }
+        in_flight -= 1;
+        if in_flight == 0
+            && let Some(wait) = retry_after.take()
+        {
+            tokio::time::sleep(wait).await;
+            sent = acked;
         }
     }
 }
@@ -336,8 +365,8 @@ struct ServerFigures {
     cpu_s: f64,
     rss_bytes: f64,
     store_bytes: f64,
-    /// History chunks not yet merged and rolled up.
-    pending_chunks: f64,
+    /// Host samples of agents folded into the rollups so far.
+    folded_samples: f64,
 }
 
 async fn server_figures(url: &str, token: &str) -> anyhow::Result<ServerFigures> {
@@ -353,7 +382,7 @@ async fn server_figures(url: &str, token: &str) -> anyhow::Result<ServerFigures>
         cpu_s: value("process_cpu_seconds_total"),
         rss_bytes: value("process_resident_memory_bytes"),
         store_bytes: value("vantage_store_size_bytes"),
-        pending_chunks: value("vantage_history_pending_chunks"),
+        folded_samples: value("vantage_history_folded_agent_samples_total"),
     })
 }
 
@@ -472,11 +501,12 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
                     let mut peak = peak_rss.lock().await;
                     *peak = peak.max(now.rss_bytes);
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
         })
     };
 
+    let batch_events = cli.batch_events.max(1);
     let tasks: Vec<_> = agents
         .into_iter()
         .enumerate()
@@ -494,7 +524,7 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
                                 )
                             })
                             .collect();
-                        drive(agent, events, &counters).await;
+                        drive(agent, events, batch_events, &counters).await;
                     }
                     None => {
                         // Spread the agents over the interval, then one sample per interval each.
@@ -524,9 +554,11 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
     }
     // The server's work is done once the history it was sent is merged and rolled up: wait
     // for that (its CPU counts), so the store size is that of the settled layout.
+    let committed = counters.events_committed.load(Ordering::Relaxed) as f64;
+    let settled = |f: &ServerFigures| f.folded_samples - before.folded_samples >= committed;
     let settle_by = Instant::now() + Duration::from_secs(600);
     let mut after = server_figures(&url, &token).await?;
-    while after.pending_chunks > 0.0 && Instant::now() < settle_by {
+    while !settled(&after) && Instant::now() < settle_by {
         tokio::time::sleep(Duration::from_secs(1)).await;
         after = server_figures(&url, &token).await?;
     }
@@ -555,7 +587,7 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
         "sse_latency_p99_ms": percentile(&lat, 0.99),
         "server_peak_rss_mb": (peak / 1048576.0 * 10.0).round() / 10.0,
         "store_growth_bytes": store_after - store_before,
-        "history_settled": after.pending_chunks == 0.0,
+        "history_settled": settled(&after),
         "bytes_per_stored_sample": if samples > 0 { ((store_after - store_before) / samples as f64 * 100.0).round() / 100.0 } else { 0.0 },
     }))
 }

@@ -10,9 +10,14 @@ use tonic::transport::{Channel, Endpoint};
 
 pub use tls::ServerTrust;
 
-/// Most events in one batch: small enough that a server taking a thousand agents' backfills
-/// at once holds little per stream, large enough to keep the per-batch cost low.
-pub const MAX_BATCH_EVENTS: usize = 100;
+/// Most events in one batch: a batch of host samples stays under 8 KiB, the size of the
+/// server's per-stream receive buffers, so a server taking a thousand agents' backfills at
+/// once holds little per stream; still large enough to keep the per-batch cost low.
+pub const MAX_BATCH_EVENTS: usize = 25;
+
+/// Batches sent and not yet answered: enough to hide the round trip during a backfill,
+/// few enough that the server never holds much of any one agent's backlog.
+pub const MAX_BATCHES_IN_FLIGHT: usize = 2;
 
 /// `grpcs://host[:port]`, the port 443 unless given.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,6 +12,11 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 pub use ingest::{ENROLLMENT_TOKEN_PREFIX, Ingest, IngestSettings, StreamRegistry};
 
+/// HTTP/2 flow-control window per agent connection (and its one stream).
+const RECEIVE_WINDOW: u32 = 64 << 10;
+/// Largest message an agent may send (a batch is a few KiB; a container list can be more).
+const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
 /// Serves the agent protocol over TLS until `shutdown` is cancelled.
 pub async fn serve(
     listener: TcpListener,
@@ -28,7 +33,14 @@ pub async fn serve(
         .context("invalid gRPC TLS configuration")?
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        .add_service(proto::agent_service_server::AgentServiceServer::new(ingest))
+        // Each agent has one stream; a small window means an agent can never park more than
+        // this much unread data in the server's memory, however far behind the writer is.
+        .initial_stream_window_size(Some(RECEIVE_WINDOW))
+        .initial_connection_window_size(Some(RECEIVE_WINDOW))
+        .add_service(
+            proto::agent_service_server::AgentServiceServer::new(ingest)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
         .await
         .context("gRPC server failed")

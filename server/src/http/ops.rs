@@ -69,6 +69,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
             "# HELP vantage_store_size_bytes Bytes the database takes on disk.\n# TYPE vantage_store_size_bytes gauge\nvantage_store_size_bytes {bytes}\n"
         ));
     }
+    body.push_str(&format!(
+        "# HELP vantage_history_folded_agent_samples_total Host samples of remote agents folded into the rollups.\n# TYPE vantage_history_folded_agent_samples_total counter\nvantage_history_folded_agent_samples_total {}\n",
+        state.vantage.store.folded_agent_samples()
+    ));
     if let Ok(n) = state.vantage.store.pending_chunks().await {
         body.push_str(&format!(
             "# HELP vantage_history_pending_chunks Chunks of host samples not yet merged and rolled up.\n# TYPE vantage_history_pending_chunks gauge\nvantage_history_pending_chunks {n}\n"

@@ -422,16 +422,21 @@ impl Store {
                 break;
             }
             let mut days = BTreeSet::new();
+            let mut agent_samples = 0u64;
             for (agent_id, period) in &groups {
                 let agent_id = agent_id.as_deref();
                 let chunks =
                     read_chunks(&mut *tx, agent_id, Layer::Raw, *period, period + 1).await?;
-                folded += chunks
+                let new_samples = chunks
                     .iter()
                     .filter(|c| c.pending)
                     .filter_map(|c| c.block.as_ref())
                     .map(|b| b.len() as u64)
                     .sum::<u64>();
+                folded += new_samples;
+                if agent_id.is_some() {
+                    agent_samples += new_samples;
+                }
                 let pending_ids: Vec<i64> =
                     chunks.iter().filter(|c| c.pending).map(|c| c.id).collect();
                 let readable: Vec<&StoredChunk> =
@@ -485,6 +490,8 @@ impl Store {
                 replace_rollup(&mut tx, agent_id, Layer::Hour, day, &hours).await?;
             }
             tx.commit().await.map_err(StoreError::from_sqlx)?;
+            self.folded_agent_samples
+                .fetch_add(agent_samples, std::sync::atomic::Ordering::Relaxed);
         }
         self.reclaim_free_pages().await;
         Ok(folded)

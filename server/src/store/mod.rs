@@ -9,6 +9,8 @@ mod tokens;
 mod users;
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -34,6 +36,8 @@ pub enum Dialect {
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    /// Samples of remote agents folded into the rollups since the process started.
+    folded_agent_samples: Arc<AtomicU64>,
 }
 
 /// A store error: unique violations are told apart so handlers can answer 409.
@@ -98,7 +102,11 @@ impl Store {
             .connect_with(options)
             .await
             .with_context(|| format!("cannot open the {dialect:?} store"))?;
-        let store = Self { pool, dialect };
+        let store = Self {
+            pool,
+            dialect,
+            folded_agent_samples: Arc::default(),
+        };
         store.migrate().await?;
         store
             .convert_legacy_history()
@@ -127,6 +135,11 @@ impl Store {
             Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Dialect::Postgres => self.pool.begin().await,
         }
+    }
+
+    /// Samples of remote agents folded into the rollups since the process started.
+    pub fn folded_agent_samples(&self) -> u64 {
+        self.folded_agent_samples.load(Ordering::Relaxed)
     }
 
     /// The SQL engine in use.
