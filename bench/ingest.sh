@@ -16,15 +16,21 @@ work="$(mktemp -d /tmp/vantage-ingest.XXXXXX)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 ulimit -n 65536 2>/dev/null || true
 
-start_server() { # $1: data dir; prints the HTTP URL
+start_server() { # $1: data dir; sets $url and $server_pid
     local dir="$1"
     taskset -c 0 target/release/vantage --mode server --http-listen 127.0.0.1:0 --grpc-listen 127.0.0.1:0 \
         --data-dir "$dir" --log warn > "$dir.out" 2>"$dir.err" &
+    server_pid=$!
     for _ in $(seq 1 100); do
         grep -q '^vantage listening on ' "$dir.out" 2>/dev/null && break
         sleep 0.1
     done
-    sed -n 's/^vantage listening on //p' "$dir.out"
+    url="$(sed -n 's/^vantage listening on //p' "$dir.out")"
+}
+
+stop_server() {
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
 }
 
 token_for() { # $1: data dir
@@ -34,15 +40,15 @@ token_for() { # $1: data dir
 }
 
 echo "== live: $agents agents, ${seconds}s, $sse SSE listeners" >&2
-url="$(start_server "$work/live")"
+start_server "$work/live"
 token="$(token_for "$work/live")"
 taskset -c 1 target/release/vantage-loadgen --server-url "$url" --api-token "$token" \
     --agents "$agents" --duration "$seconds" --sse "$sse" | tail -n 1
-kill %1 2>/dev/null || true
-wait 2>/dev/null || true
+stop_server
 
 echo "== past: $agents agents x $past at 10 s" >&2
-url="$(start_server "$work/past")"
+start_server "$work/past"
 token="$(token_for "$work/past")"
 taskset -c 1 target/release/vantage-loadgen --server-url "$url" --api-token "$token" \
     --agents "$agents" --past "$past" | tail -n 1
+stop_server

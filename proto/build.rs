@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // The rpc `Connect` would clash with the generated `connect` constructor; clients are
         // built with `AgentServiceClient::new(channel)` instead.
         .build_transport(false)
+        .codec_path("crate::codec::LeanCodec")
         .compile_protos(&["proto/vantage/agent/v1/agent.proto"], &["proto"])?;
     println!("cargo:rerun-if-changed=proto/vantage/agent/v1/agent.proto");
     Ok(())

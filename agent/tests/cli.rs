@@ -56,6 +56,18 @@ fn mistakes_get_one_clear_line() {
             "cannot connect",
         ),
         (vec!["--host-interval", "soon"], "whole number of seconds"),
+        (
+            vec!["--host-interval", "50ms"],
+            "too short; use 100ms or more",
+        ),
+        (
+            vec!["--host-interval", "fastms"],
+            "not an interval such as 10s or 500ms",
+        ),
+        (
+            vec!["--spool-max-bytes", "10KB"],
+            "too small; the spool needs at least 64KB",
+        ),
     ] {
         let (code, stderr) = agent(&args, dir.path());
         assert_ne!(code, 0, "{args:?}");

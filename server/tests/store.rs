@@ -300,7 +300,7 @@ fn batch(agent_id: &str, last_seq: u64, first_seq: u64, n: usize) -> server::sto
     let items = (0..n)
         .map(|i| {
             server::store::BatchItem::Host(SampleRow {
-                agent_id: Some(agent_id.to_owned()),
+                agent_id: Some(agent_id.into()),
                 ..sample(i as i64, 1.0, 1)
             })
         })

@@ -249,12 +249,13 @@ async fn enroll_and_connect(
 /// and resends everything after the acknowledged position.
 async fn drive(
     mut agent: SimulatedAgent,
-    events: Vec<proto::Event>,
+    count: u64,
+    event: impl Fn(u64) -> proto::Event,
     batch_events: usize,
     counters: &Counters,
 ) {
     let base = agent.next_seq;
-    let end = base + events.len() as u64 - 1;
+    let end = base + count - 1;
     let mut acked = base - 1;
     let mut sent = acked;
     let mut in_flight = 0usize;
@@ -264,9 +265,10 @@ async fn drive(
             && in_flight < agent::stream::MAX_BATCHES_IN_FLIGHT
             && sent < end
         {
-            let from = (sent + 1 - base) as usize;
-            let batch: Vec<proto::Event> =
-                events[from..(from + batch_events).min(events.len())].to_vec();
+            let from = sent + 1 - base;
+            let batch: Vec<proto::Event> = (from..(from + batch_events as u64).min(count))
+                .map(&event)
+                .collect();
             let n = batch.len() as u64;
             let message = proto::AgentMessage {
                 body: Some(Up::Batch(proto::EventBatch {
@@ -516,15 +518,16 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
                 match past {
                     Some(window) => {
                         let start = now_ms() - window.as_millis() as i64;
-                        let events: Vec<_> = (0..window.as_millis() as i64 / interval_ms)
-                            .map(|k| {
-                                host_sample(
-                                    start + k * interval_ms + (i as i64 * 997) % interval_ms,
-                                    i as u64,
-                                )
-                            })
-                            .collect();
-                        drive(agent, events, batch_events, &counters).await;
+                        let count = (window.as_millis() as i64 / interval_ms) as u64;
+                        // Events are made as they are sent (and made again, the same, when
+                        // a batch is resent): a day of a thousand hosts never sits in memory.
+                        let event = move |k: u64| {
+                            host_sample(
+                                start + k as i64 * interval_ms + (i as i64 * 997) % interval_ms,
+                                i as u64,
+                            )
+                        };
+                        drive(agent, count, event, batch_events, &counters).await;
                     }
                     None => {
                         // Spread the agents over the interval, then one sample per interval each.

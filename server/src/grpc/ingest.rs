@@ -471,6 +471,7 @@ impl Ingest {
         };
         let mut newest_host: Option<agent::collect::HostSample> = None;
         let mut lifecycle = Vec::new();
+        let agent: std::sync::Arc<str> = agent_id.into();
         let items: Vec<BatchItem> = batch
             .events
             .into_iter()
@@ -479,7 +480,7 @@ impl Ingest {
                 match event.body {
                     Some(Body::HostSample(s)) => {
                         let sample = agent::stream::wire::host_sample_from_wire(ts_ms, s);
-                        let row = SampleRow::from_host(Some(agent_id.to_owned()), &sample);
+                        let row = SampleRow::from_host(Some(agent.clone()), &sample);
                         if newest_host.as_ref().is_none_or(|n| n.taken_at_ms <= ts_ms) {
                             newest_host = Some(sample);
                         }

@@ -265,7 +265,8 @@ async fn insert_chunks(
             "insert into host_chunk (agent_id, layer, period, first_ts, last_ts, n, pending, data) values {}",
             values.join(", ")
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        // Up to 64 texts (one per row count): kept out of each connection's statement cache.
+        let mut query = sqlx::query(AssertSqlSafe(sql)).persistent(false);
         for c in group {
             query = query
                 .bind(c.agent_id.map(str::to_owned))
@@ -455,6 +456,8 @@ impl Store {
                         "delete from host_chunk where host_chunk_id in ({})",
                         id_list(&ids)
                     )))
+                    // One text per id list: not worth a place in the statement cache.
+                    .persistent(false)
                     .execute(&mut *tx)
                     .await?;
                     let merged =
@@ -474,6 +477,7 @@ impl Store {
                         "update host_chunk set pending = 0 where host_chunk_id in ({})",
                         id_list(&pending_ids)
                     )))
+                    .persistent(false)
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -691,7 +695,7 @@ impl Store {
                 .into_iter()
                 .map(|r| {
                     Ok(SampleRow {
-                        agent_id: r.try_get("agent_id")?,
+                        agent_id: r.try_get::<Option<String>, _>("agent_id")?.map(Into::into),
                         ts_ms: r.try_get("ts")?,
                         cpu_pct: r.try_get("cpu_pct")?,
                         load: [

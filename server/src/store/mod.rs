@@ -92,6 +92,9 @@ impl Store {
                             "pragma synchronous = normal",
                             "pragma foreign_keys = on",
                             "pragma busy_timeout = 5000",
+                            // 1 MiB of page cache per connection (SQLite's default is 2 MiB):
+                            // chunks are appended, so writes touch few pages.
+                            "pragma cache_size = -1024",
                         ] {
                             conn.execute(pragma).await?;
                         }

@@ -5,8 +5,8 @@ use super::{Store, StoreError};
 /// One stored host sample: the figures the history charts need.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SampleRow {
-    /// `None` for the local host.
-    pub agent_id: Option<String>,
+    /// `None` for the local host. Shared: a batch's rows all name the same agent.
+    pub agent_id: Option<std::sync::Arc<str>>,
     pub ts_ms: i64,
     pub cpu_pct: f64,
     pub load: [f64; 3],
@@ -23,7 +23,10 @@ pub struct SampleRow {
 
 impl SampleRow {
     /// The stored form of a collector sample.
-    pub fn from_host(agent_id: Option<String>, s: &agent::collect::HostSample) -> Self {
+    pub fn from_host(
+        agent_id: Option<std::sync::Arc<str>>,
+        s: &agent::collect::HostSample,
+    ) -> Self {
         let disk_used: u64 = s.filesystems.iter().map(|f| f.used_bytes).sum();
         let disk_usable: u64 = s
             .filesystems
