@@ -25,68 +25,142 @@ async fn counts(db: &str, agent_id: &str) -> (i64, i64, i64) {
     (samples, times.len() as i64, last_seq)
 }
 
-#[tokio::test]
-async fn a_killed_server_loses_nothing_and_duplicates_nothing() {
-    let (http_port, grpc_port) = (free_port(), free_port());
-    let listen = [
-        "--mode".to_owned(),
-        "server".to_owned(),
-        "--http-listen".to_owned(),
-        format!("127.0.0.1:{http_port}"),
-        "--grpc-listen".to_owned(),
-        format!("127.0.0.1:{grpc_port}"),
-    ];
-    let args: Vec<&str> = listen.iter().map(String::as_str).collect();
-    let mut server = Server::start_with(&args, None);
-    let (http, csrf) = signed_in(&server).await;
-    let Enrollment { token, pin, .. } = issue_enrollment(&server, &http, &csrf).await;
-    let state = tempfile::tempdir().unwrap();
-    // Host samples only (no Docker), so every sequence number is one stored sample.
-    let mut agent = Command::new(agent_binary())
-        .args([
-            "--server",
-            &format!("grpcs://127.0.0.1:{grpc_port}"),
-            "--enrollment-token",
-            &token,
-            "--server-pin",
-            &pin,
-        ])
-        .args([
-            "--host-interval",
-            "1s",
-            "--docker-socket",
-            "/nonexistent",
-            "--state-dir",
-        ])
-        .arg(state.path())
-        .env("VANTAGE_LOG", "warn")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let agent_id = eventually(
-        Duration::from_secs(20),
-        "samples from the agent",
-        || async {
-            let hosts: serde_json::Value = http
-                .get(server.path("/api/v1/resources/hosts"))
+/// A server in server mode on fixed ports (so it can be killed and started again on them),
+/// signed in, with one enrollment token issued.
+struct Setup {
+    server: Server,
+    listen: Vec<String>,
+    http: reqwest::Client,
+    grpc_url: String,
+    token: String,
+    pin: String,
+    db: String,
+}
+
+impl Setup {
+    async fn start() -> Setup {
+        let (http_port, grpc_port) = (free_port(), free_port());
+        let listen = vec![
+            "--mode".to_owned(),
+            "server".to_owned(),
+            "--http-listen".to_owned(),
+            format!("127.0.0.1:{http_port}"),
+            "--grpc-listen".to_owned(),
+            format!("127.0.0.1:{grpc_port}"),
+        ];
+        let args: Vec<&str> = listen.iter().map(String::as_str).collect();
+        let server = Server::start_with(&args, None);
+        let (http, csrf) = signed_in(&server).await;
+        let Enrollment { token, pin, .. } = issue_enrollment(&server, &http, &csrf).await;
+        let db = format!(
+            "sqlite://{}",
+            server.data_path().join("vantage.db").display()
+        );
+        Setup {
+            server,
+            listen,
+            http,
+            grpc_url: format!("grpcs://127.0.0.1:{grpc_port}"),
+            token,
+            pin,
+            db,
+        }
+    }
+
+    /// Kills the server with SIGKILL, keeping its data directory for [`restart`](Self::restart).
+    fn kill_server(&mut self) -> tempfile::TempDir {
+        self.server.child.kill().unwrap();
+        self.server.child.wait().unwrap();
+        std::mem::replace(&mut self.server.data_dir, tempfile::tempdir().unwrap())
+    }
+
+    /// Starts the server again on the same ports and store.
+    fn restart(&mut self, data_dir: tempfile::TempDir) {
+        let args: Vec<&str> = self.listen.iter().map(String::as_str).collect();
+        self.server = Server::start_in(data_dir, &args, None);
+    }
+
+    /// Starts an agent that enrolls with the token (`run_flags` as for [`agent`]).
+    fn enroll(&self, run_flags: Vec<String>) -> std::process::Child {
+        agent(
+            [
+                "--server",
+                &self.grpc_url,
+                "--enrollment-token",
+                &self.token,
+                "--server-pin",
+                &self.pin,
+            ]
+            .map(str::to_owned)
+            .into_iter()
+            .chain(run_flags)
+            .collect(),
+        )
+    }
+
+    /// The id of the enrolled agent, once it has stored `samples` sequence numbers.
+    async fn agent_with_samples(&self, samples: i64) -> String {
+        let agent_id = eventually(Duration::from_secs(20), "the agent enrolled", || async {
+            let agents: serde_json::Value = self
+                .http
+                .get(self.server.path("/api/v1/agents"))
                 .send()
                 .await
                 .ok()?
                 .json()
                 .await
                 .ok()?;
-            hosts
-                .as_array()?
-                .iter()
-                .find(|h| h["id"] != "local" && h["cpu_pct"].is_number())
-                .map(|h| h["id"].as_str().unwrap().to_owned())
-        },
-    )
-    .await;
+            agents.as_array()?.first()?["id"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .await;
+        eventually(
+            Duration::from_secs(20),
+            "samples from the agent",
+            || async { (counts(&self.db, &agent_id).await.2 >= samples).then_some(()) },
+        )
+        .await;
+        agent_id
+    }
+}
+
+/// Agent flags: host samples every `interval` and nothing else (no Docker), so every sequence
+/// number is one stored sample; `extra` flags; the state in `state`.
+fn agent_flags(state: &std::path::Path, interval: &str, extra: &[&str]) -> Vec<String> {
+    [
+        "--host-interval",
+        interval,
+        "--docker-socket",
+        "/nonexistent",
+    ]
+    .iter()
+    .chain(extra)
+    .map(|f| f.to_string())
+    .chain(["--state-dir".to_owned(), state.display().to_string()])
+    .collect()
+}
+
+/// Starts `vantage-agent` with `args`, quiet.
+fn agent(args: Vec<String>) -> std::process::Child {
+    Command::new(agent_binary())
+        .args(args)
+        .env("VANTAGE_LOG", "warn")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_killed_server_loses_nothing_and_duplicates_nothing() {
+    let mut setup = Setup::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let mut agent_process = setup.enroll(agent_flags(state.path(), "1s", &[]));
+    let agent_id = setup.agent_with_samples(2).await;
+    let db = setup.db.clone();
 
     // kill -9 mid-ingest, stay away for a while, come back on the same store and ports.
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    let data_dir = setup.kill_server();
     tokio::time::sleep(Duration::from_secs(6)).await;
     let spooled = std::fs::read_dir(state.path().join("spool"))
         .unwrap()
@@ -95,10 +169,8 @@ async fn a_killed_server_loses_nothing_and_duplicates_nothing() {
         spooled >= 2,
         "the agent keeps spooling while the server is away"
     );
-    let data_dir = std::mem::replace(&mut server.data_dir, tempfile::tempdir().unwrap());
-    let db = format!("sqlite://{}", data_dir.path().join("vantage.db").display());
     let (before, _, seq_before) = counts(&db, &agent_id).await;
-    let server = Server::start_in(data_dir, &args, None);
+    setup.restart(data_dir);
 
     let (samples, distinct, last_seq) =
         eventually(Duration::from_secs(40), "the outage backfilled", || async {
@@ -117,21 +189,9 @@ async fn a_killed_server_loses_nothing_and_duplicates_nothing() {
     assert_eq!(distinct, samples, "and nothing twice");
 
     // The agent restarted mid-stream numbers on from its spool: still nothing twice.
-    agent.kill().unwrap();
-    agent.wait().unwrap();
-    let mut agent = Command::new(agent_binary())
-        .args([
-            "--host-interval",
-            "1s",
-            "--docker-socket",
-            "/nonexistent",
-            "--state-dir",
-        ])
-        .arg(state.path())
-        .env("VANTAGE_LOG", "warn")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    agent_process.kill().unwrap();
+    agent_process.wait().unwrap();
+    let mut agent_process = agent(agent_flags(state.path(), "1s", &[]));
     let (samples, distinct, last_seq) = eventually(
         Duration::from_secs(20),
         "samples after the agent restart",
@@ -143,9 +203,8 @@ async fn a_killed_server_loses_nothing_and_duplicates_nothing() {
     .await;
     assert_eq!(samples, last_seq);
     assert_eq!(distinct, samples);
-    agent.kill().unwrap();
-    agent.wait().unwrap();
-    drop(server);
+    agent_process.kill().unwrap();
+    agent_process.wait().unwrap();
 }
 
 /// `strace`, which can kill a process exactly at a chosen system call; `None` (with a
@@ -172,73 +231,13 @@ async fn an_agent_killed_inside_spool_writes_restarts_and_duplicates_nothing() {
     let Some(strace) = strace() else {
         return;
     };
-    let (http_port, grpc_port) = (free_port(), free_port());
-    let listen = [
-        "--mode".to_owned(),
-        "server".to_owned(),
-        "--http-listen".to_owned(),
-        format!("127.0.0.1:{http_port}"),
-        "--grpc-listen".to_owned(),
-        format!("127.0.0.1:{grpc_port}"),
-    ];
-    let args: Vec<&str> = listen.iter().map(String::as_str).collect();
-    let server = Server::start_with(&args, None);
-    let (http, csrf) = signed_in(&server).await;
-    let Enrollment { token, pin, .. } = issue_enrollment(&server, &http, &csrf).await;
+    let setup = Setup::start().await;
     let state = tempfile::tempdir().unwrap();
-    let db = format!(
-        "sqlite://{}",
-        server.data_path().join("vantage.db").display()
-    );
-    let run_args = |state: &std::path::Path| {
-        let mut a: Vec<String> = [
-            "--host-interval",
-            "1s",
-            "--docker-socket",
-            "/nonexistent",
-            "--state-dir",
-        ]
-        .map(str::to_owned)
-        .to_vec();
-        a.push(state.display().to_string());
-        a
-    };
-    let mut agent = Command::new(agent_binary())
-        .args([
-            "--server",
-            &format!("grpcs://127.0.0.1:{grpc_port}"),
-            "--enrollment-token",
-            &token,
-            "--server-pin",
-            &pin,
-        ])
-        .args(run_args(state.path()))
-        .env("VANTAGE_LOG", "warn")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let agent_id = eventually(Duration::from_secs(20), "the agent enrolled", || async {
-        let agents: serde_json::Value = http
-            .get(server.path("/api/v1/agents"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        agents.as_array()?.first()?["id"]
-            .as_str()
-            .map(str::to_owned)
-    })
-    .await;
-    eventually(
-        Duration::from_secs(20),
-        "samples from the agent",
-        || async { (counts(&db, &agent_id).await.2 >= 2).then_some(()) },
-    )
-    .await;
-    agent.kill().unwrap();
-    agent.wait().unwrap();
+    let mut agent_process = setup.enroll(agent_flags(state.path(), "1s", &[]));
+    let agent_id = setup.agent_with_samples(2).await;
+    agent_process.kill().unwrap();
+    agent_process.wait().unwrap();
+    let db = setup.db.clone();
 
     // Kill the agent with SIGKILL exactly at a system call of its spool: after a record is
     // written but before it is synced (fdatasync), while the acknowledged position is being
@@ -265,7 +264,7 @@ async fn an_agent_killed_inside_spool_writes_restarts_and_duplicates_nothing() {
                 &format!("inject={call}:signal=KILL:when={when}"),
             ])
             .arg(agent_binary())
-            .args(run_args(state.path()))
+            .args(agent_flags(state.path(), "1s", &[]))
             .env("VANTAGE_LOG", "warn")
             .stderr(Stdio::null())
             .spawn()
@@ -288,12 +287,7 @@ async fn an_agent_killed_inside_spool_writes_restarts_and_duplicates_nothing() {
 
     // A plain restart carries on: every sequence number is stored once, none lost, none twice.
     let (_, _, seq_before) = counts(&db, &agent_id).await;
-    let mut agent = Command::new(agent_binary())
-        .args(run_args(state.path()))
-        .env("VANTAGE_LOG", "warn")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut agent_process = agent(agent_flags(state.path(), "1s", &[]));
     let (samples, distinct, last_seq) = eventually(
         Duration::from_secs(30),
         "samples after the kills",
@@ -303,8 +297,8 @@ async fn an_agent_killed_inside_spool_writes_restarts_and_duplicates_nothing() {
         },
     )
     .await;
-    agent.kill().unwrap();
-    agent.wait().unwrap();
+    agent_process.kill().unwrap();
+    agent_process.wait().unwrap();
     assert_eq!(samples, last_seq, "every sequence number is stored");
     assert_eq!(distinct, samples, "and nothing twice");
     let store = server::store::Store::open(&db).await.unwrap();
@@ -347,70 +341,19 @@ fn spool_dropped(state: &std::path::Path) -> u64 {
 
 #[tokio::test]
 async fn a_full_spool_drops_the_oldest_counts_them_and_stays_small() {
-    let (http_port, grpc_port) = (free_port(), free_port());
-    let listen = [
-        "--mode".to_owned(),
-        "server".to_owned(),
-        "--http-listen".to_owned(),
-        format!("127.0.0.1:{http_port}"),
-        "--grpc-listen".to_owned(),
-        format!("127.0.0.1:{grpc_port}"),
-    ];
-    let args: Vec<&str> = listen.iter().map(String::as_str).collect();
-    let mut server = Server::start_with(&args, None);
-    let (http, csrf) = signed_in(&server).await;
-    let Enrollment { token, pin, .. } = issue_enrollment(&server, &http, &csrf).await;
-    let state = tempfile::tempdir().unwrap();
     const BOUND: u64 = 64 << 10;
-    let mut agent = Command::new(agent_binary())
-        .args([
-            "--server",
-            &format!("grpcs://127.0.0.1:{grpc_port}"),
-            "--enrollment-token",
-            &token,
-            "--server-pin",
-            &pin,
-            "--host-interval",
-            "100ms",
-            "--spool-max-bytes",
-            "64KB",
-            "--docker-socket",
-            "/nonexistent",
-            "--state-dir",
-        ])
-        .arg(state.path())
-        .env("VANTAGE_LOG", "warn")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let db = format!(
-        "sqlite://{}",
-        server.data_path().join("vantage.db").display()
-    );
-    let agent_id = eventually(Duration::from_secs(20), "the agent enrolled", || async {
-        let agents: serde_json::Value = http
-            .get(server.path("/api/v1/agents"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        agents.as_array()?.first()?["id"]
-            .as_str()
-            .map(str::to_owned)
-    })
-    .await;
-    eventually(
-        Duration::from_secs(20),
-        "samples from the agent",
-        || async { (counts(&db, &agent_id).await.2 >= 5).then_some(()) },
-    )
-    .await;
+    let mut setup = Setup::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let mut agent_process = setup.enroll(agent_flags(
+        state.path(),
+        "100ms",
+        &["--spool-max-bytes", "64KB"],
+    ));
+    let agent_id = setup.agent_with_samples(5).await;
+    let db = setup.db.clone();
 
     // The server goes away; the agent spools until its bound, then drops the oldest.
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    let data_dir = setup.kill_server();
     let spool = state.path().join("spool");
     let (mut largest, mut rss_at_first_drop, mut rss_peak) = (0u64, 0u64, 0u64);
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
@@ -423,7 +366,7 @@ async fn a_full_spool_drops_the_oldest_counts_them_and_stays_small() {
             spool_dropped(state.path())
         );
         largest = largest.max(dir_bytes(&spool));
-        let rss = rss_kib(agent.id());
+        let rss = rss_kib(agent_process.id());
         if spool_dropped(state.path()) > 0 && rss_at_first_drop == 0 {
             rss_at_first_drop = rss;
         }
@@ -440,8 +383,7 @@ async fn a_full_spool_drops_the_oldest_counts_them_and_stays_small() {
     );
 
     // Back again: what was kept arrives, what was dropped is counted, nothing else is missing.
-    let data_dir = std::mem::replace(&mut server.data_dir, tempfile::tempdir().unwrap());
-    let _server = Server::start_in(data_dir, &args, None);
+    setup.restart(data_dir);
     let last_before = counts(&db, &agent_id).await.2;
     eventually(
         Duration::from_secs(60),
@@ -452,8 +394,8 @@ async fn a_full_spool_drops_the_oldest_counts_them_and_stays_small() {
         },
     )
     .await;
-    agent.kill().unwrap();
-    agent.wait().unwrap();
+    agent_process.kill().unwrap();
+    agent_process.wait().unwrap();
     let (samples, distinct, last_seq) = counts(&db, &agent_id).await;
     let store = server::store::Store::open(&db).await.unwrap();
     let dropped = store
