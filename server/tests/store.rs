@@ -583,3 +583,46 @@ async fn legacy_history_converted_on_postgres() {
     };
     legacy_history_is_converted(&url).await;
 }
+
+#[tokio::test]
+async fn a_damaged_history_chunk_is_skipped_not_fatal() {
+    let (store, dir) = sqlite().await;
+    for i in 0..6i64 {
+        store
+            .insert_host_sample(&sample(i * 10_000, 10.0 * i as f64, 250))
+            .await
+            .unwrap();
+    }
+    // A chunk whose blob cannot be read, waiting to be folded with the good ones.
+    let url = format!("sqlite://{}", dir.path().join("v.db").display());
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query(
+        "insert into host_chunk (agent_id, layer, period, first_ts, last_ts, n, pending, data) \
+         values (null, 0, 0, 5000, 5000, 1, 1, $1)",
+    )
+    .bind(vec![1u8, 0xde, 0xad, 0xbe, 0xef])
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    // The fold finishes (the damaged chunk is settled, not retried forever) and history
+    // shows every readable sample at every layer.
+    assert_eq!(store.roll_up().await.unwrap(), 6);
+    assert_eq!(store.roll_up().await.unwrap(), 0);
+    assert_eq!(store.pending_chunks().await.unwrap(), 0);
+    let raw = store
+        .history(None, app::Metric::Cpu, 0, 3_600_000, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(raw.len(), 6);
+    let minute = store
+        .history(None, app::Metric::Cpu, 0, 3_600_000, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        (minute[0].avg, minute[0].min, minute[0].max),
+        (25.0, 0.0, 50.0)
+    );
+    assert_eq!(store.raw_sample_times(None).await.unwrap().len(), 6);
+}
