@@ -9,3 +9,4 @@ pub mod install;
 pub mod run;
 pub mod spool;
 pub mod stream;
+pub mod units;

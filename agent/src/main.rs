@@ -114,7 +114,7 @@ struct RunArgs {
     cert_targets: Vec<agent::certs::CertTarget>,
 
     /// How often certificates are scanned, e.g. `60s`.
-    #[arg(long, env = "VANTAGE_CERT_INTERVAL", default_value = "60s", value_parser = parse_seconds, global = true)]
+    #[arg(long, env = "VANTAGE_CERT_INTERVAL", default_value = "60s", value_parser = parse_scan_interval, global = true)]
     cert_interval: Duration,
 
     /// Log filter, e.g. `info` or `debug`.
@@ -160,24 +160,10 @@ fn parse_cert_target(text: &str) -> Result<agent::certs::CertTarget, String> {
     agent::certs::CertTarget::parse(text)
 }
 
-/// `1048576`, `512KB`, `128MB`, `2GB` (binary multiples), at least 64 KB.
+/// `512KB`, `128MB`, `2GB` (binary multiples), at least 64 KB.
 fn parse_bytes(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size such as 128MB"))?;
-    let factor: u64 = match unit.trim().to_ascii_uppercase().as_str() {
-        "" | "B" => 1,
-        "K" | "KB" | "KIB" => 1 << 10,
-        "M" | "MB" | "MIB" => 1 << 20,
-        "G" | "GB" | "GIB" => 1 << 30,
-        _ => return Err(format!("{text:?} has an unknown unit; use KB, MB or GB")),
-    };
-    let bytes = value.saturating_mul(factor);
+    let bytes = agent::units::parse_bytes(text)
+        .ok_or_else(|| format!("{text:?} is not a size such as 128MB (KB, MB or GB)"))?;
     if bytes < 64 << 10 {
         return Err(format!(
             "{text:?} is too small; the spool needs at least 64KB"
@@ -186,52 +172,36 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
-/// `30m`, `24h`, `7d` or seconds.
+/// `30m`, `24h`, `7d` or seconds; at least a minute.
 fn parse_age(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not an age such as 24h"))?;
-    let seconds = match unit {
-        "" | "s" => value,
-        "m" => value.saturating_mul(60),
-        "h" => value.saturating_mul(3600),
-        "d" => value.saturating_mul(86_400),
-        _ => return Err(format!("{text:?} has an unknown unit; use s, m, h or d")),
-    };
-    if seconds < 60 {
+    let age = agent::units::parse_duration(text)
+        .ok_or_else(|| format!("{text:?} is not an age such as 24h (s, m, h or d)"))?;
+    if age < Duration::from_secs(60) {
         return Err(format!(
             "{text:?} is too short; keep events at least a minute"
         ));
     }
-    Ok(Duration::from_secs(seconds))
-}
-
-fn parse_seconds(text: &str) -> Result<Duration, String> {
-    let seconds = text.trim().trim_end_matches('s');
-    match seconds.parse::<u64>() {
-        Ok(s) if s >= 1 => Ok(Duration::from_secs(s)),
-        _ => Err(format!(
-            "{text:?} is not a whole number of seconds such as 10s"
-        )),
-    }
+    Ok(age)
 }
 
 /// `10s`, `10` (seconds) or `500ms`; at least 100 ms.
 fn parse_interval(text: &str) -> Result<Duration, String> {
-    let interval = match text.trim().strip_suffix("ms") {
-        Some(ms) => ms
-            .parse::<u64>()
-            .map(Duration::from_millis)
-            .map_err(|_| format!("{text:?} is not an interval such as 10s or 500ms"))?,
-        None => parse_seconds(text)?,
-    };
+    let interval = agent::units::parse_duration(text).ok_or_else(|| {
+        format!(
+            "{text:?} is not an interval such as 10s or 500ms (a whole number of seconds or milliseconds)"
+        )
+    })?;
     if interval < Duration::from_millis(100) {
         return Err(format!("{text:?} is too short; use 100ms or more"));
+    }
+    Ok(interval)
+}
+
+/// As [`parse_interval`], at least a second.
+fn parse_scan_interval(text: &str) -> Result<Duration, String> {
+    let interval = parse_interval(text)?;
+    if interval < Duration::from_secs(1) {
+        return Err(format!("{text:?} is too short; use 1s or more"));
     }
     Ok(interval)
 }

@@ -409,21 +409,26 @@ mod tests {
         assert!(spool.read_after(10, 10).unwrap().is_empty());
     }
 
-    #[test]
-    fn a_torn_tail_is_cut_and_the_spool_goes_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut spool = Spool::open(dir.path(), 1 << 30, DAY).unwrap();
-        for t in 0..5 {
+    /// A closed spool in `dir` holding `n` synced events; the path of its one segment.
+    fn spooled(dir: &Path, n: i64) -> PathBuf {
+        let mut spool = Spool::open(dir, 1 << 30, DAY).unwrap();
+        for t in 0..n {
             spool.append(&event(t)).unwrap();
         }
         spool.sync().unwrap();
         drop(spool);
-        // A crash in the middle of writing the sixth record.
-        let segment = std::fs::read_dir(dir.path())
+        std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().path())
             .find(|p| p.to_string_lossy().ends_with(".log"))
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_and_the_spool_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = spooled(dir.path(), 5);
+        // A crash in the middle of writing the sixth record.
         let mut file = OpenOptions::new().append(true).open(&segment).unwrap();
         file.write_all(&[200, 1, 0, 0, 1, 2, 3]).unwrap();
         drop(file);
@@ -437,17 +442,7 @@ mod tests {
     #[test]
     fn a_corrupted_record_ends_the_segment_there() {
         let dir = tempfile::tempdir().unwrap();
-        let mut spool = Spool::open(dir.path(), 1 << 30, DAY).unwrap();
-        for t in 0..3 {
-            spool.append(&event(t)).unwrap();
-        }
-        spool.sync().unwrap();
-        drop(spool);
-        let segment = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.to_string_lossy().ends_with(".log"))
-            .unwrap();
+        let segment = spooled(dir.path(), 3);
         let mut bytes = std::fs::read(&segment).unwrap();
         let record = bytes.len() / 3;
         bytes[record + HEADER + 5] ^= 0xff;

@@ -215,28 +215,11 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Parses `10s`, `500ms`, `2m`, `1h` or a plain number of seconds.
+/// Parses `10s`, `500ms`, `2m`, `1h`, `7d` or a plain number of seconds; at least 100 ms.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration such as 10s or 500ms"))?;
-    let duration = match unit {
-        "" | "s" => Duration::from_secs(value),
-        "ms" => Duration::from_millis(value),
-        "m" => Duration::from_secs(value.saturating_mul(60)),
-        "h" => Duration::from_secs(value.saturating_mul(3600)),
-        "d" => Duration::from_secs(value.saturating_mul(86_400)),
-        _ => {
-            return Err(format!(
-                "{text:?} has an unknown unit; use ms, s, m, h or d"
-            ));
-        }
-    };
+    let duration = agent::units::parse_duration(text).ok_or_else(|| {
+        format!("{text:?} is not a duration such as 10s or 500ms (units ms, s, m, h or d)")
+    })?;
     if duration < Duration::from_millis(100) {
         return Err(format!(
             "{text:?} is too short; the shortest interval is 100ms"

@@ -243,12 +243,12 @@ async fn enroll_and_connect(
     })
 }
 
-/// Sends batches and counts acknowledgements; resends after a refusal.
-/// Sends batches as the agent does (at most `MAX_BATCHES_IN_FLIGHT` unanswered) and counts
-/// acknowledgements. After a refusal it lets the batches in flight be answered, waits as told,
-/// and resends everything after the acknowledged position.
+/// Sends `count` events (event `k` made by `event(k)`) in batches as the agent does (at most
+/// `MAX_BATCHES_IN_FLIGHT` unanswered) and counts acknowledgements. After a refusal it lets
+/// the batches in flight be answered, waits as told, and resends everything after the
+/// acknowledged position. Live mode sends one event per call.
 async fn drive(
-    mut agent: SimulatedAgent,
+    agent: &mut SimulatedAgent,
     count: u64,
     event: impl Fn(u64) -> proto::Event,
     batch_events: usize,
@@ -310,6 +310,7 @@ async fn drive(
             sent = acked;
         }
     }
+    agent.next_seq = acked + 1;
 }
 
 async fn listen_sse(
@@ -512,7 +513,7 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
     let tasks: Vec<_> = agents
         .into_iter()
         .enumerate()
-        .map(|(i, agent)| {
+        .map(|(i, mut agent)| {
             let counters = counters.clone();
             tokio::spawn(async move {
                 match past {
@@ -527,11 +528,10 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
                                 i as u64,
                             )
                         };
-                        drive(agent, count, event, batch_events, &counters).await;
+                        drive(&mut agent, count, event, batch_events, &counters).await;
                     }
                     None => {
                         // Spread the agents over the interval, then one sample per interval each.
-                        let mut agent = agent;
                         let offset =
                             Duration::from_millis((i as u64 * 7919) % (interval_ms as u64));
                         tokio::time::sleep(offset).await;
@@ -539,8 +539,8 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
                             tokio::time::interval(Duration::from_millis(interval_ms as u64));
                         while Instant::now() < stop_at {
                             ticker.tick().await;
-                            drive_one(&mut agent, vec![host_sample(now_ms(), i as u64)], &counters)
-                                .await;
+                            let sample = host_sample(now_ms(), i as u64);
+                            drive(&mut agent, 1, |_| sample.clone(), 1, &counters).await;
                         }
                     }
                 }
@@ -593,43 +593,6 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
         "history_settled": settled(&after),
         "bytes_per_stored_sample": if samples > 0 { ((store_after - store_before) / samples as f64 * 100.0).round() / 100.0 } else { 0.0 },
     }))
-}
-
-/// One event, waiting for its acknowledgement (live mode).
-async fn drive_one(agent: &mut SimulatedAgent, events: Vec<proto::Event>, counters: &Counters) {
-    let first_seq = agent.next_seq;
-    let n = events.len() as u64;
-    loop {
-        let message = proto::AgentMessage {
-            body: Some(Up::Batch(proto::EventBatch {
-                first_seq,
-                events: events.clone(),
-                ..Default::default()
-            })),
-        };
-        if agent.up.send(message).await.is_err() {
-            return;
-        }
-        counters.events_sent.fetch_add(n, Ordering::Relaxed);
-        match agent.down.message().await {
-            Ok(Some(proto::ServerMessage {
-                body: Some(Down::Ack(ack)),
-            })) => {
-                counters
-                    .events_committed
-                    .fetch_add(ack.seq + 1 - first_seq, Ordering::Relaxed);
-                agent.next_seq = ack.seq + 1;
-                return;
-            }
-            Ok(Some(proto::ServerMessage {
-                body: Some(Down::Error(e)),
-            })) => {
-                counters.refusals.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(e.retry_after_ms.max(50))).await;
-            }
-            _ => return,
-        }
-    }
 }
 
 fn main() -> std::process::ExitCode {

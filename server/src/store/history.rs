@@ -387,11 +387,71 @@ async fn replace_rollup(
     Ok(())
 }
 
-fn id_list(ids: &[i64]) -> String {
-    ids.iter()
+/// Runs `statement` (a delete or update of `host_chunk`) on the chunks with these ids.
+async fn for_chunks(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    statement: &str,
+    ids: &[i64],
+) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let list = ids
+        .iter()
         .map(i64::to_string)
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    sqlx::query(AssertSqlSafe(format!(
+        "{statement} where host_chunk_id in ({list})"
+    )))
+    // One text per id list: not worth a place in the statement cache.
+    .persistent(false)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Folds one host's hour: merges its raw chunks into one once the hour is over (or once
+/// many have piled up), settles the pending ones (unreadable ones too, so they are not read
+/// again every pass) and rewrites the hour's 1-minute rollup. Returns the new samples.
+async fn fold_hour(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    agent_id: Option<&str>,
+    period: i64,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let chunks = read_chunks(&mut **tx, agent_id, Layer::Raw, period, period + 1).await?;
+    let new_samples = chunks
+        .iter()
+        .filter(|c| c.pending)
+        .filter_map(|c| c.block.as_ref())
+        .map(|b| b.len() as u64)
+        .sum();
+    let pending_ids: Vec<i64> = chunks.iter().filter(|c| c.pending).map(|c| c.id).collect();
+    let readable: Vec<i64> = chunks
+        .iter()
+        .filter(|c| c.block.is_some())
+        .map(|c| c.id)
+        .collect();
+    let mut minutes = BTreeMap::new();
+    for b in chunks.iter().filter_map(|c| c.block.as_ref()) {
+        bucket(&mut minutes, MINUTE_MS, points(Layer::Raw, b));
+    }
+    let sealed = period + HOUR_MS + SEAL_AFTER_MS <= now;
+    if readable.len() > 1 && (sealed || readable.len() >= MERGE_AT) {
+        for_chunks(tx, "delete from host_chunk", &readable).await?;
+        let merged = NewChunk {
+            agent_id,
+            layer: Layer::Raw,
+            period,
+            pending: false,
+            block: Block::concat(RAW_WIDTH, chunks.into_iter().filter_map(|c| c.block)),
+        };
+        insert_chunks(tx, std::slice::from_ref(&merged)).await?;
+    }
+    for_chunks(tx, "update host_chunk set pending = 0", &pending_ids).await?;
+    replace_rollup(tx, agent_id, Layer::Minute, period, &minutes).await?;
+    Ok(new_samples)
 }
 
 impl Store {
@@ -426,62 +486,11 @@ impl Store {
             let mut agent_samples = 0u64;
             for (agent_id, period) in &groups {
                 let agent_id = agent_id.as_deref();
-                let chunks =
-                    read_chunks(&mut *tx, agent_id, Layer::Raw, *period, period + 1).await?;
-                let new_samples = chunks
-                    .iter()
-                    .filter(|c| c.pending)
-                    .filter_map(|c| c.block.as_ref())
-                    .map(|b| b.len() as u64)
-                    .sum::<u64>();
+                let new_samples = fold_hour(&mut tx, agent_id, *period, now).await?;
                 folded += new_samples;
                 if agent_id.is_some() {
                     agent_samples += new_samples;
                 }
-                let pending_ids: Vec<i64> =
-                    chunks.iter().filter(|c| c.pending).map(|c| c.id).collect();
-                let readable: Vec<&StoredChunk> =
-                    chunks.iter().filter(|c| c.block.is_some()).collect();
-                let merge = readable.len() > 1
-                    && (period + HOUR_MS + SEAL_AFTER_MS <= now || readable.len() >= MERGE_AT);
-                let mut minutes = BTreeMap::new();
-                for c in &readable {
-                    if let Some(b) = &c.block {
-                        bucket(&mut minutes, MINUTE_MS, points(Layer::Raw, b));
-                    }
-                }
-                if merge {
-                    let ids: Vec<i64> = readable.iter().map(|c| c.id).collect();
-                    sqlx::query(AssertSqlSafe(format!(
-                        "delete from host_chunk where host_chunk_id in ({})",
-                        id_list(&ids)
-                    )))
-                    // One text per id list: not worth a place in the statement cache.
-                    .persistent(false)
-                    .execute(&mut *tx)
-                    .await?;
-                    let merged =
-                        Block::concat(RAW_WIDTH, chunks.into_iter().filter_map(|c| c.block));
-                    let chunk = NewChunk {
-                        agent_id,
-                        layer: Layer::Raw,
-                        period: *period,
-                        pending: false,
-                        block: merged,
-                    };
-                    insert_chunks(&mut tx, std::slice::from_ref(&chunk)).await?;
-                }
-                // Unreadable chunks are settled too, so they are not read again every pass.
-                if !pending_ids.is_empty() {
-                    sqlx::query(AssertSqlSafe(format!(
-                        "update host_chunk set pending = 0 where host_chunk_id in ({})",
-                        id_list(&pending_ids)
-                    )))
-                    .persistent(false)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                replace_rollup(&mut tx, agent_id, Layer::Minute, *period, &minutes).await?;
                 days.insert((agent_id, floor(*period, DAY_MS)));
             }
             for (agent_id, day) in days {
