@@ -72,14 +72,7 @@ async fn setup_login_tokens(server: Server) {
     assert_eq!(me["username"], ADMIN);
     let csrf = me["csrf_token"].as_str().unwrap().to_owned();
 
-    let me: Value = http
-        .get(server.path("/api/v1/auth/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = get_json(&http, server.path("/api/v1/auth/me")).await;
     assert_eq!(me["username"], ADMIN);
 
     // Cookie-authenticated writes need the CSRF token.

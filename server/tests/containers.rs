@@ -120,14 +120,7 @@ async fn container_list_stats_and_events_reach_the_server() {
         Duration::from_secs(30),
         "the container with figures",
         || async {
-            let list: Value = http
-                .get(server.path("/api/v1/containers"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let list: Value = get_json(&http, server.path("/api/v1/containers")).await;
             list.as_array()?
                 .iter()
                 .find(|c| {
@@ -144,27 +137,17 @@ async fn container_list_stats_and_events_reach_the_server() {
     assert_eq!(container["compose_service"], "spin");
     assert!(container["memory_bytes"].as_u64().is_some());
     let agent_id = container["agent_id"].as_str().unwrap().to_owned();
-    let top: Value = http
-        .get(server.path(&format!("/api/v1/resources/top?agent_id={agent_id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let top: Value = get_json(
+        &http,
+        server.path(&format!("/api/v1/resources/top?agent_id={agent_id}")),
+    )
+    .await;
     assert_eq!(
         top["by_cpu"][0]["name"],
         name.as_str(),
         "the busy loop tops the CPU list: {top}"
     );
-    let hosts: Value = http
-        .get(server.path("/api/v1/resources/hosts"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let hosts: Value = get_json(&http, server.path("/api/v1/resources/hosts")).await;
     let host = hosts
         .as_array()
         .unwrap()
@@ -172,14 +155,11 @@ async fn container_list_stats_and_events_reach_the_server() {
         .find(|h| h["id"] == agent_id.as_str())
         .unwrap();
     assert!(host["running_containers"].as_u64().unwrap() >= 1);
-    let scoped: Value = http
-        .get(server.path(&format!("/api/v1/containers?agent_id={agent_id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let scoped: Value = get_json(
+        &http,
+        server.path(&format!("/api/v1/containers?agent_id={agent_id}")),
+    )
+    .await;
     assert!(
         scoped
             .as_array()
@@ -225,14 +205,7 @@ async fn container_list_stats_and_events_reach_the_server() {
         Duration::from_secs(20),
         "the container listed as exited",
         || async {
-            let list: Value = http
-                .get(server.path("/api/v1/containers"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let list: Value = get_json(&http, server.path("/api/v1/containers")).await;
             list.as_array()?
                 .iter()
                 .find(|c| c["name"] == name.as_str() && c["state"] == "exited")
@@ -312,14 +285,7 @@ async fn the_docker_run_snippet_starts_a_working_agent() {
         Duration::from_secs(30),
         "the containerised agent streaming",
         || async {
-            let hosts: Value = http
-                .get(server.path("/api/v1/resources/hosts"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let hosts: Value = get_json(&http, server.path("/api/v1/resources/hosts")).await;
             hosts
                 .as_array()?
                 .iter()
@@ -332,38 +298,29 @@ async fn the_docker_run_snippet_starts_a_working_agent() {
         },
     )
     .await;
-    let agent: Value = http
-        .get(server.path(&format!("/api/v1/agents/{}", host["id"].as_str().unwrap())))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let agent: Value = get_json(
+        &http,
+        server.path(&format!("/api/v1/agents/{}", host["id"].as_str().unwrap())),
+    )
+    .await;
     assert_eq!(
         agent["runtime"], "docker",
         "the agent detects the Docker socket"
     );
     // The host's own memory, read through /host/proc.
-    let summary: Value = http
-        .get(server.path(&format!(
+    let summary: Value = get_json(
+        &http,
+        server.path(&format!(
             "/api/v1/resources/summary?agent_id={}",
             host["id"].as_str().unwrap()
-        )))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let local: Value = http
-        .get(server.path("/api/v1/resources/summary?agent_id=local"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        )),
+    )
+    .await;
+    let local: Value = get_json(
+        &http,
+        server.path("/api/v1/resources/summary?agent_id=local"),
+    )
+    .await;
     assert_eq!(
         summary["latest"]["memory_total_bytes"],
         local["latest"]["memory_total_bytes"]

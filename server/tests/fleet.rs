@@ -56,14 +56,7 @@ impl Fleet {
     }
 
     async fn get(&self, path: &str) -> Value {
-        self.http
-            .get(self.server.path(path))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        get_json(&self.http, self.server.path(path)).await
     }
 
     async fn connected_agent(&self) -> Value {

@@ -248,14 +248,7 @@ async fn agents_on_their_own_addresses_survive_a_cut() {
             "/api/v1/resources/history?agent_id={a_id}&metric=cpu&from={cut_at}&to={}&step=1",
             restored.timestamp()
         );
-        let history: Value = http
-            .get(server.path(&url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let history: Value = get_json(&http, server.path(&url)).await;
         let points = history["points"].as_array()?.len() as i64;
         (points >= outage - 3).then_some(points)
     })

@@ -7,13 +7,11 @@ use common::*;
 use serde_json::{Value, json};
 
 async fn summary(http: &reqwest::Client, server: &Server) -> Value {
-    http.get(server.path("/api/v1/resources/summary?agent_id=local"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(
+        http,
+        server.path("/api/v1/resources/summary?agent_id=local"),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -54,14 +52,7 @@ async fn local_figures_are_live_and_kept_in_history() {
     })
     .await;
 
-    let hosts: Vec<Value> = http
-        .get(server.path("/api/v1/resources/hosts"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let hosts: Vec<Value> = get_json(&http, server.path("/api/v1/resources/hosts")).await;
     assert_eq!(hosts.len(), 1);
     assert_eq!(hosts[0]["id"], "local");
     assert_eq!(hosts[0]["connection_state"], "connected");
@@ -74,14 +65,11 @@ async fn local_figures_are_live_and_kept_in_history() {
 
     // Stored samples come back as buckets with avg <= max and min <= avg.
     let history: Value = eventually(Duration::from_secs(15), "three stored samples", || async {
-        let h: Value = http
-            .get(server.path("/api/v1/resources/history?agent_id=local&metric=memory&step=1"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let h: Value = get_json(
+            &http,
+            server.path("/api/v1/resources/history?agent_id=local&metric=memory&step=1"),
+        )
+        .await;
         (h["points"].as_array().unwrap().len() >= 3).then_some(h)
     })
     .await;

@@ -310,3 +310,8 @@ pub async fn issue_enrollment(server: &Server, http: &reqwest::Client, csrf: &st
 pub fn loadgen_binary() -> PathBuf {
     agent_binary().with_file_name("vantage-loadgen")
 }
+
+/// GET `url` and decode the JSON answer (panics on a transport or decoding error).
+pub async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: String) -> T {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
