@@ -1,7 +1,6 @@
 //! The agent's identity: its id, its Ed25519 key and the server it enrolled with, kept in
 //! `identity.json` in the state dir, readable by the owner only.
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -105,7 +104,14 @@ pub fn path_in(state_dir: &Path) -> PathBuf {
 /// read is refused rather than used.
 pub fn load(path: &Path) -> Result<Option<Identity>, IdentityError> {
     let shown = path.display().to_string();
-    let metadata = match std::fs::metadata(path) {
+    if let Some(dir) = path.parent().filter(|d| d.exists()) {
+        crate::files::check_private_dir(dir).map_err(|e| IdentityError::Read {
+            path: shown.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, e.to_string()),
+        })?;
+    }
+    // Not followed: a symlink in the state dir is refused, never read through.
+    let metadata = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
@@ -115,13 +121,23 @@ pub fn load(path: &Path) -> Result<Option<Identity>, IdentityError> {
             });
         }
     };
+    if !metadata.is_file() {
+        return Err(IdentityError::Damaged {
+            path: shown,
+            reason: "it is a symlink or not a regular file".into(),
+        });
+    }
     let mode = metadata.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(IdentityError::TooOpen { path: shown, mode });
     }
-    let text = std::fs::read_to_string(path).map_err(|source| IdentityError::Read {
+    let bytes = crate::files::read_regular(path).map_err(|source| IdentityError::Read {
         path: shown.clone(),
         source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| IdentityError::Damaged {
+        path: shown.clone(),
+        reason: "it is not UTF-8".into(),
     })?;
     let identity: Identity = serde_json::from_str(&text).map_err(|e| IdentityError::Damaged {
         path: shown.clone(),
@@ -145,21 +161,16 @@ pub fn save(path: &Path, identity: &Identity) -> Result<(), IdentityError> {
             .mode(0o700)
             .create(dir)
             .map_err(write_error)?;
+        crate::files::check_private_dir(dir).map_err(|e| {
+            write_error(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                e.to_string(),
+            ))
+        })?;
     }
-    let temp = path.with_extension("json.tmp");
-    let _ = std::fs::remove_file(&temp);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temp)
-        .map_err(write_error)?;
     let text =
         serde_json::to_vec_pretty(identity).map_err(|e| write_error(std::io::Error::other(e)))?;
-    file.write_all(&text)
-        .and_then(|_| file.sync_all())
-        .map_err(write_error)?;
-    std::fs::rename(&temp, path).map_err(write_error)
+    crate::files::write_private(path, &text).map_err(write_error)
 }
 
 #[cfg(test)]
@@ -215,5 +226,26 @@ mod tests {
         std::fs::write(&path, "{not json").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(load(&path).unwrap_err().to_string().contains("damaged"));
+    }
+
+    #[test]
+    fn a_symlinked_identity_or_a_loose_state_dir_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let real = dir.path().join("elsewhere.json");
+        save(&real, &sample()).unwrap();
+        let path = path_in(dir.path());
+        std::os::unix::fs::symlink(&real, &path).unwrap();
+        assert!(load(&path).unwrap_err().to_string().contains("symlink"));
+        std::fs::remove_file(&path).unwrap();
+        save(&path, &sample()).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(load(&path).unwrap_err().to_string().contains("chmod 700"));
+        assert!(
+            save(&path, &sample())
+                .unwrap_err()
+                .to_string()
+                .contains("chmod 700")
+        );
     }
 }

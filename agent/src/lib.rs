@@ -4,6 +4,7 @@
 pub mod certs;
 pub mod collect;
 pub mod docker;
+pub mod files;
 pub mod identity;
 pub mod install;
 pub mod run;

@@ -332,8 +332,11 @@ impl Session<'_> {
             return SessionEnd::Retry("the stream closed during authentication".into());
         }
         // Everything at or below the server's position is committed there.
-        let mut server_seq = match next(&mut down).await {
-            Ok(Down::AuthOk(ok)) => ok.last_seq,
+        let (mut server_seq, rate_limit) = match next(&mut down).await {
+            Ok(Down::AuthOk(ok)) => (
+                ok.last_seq,
+                ok.settings.map_or(0, |s| s.rate_limit_per_second),
+            ),
             Ok(other) => return end_for(other),
             Err(end) => return end,
         };
@@ -345,9 +348,14 @@ impl Session<'_> {
         // The last sequence number of each batch sent and not yet answered.
         let mut in_flight: VecDeque<u64> = VecDeque::new();
         let mut paused_until: Option<tokio::time::Instant> = None;
+        // A batch never holds more events than the server lets an agent send per second.
+        let batch_events = match rate_limit {
+            0 => stream::MAX_BATCH_EVENTS,
+            n => stream::MAX_BATCH_EVENTS.min(n as usize),
+        };
         loop {
             if paused_until.is_none() && in_flight.len() < stream::MAX_BATCHES_IN_FLIGHT {
-                match spool.read_after(sent, stream::MAX_BATCH_EVENTS) {
+                match spool.read_after(sent, batch_events) {
                     Ok(batch) if !batch.is_empty() => {
                         let first_seq = batch[0].0;
                         let last_seq = batch[batch.len() - 1].0;
@@ -379,6 +387,14 @@ impl Session<'_> {
                             in_flight.pop_front();
                         }
                         if let Err(e) = spool.ack(ack.seq) {
+                            tracing::error!(error = %e, "cannot update the spool");
+                        }
+                    }
+                    Ok(Down::Error(e)) if e.code == "invalid_event" => {
+                        // The server stored the rest of the batch and acknowledges past this
+                        // one: count it, never send it again.
+                        tracing::warn!(seq = e.seq, reason = %e.message, "the server refused an event");
+                        if let Err(e) = spool.count_refused(1) {
                             tracing::error!(error = %e, "cannot update the spool");
                         }
                     }

@@ -8,9 +8,9 @@
 //! Bounds: past `max_bytes` or `max_age` the oldest segments go, and their unacknowledged
 //! events are counted as dropped.
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufReader, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -39,6 +39,9 @@ struct Segment {
 struct State {
     acked: u64,
     dropped: u64,
+    /// Events the server refused as invalid (acknowledged past, never resent).
+    #[serde(default)]
+    refused: u64,
 }
 
 /// What went wrong with the spool.
@@ -111,30 +114,47 @@ fn scan(reader: &mut impl Read, mut on_record: impl FnMut(u64, &[u8])) -> u64 {
 
 impl Spool {
     /// Opens (or creates) the spool in `dir`, repairing a torn tail.
+    /// A directory that other users could write, or a segment or state file that is a
+    /// symlink or not a regular file, is refused: the agent never truncates or writes through
+    /// what someone else placed there.
     pub fn open(dir: &Path, max_bytes: u64, max_age: Duration) -> Result<Spool, SpoolError> {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
             .map_err(err(dir))?;
+        crate::files::check_private_dir(dir)
+            .map_err(|e| err(dir)(std::io::Error::new(std::io::ErrorKind::PermissionDenied, e)))?;
         let state_path = dir.join("state.json");
-        let state: State = std::fs::read(&state_path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(err(dir))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("seg-") && n.ends_with(".log"))
-            })
-            .collect();
+        let state: State = match crate::files::read_regular(&state_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+            Err(e) => return Err(err(&state_path)(e)),
+        };
+        let mut names: Vec<PathBuf> = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(err(dir))? {
+            let entry = entry.map_err(err(dir))?;
+            let path = entry.path();
+            let is_segment = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("seg-") && n.ends_with(".log"));
+            if !is_segment {
+                continue;
+            }
+            // file_type does not follow symlinks.
+            if !entry.file_type().map_err(err(&path))?.is_file() {
+                return Err(err(&path)(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "a spool segment is a symlink or not a regular file; remove it and start again",
+                )));
+            }
+            names.push(path);
+        }
         names.sort();
         let mut segments = VecDeque::new();
         for path in names {
-            let file = File::open(&path).map_err(err(&path))?;
+            let file = crate::files::open_regular(&path, false).map_err(err(&path))?;
             let mut first = None;
             let mut last = 0;
             let mut newest_ms = i64::MIN;
@@ -145,12 +165,10 @@ impl Spool {
                     newest_ms = newest_ms.max(event.time_ms);
                 }
             });
-            let size = std::fs::metadata(&path).map_err(err(&path))?.len();
+            let size = std::fs::symlink_metadata(&path).map_err(err(&path))?.len();
             if good < size {
                 tracing::warn!(segment = %path.display(), kept = good, size, "spool segment ends in a torn record; cutting it off");
-                OpenOptions::new()
-                    .write(true)
-                    .open(&path)
+                crate::files::open_regular(&path, true)
                     .and_then(|f| f.set_len(good))
                     .map_err(err(&path))?;
             }
@@ -207,12 +225,7 @@ impl Spool {
         if rotate {
             self.sync()?;
             let path = self.dir.join(format!("seg-{seq:020}.log"));
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .open(&path)
-                .map_err(err(&path))?;
+            let file = crate::files::create_private(&path, true).map_err(err(&path))?;
             // A reopened spool appends to a fresh segment; the old tail stays as it was.
             self.segments.push_back(Segment {
                 path,
@@ -267,11 +280,8 @@ impl Spool {
 
     fn save_state(&self) -> Result<(), SpoolError> {
         let path = self.dir.join("state.json");
-        let temp = self.dir.join("state.json.tmp");
         let text = serde_json::to_vec(&self.state).unwrap_or_default();
-        std::fs::write(&temp, text)
-            .and_then(|_| std::fs::rename(&temp, &path))
-            .map_err(err(&path))
+        crate::files::write_private(&path, &text).map_err(err(&path))
     }
 
     /// Applies the size and age bounds: the oldest segments go, and their unacknowledged
@@ -322,7 +332,8 @@ impl Spool {
     ) -> Result<Vec<(u64, proto::Event)>, SpoolError> {
         let mut out = Vec::new();
         for segment in self.segments.iter().filter(|s| s.last_seq > seq) {
-            let file = File::open(&segment.path).map_err(err(&segment.path))?;
+            let file =
+                crate::files::open_regular(&segment.path, false).map_err(err(&segment.path))?;
             scan(
                 &mut BufReader::new(file).take(segment.bytes),
                 |record_seq, body| {
@@ -354,6 +365,17 @@ impl Spool {
     /// Events dropped since the spool was created.
     pub fn dropped(&self) -> u64 {
         self.state.dropped
+    }
+
+    /// Counts events the server refused; they are acknowledged past like any other.
+    pub fn count_refused(&mut self, n: u64) -> Result<(), SpoolError> {
+        self.state.refused += n;
+        self.save_state()
+    }
+
+    /// Events the server refused since the spool was created.
+    pub fn refused(&self) -> u64 {
+        self.state.refused
     }
 
     /// Bytes on disk.
@@ -429,7 +451,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let segment = spooled(dir.path(), 5);
         // A crash in the middle of writing the sixth record.
-        let mut file = OpenOptions::new().append(true).open(&segment).unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&segment)
+            .unwrap();
         file.write_all(&[200, 1, 0, 0, 1, 2, 3]).unwrap();
         drop(file);
         let mut spool = Spool::open(dir.path(), 1 << 30, DAY).unwrap();
@@ -500,5 +525,38 @@ mod tests {
             3,
             "numbering continues after a drop"
         );
+    }
+
+    #[test]
+    fn a_symlinked_segment_is_refused_and_its_target_untouched() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let spool_dir = dir.path().join("spool");
+        let segment = spooled(&spool_dir, 3);
+        Spool::open(&spool_dir, 1 << 30, DAY)
+            .unwrap()
+            .ack(1)
+            .unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "not a spool segment, must stay whole").unwrap();
+        std::fs::remove_file(&segment).unwrap();
+        std::os::unix::fs::symlink(&victim, &segment).unwrap();
+        let error = Spool::open(&spool_dir, 1 << 30, DAY)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("symlink"), "{error}");
+        assert_eq!(
+            std::fs::read_to_string(&victim).unwrap(),
+            "not a spool segment, must stay whole"
+        );
+        // The state file is private, and a loose spool dir is refused.
+        let state = std::fs::metadata(spool_dir.join("state.json")).unwrap();
+        assert_eq!(state.permissions().mode() & 0o777, 0o600);
+        std::fs::remove_file(&segment).unwrap();
+        std::fs::set_permissions(&spool_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let error = Spool::open(&spool_dir, 1 << 30, DAY)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("chmod 700"), "{error}");
     }
 }

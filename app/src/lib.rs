@@ -4,6 +4,7 @@
 #[cfg(feature = "ssr")]
 pub mod backend;
 mod error;
+pub mod text;
 mod types;
 pub mod ui;
 

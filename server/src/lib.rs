@@ -4,10 +4,12 @@
 pub mod auth;
 pub mod config;
 pub mod grpc;
+pub mod health;
 pub mod http;
 pub mod ingest;
 pub mod live;
 pub mod metrics;
+pub mod net;
 pub mod service;
 pub mod store;
 pub mod workers;
@@ -116,6 +118,7 @@ pub async fn run(
         let settings = grpc::IngestSettings {
             rate_limit_per_second: config.agent_rate_limit_per_second,
             host_interval_s: config.collect_interval.as_secs().max(1) as u32,
+            max_event_age_ms: i64::try_from(config.retention_raw.as_millis()).unwrap_or(i64::MAX),
         };
         let ingest = grpc::Ingest::new(vantage.clone(), settings, shutdown.clone());
         let grpc_shutdown = shutdown.clone();

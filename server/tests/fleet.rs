@@ -422,6 +422,17 @@ impl RawAgent {
     }
 }
 
+/// A host sample the ingest accepts, `i` ms before now.
+fn valid_event(i: i64) -> proto::Event {
+    proto::Event {
+        time_ms: now_s() * 1000 - i,
+        body: Some(proto::event::Body::HostSample(proto::HostSample {
+            hostname: "raw".into(),
+            ..Default::default()
+        })),
+    }
+}
+
 fn now_s() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -469,12 +480,7 @@ async fn the_rate_limit_answers_with_retry_after() {
     };
     let batch = |first_seq: u64| proto::EventBatch {
         first_seq,
-        events: (0..800)
-            .map(|i| proto::Event {
-                time_ms: i,
-                body: None,
-            })
-            .collect(),
+        events: (0..800).map(valid_event).collect(),
         ..Default::default()
     };
     let send = |b| proto::AgentMessage {
@@ -507,10 +513,7 @@ async fn the_rate_limit_answers_with_retry_after() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let small = |first_seq: u64, after_dropped: bool| proto::EventBatch {
         first_seq,
-        events: vec![proto::Event {
-            time_ms: 1,
-            body: None,
-        }],
+        events: vec![valid_event(0)],
         after_dropped,
         dropped_total: 5,
     };

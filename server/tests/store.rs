@@ -311,6 +311,7 @@ fn batch(agent_id: &str, last_seq: u64, first_seq: u64, n: usize) -> server::sto
         first_seq,
         items,
         spool: Default::default(),
+        known_dropped: 0,
     }
 }
 
@@ -362,7 +363,7 @@ async fn a_full_writer_queue_asks_streams_to_back_off() {
         .execute(&mut blocker)
         .await
         .unwrap();
-    let writer = server::ingest::BatchWriter::start(store.clone(), 2, 1);
+    let writer = server::ingest::BatchWriter::start(store.clone(), Default::default(), 2, 1);
     let tasks: Vec<_> = (0..8)
         .map(|i| {
             let writer = writer.clone();

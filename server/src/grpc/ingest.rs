@@ -82,6 +82,8 @@ impl StreamRegistry {
 pub struct IngestSettings {
     pub rate_limit_per_second: u32,
     pub host_interval_s: u32,
+    /// Events older than this are refused (history that old is past its retention).
+    pub max_event_age_ms: i64,
 }
 
 /// The tonic service.
@@ -90,6 +92,8 @@ pub struct Ingest {
     vantage: Arc<Vantage>,
     writer: BatchWriter,
     settings: IngestSettings,
+    /// One bucket per agent, shared by all its streams: reconnecting does not refill it.
+    buckets: Arc<Mutex<HashMap<String, TokenBucket>>>,
     shutdown: CancellationToken,
 }
 
@@ -101,13 +105,23 @@ impl Ingest {
     ) -> Self {
         // Room for a burst of batches (at most 500 events each, so memory stays in tens of MB);
         // past that, agents back off and resend from their spools.
-        let writer = BatchWriter::start(vantage.store.clone(), 256, 256);
+        let writer = BatchWriter::start(vantage.store.clone(), vantage.health.clone(), 256, 256);
         Self {
             vantage,
             writer,
             settings,
+            buckets: Arc::default(),
             shutdown,
         }
+    }
+
+    /// Takes `n` events from the agent's bucket, or says how long to wait.
+    fn take_tokens(&self, agent_id: &str, n: usize) -> Result<(), Duration> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        buckets
+            .entry(agent_id.to_owned())
+            .or_insert_with(|| TokenBucket::new(self.settings.rate_limit_per_second))
+            .take(n)
     }
 
     fn agent_settings(&self) -> proto::AgentSettings {
@@ -130,7 +144,13 @@ fn error(code: &str, text: impl Into<String>, retry_after_ms: u64) -> Down {
         code: code.to_owned(),
         message: text.into(),
         retry_after_ms,
+        seq: 0,
     })
+}
+
+/// Checks a name an agent gives at registration (hostname, label, OS, ...).
+fn registration_text(field: &str, text: &str, max: usize) -> Result<(), Status> {
+    app::text::check_name(field, text, max).map_err(Status::invalid_argument)
 }
 
 #[tonic::async_trait]
@@ -150,16 +170,32 @@ impl proto::agent_service_server::AgentService for Ingest {
             .as_slice()
             .try_into()
             .map_err(|_| Status::invalid_argument("public_key must be 32 bytes"))?;
-        VerifyingKey::from_bytes(&key)
+        // A small-order key (the all-zero one among them) would let forged signatures pass.
+        let verifying = VerifyingKey::from_bytes(&key)
             .map_err(|_| Status::invalid_argument("public_key is not an Ed25519 key"))?;
-        let hostname: String = r.hostname.trim().chars().take(253).collect();
+        if verifying.is_weak() {
+            return Err(Status::invalid_argument(
+                "public_key is a weak (small-order) Ed25519 key",
+            ));
+        }
+        let hostname = r.hostname.trim().to_owned();
+        registration_text("hostname", &hostname, 253)?;
+        if hostname.is_empty() {
+            return Err(Status::invalid_argument("hostname is empty"));
+        }
+        // An empty label means the hostname.
         let label = if r.label.trim().is_empty() {
             hostname.clone()
         } else {
             r.label.trim().to_owned()
         };
-        if label.chars().count() > 64 {
-            return Err(Status::invalid_argument("label is at most 64 characters"));
+        registration_text("label", &label, 64)?;
+        for (field, text) in [
+            ("os", &r.os),
+            ("arch", &r.arch),
+            ("agent_version", &r.agent_version),
+        ] {
+            registration_text(field, text, 64)?;
         }
         let runtime = match r.runtime.as_str() {
             "docker" | "swarm" | "kubernetes" | "systemd" | "bare" => r.runtime.clone(),
@@ -170,7 +206,7 @@ impl proto::agent_service_server::AgentService for Ingest {
                 )));
             }
         };
-        let short = |s: &str| s.chars().take(64).collect::<String>();
+        let short = |s: &str| s.to_owned();
         let agent = NewAgent {
             agent_id: uuid::Uuid::new_v4().to_string(),
             label,
@@ -196,7 +232,7 @@ impl proto::agent_service_server::AgentService for Ingest {
                 "the enrollment token is unknown, used or expired",
             ));
         }
-        tracing::info!(agent_id = %agent.agent_id, label = %agent.label, "agent enrolled");
+        tracing::info!(agent_id = %agent.agent_id, label = ?agent.label, "agent enrolled");
         self.vantage.live.set_connected(&agent.agent_id, false);
         Ok(Response::new(proto::RegisterAgentResponse {
             agent_id: agent.agent_id,
@@ -219,7 +255,8 @@ impl proto::agent_service_server::AgentService for Ingest {
     }
 }
 
-/// Refills `rate` tokens per second up to one second's worth; a batch may overdraw a full bucket.
+/// Refills `rate` tokens per second up to one second's worth; a batch takes its events whole
+/// or not at all (never overdrawing).
 struct TokenBucket {
     rate: f64,
     tokens: f64,
@@ -243,14 +280,14 @@ impl TokenBucket {
             (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate);
         self.last = now;
         let n = n as f64;
-        if self.tokens >= n.min(self.rate) {
+        if self.tokens >= n {
             self.tokens -= n;
             Ok(())
         } else {
-            Err(
-                Duration::from_secs_f64((n.min(self.rate) - self.tokens) / self.rate)
-                    .max(Duration::from_millis(1)),
-            )
+            // A batch larger than the bucket never fits: wait a whole second (the agent sends
+            // smaller batches, at most the rate it was told).
+            let missing = (n - self.tokens).min(self.rate);
+            Err(Duration::from_secs_f64(missing / self.rate).max(Duration::from_millis(1)))
         }
     }
 }
@@ -266,18 +303,19 @@ impl Ingest {
         let (stream_id, mut control) = self.vantage.streams.register(&agent_id);
         let live = &self.vantage.live;
         live.set_connected(&agent_id, true);
-        tracing::info!(%agent_id, label = %agent.label, "agent connected");
+        tracing::info!(%agent_id, label = ?agent.label, "agent connected");
         let names = HostNames {
             label: agent.label.clone(),
             hostname: agent.hostname.clone(),
         };
         let mut last_seq = agent.last_seq.max(0) as u64;
+        // Drops the server already knows of: a gap is accepted only for drops declared since.
+        let mut known_dropped = agent.dropped_events.max(0) as u64;
         let ok = proto::AuthOk {
             last_seq,
             settings: Some(self.agent_settings()),
         };
         let _ = out.send(message(Down::AuthOk(ok))).await;
-        let mut bucket = TokenBucket::new(self.settings.rate_limit_per_second);
         let reason = loop {
             let incoming = tokio::select! {
                 c = control.recv() => {
@@ -305,10 +343,32 @@ impl Ingest {
                 })) => batch,
                 Ok(Some(_)) => continue,
                 Ok(None) => break "the agent closed the stream",
+                Err(status) if status.code() == tonic::Code::OutOfRange => {
+                    let text = format!("a message is at most {} bytes", super::MAX_MESSAGE_BYTES);
+                    let _ = out.send(message(error("message_too_large", text, 0))).await;
+                    break "a message over the size limit";
+                }
                 Err(_) => break "the stream broke",
             };
             live.set_connected(&agent_id, true);
-            if let Err(wait) = bucket.take(batch.events.len()) {
+            if let Err(invalid) = crate::ingest::validate::check_batch(&batch) {
+                tracing::warn!(%agent_id, error = %invalid, "batch refused");
+                let _ = out
+                    .send(message(error(invalid.code, invalid.message, 0)))
+                    .await;
+                continue;
+            }
+            if batch.events.len() as u64 > u64::from(self.settings.rate_limit_per_second.max(1)) {
+                let text = format!(
+                    "a batch holds at most {} events (the rate limit per second)",
+                    self.settings.rate_limit_per_second
+                );
+                let _ = out
+                    .send(message(error("batch_too_large", text, 1000)))
+                    .await;
+                continue;
+            }
+            if let Err(wait) = self.take_tokens(&agent_id, batch.events.len()) {
                 let retry = wait.as_millis().max(1) as u64;
                 let text = format!(
                     "more than {} events per second",
@@ -317,12 +377,29 @@ impl Ingest {
                 let _ = out.send(message(error("rate_limited", text, retry))).await;
                 continue;
             }
-            match self.commit(&agent_id, &names, last_seq, batch).await {
-                Ok(new_last) => {
+            let dropped_total = batch.dropped_total;
+            match self
+                .commit(&agent_id, &names, last_seq, known_dropped, batch)
+                .await
+            {
+                Ok((new_last, refused)) => {
                     last_seq = new_last;
+                    known_dropped = known_dropped.max(dropped_total);
+                    for (seq, invalid) in refused {
+                        let refusal = proto::Error {
+                            code: invalid.code.to_owned(),
+                            message: invalid.message,
+                            retry_after_ms: 0,
+                            seq,
+                        };
+                        let _ = out.send(message(Down::Error(refusal))).await;
+                    }
                     let _ = out
                         .send(message(Down::Ack(proto::Ack { seq: last_seq })))
                         .await;
+                }
+                Err(IngestError::Invalid(text)) => {
+                    let _ = out.send(message(error("invalid_batch", text, 0))).await;
                 }
                 Err(IngestError::Gap { .. }) => {
                     let _ = out
@@ -427,8 +504,8 @@ impl Ingest {
         if agent.status != "active" {
             return refuse("agent_revoked", "this agent was revoked".into()).await;
         }
-        let skew = now_s() - answer.timestamp;
-        if skew.abs() > MAX_SKEW_S {
+        let skew = now_s().saturating_sub(answer.timestamp);
+        if skew.unsigned_abs() > MAX_SKEW_S as u64 {
             return refuse(
                 "clock_skew",
                 format!("the agent's clock is {skew} s off the server's; fix its time (NTP)"),
@@ -458,13 +535,16 @@ impl Ingest {
         Some(agent)
     }
 
+    /// Checks each event and commits the batch; refused events keep their place in the
+    /// sequence (stored as nothing) and come back with their numbers and reasons.
     async fn commit(
         &self,
         agent_id: &str,
         names: &HostNames,
         last_seq: u64,
+        known_dropped: u64,
         batch: proto::EventBatch,
-    ) -> Result<u64, IngestError> {
+    ) -> Result<(u64, Vec<(u64, crate::ingest::validate::Invalid)>), IngestError> {
         let spool = SpoolReport {
             after_dropped: batch.after_dropped,
             dropped_total: batch.dropped_total,
@@ -472,10 +552,26 @@ impl Ingest {
         let mut newest_host: Option<agent::collect::HostSample> = None;
         let mut lifecycle = Vec::new();
         let agent: std::sync::Arc<str> = agent_id.into();
+        let now_ms = crate::store::now_ms();
+        let window = crate::ingest::validate::Window {
+            oldest_ms: now_ms.saturating_sub(self.settings.max_event_age_ms),
+            now_ms,
+        };
+        let mut refused = Vec::new();
+        let first_seq = batch.first_seq;
         let items: Vec<BatchItem> = batch
             .events
             .into_iter()
-            .map(|event| {
+            .enumerate()
+            .map(|(i, event)| {
+                let seq = first_seq + i as u64;
+                if let Err(invalid) = crate::ingest::validate::check_event(&event, window) {
+                    // Duplicates of committed events are skipped anyway: no need to refuse them.
+                    if seq > last_seq {
+                        refused.push((seq, invalid));
+                    }
+                    return BatchItem::Ignored;
+                }
                 let ts_ms = event.time_ms;
                 match event.body {
                     Some(Body::HostSample(s)) => {
@@ -507,11 +603,16 @@ impl Ingest {
             .commit(AgentBatch {
                 agent_id: agent_id.to_owned(),
                 last_seq,
-                first_seq: batch.first_seq,
+                first_seq,
                 items,
                 spool,
+                known_dropped,
             })
             .await?;
+        if !refused.is_empty() {
+            tracing::warn!(%agent_id, refused = refused.len(), first = %refused[0].1, "events refused at the edge");
+            self.vantage.health.count_refused(refused.len() as u64);
+        }
         if new_last > last_seq {
             let live = &self.vantage.live;
             // Only the newest sample goes live: a backfill after an outage is history, not news.
@@ -532,7 +633,7 @@ impl Ingest {
                 });
             }
         }
-        Ok(new_last)
+        Ok((new_last, refused))
     }
 }
 
@@ -544,6 +645,10 @@ mod tests {
     fn the_bucket_refuses_past_the_rate_and_refills() {
         let mut bucket = TokenBucket::new(100);
         assert!(bucket.take(60).is_ok());
+        assert!(
+            bucket.take(101).is_err(),
+            "a batch larger than the bucket never fits"
+        );
         let wait = bucket.take(60).unwrap_err();
         assert!(
             wait > Duration::from_millis(100) && wait < Duration::from_millis(300),

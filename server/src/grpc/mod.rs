@@ -15,7 +15,7 @@ pub use ingest::{ENROLLMENT_TOKEN_PREFIX, Ingest, IngestSettings, StreamRegistry
 /// HTTP/2 flow-control window per agent connection (and its one stream).
 const RECEIVE_WINDOW: u32 = 64 << 10;
 /// Largest message an agent may send (a batch is a few KiB; a container list can be more).
-const MAX_MESSAGE_BYTES: usize = 1 << 20;
+pub(crate) const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
 /// Serves the agent protocol over TLS until `shutdown` is cancelled.
 pub async fn serve(

@@ -15,12 +15,39 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(metrics))
 }
 
-/// 200 while the collection loop ran recently enough, else 503 with the reason.
+/// 503 with every reason while a part of the server is stalled (the batch writer, a worker
+/// restarting after a panic).
+fn unwell(state: &AppState, status: &str, mut reasons: Vec<String>) -> Option<Response> {
+    reasons.extend(
+        state
+            .vantage
+            .health
+            .problems()
+            .into_iter()
+            .map(|(part, reason)| format!("{part}: {reason}")),
+    );
+    if reasons.is_empty() {
+        return None;
+    }
+    Some(
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": status, "reason": reasons.join("; "), "reasons": reasons })),
+        )
+            .into_response(),
+    )
+}
+
+/// 200 while the collection loop ran recently enough and nothing is stalled, else 503 with
+/// the reasons.
 async fn healthz(State(state): State<AppState>) -> Response {
     let live = &state.vantage.live;
     let age = live.collection_age();
     let deadline = state.config.health_deadline();
     if age <= deadline {
+        if let Some(response) = unwell(&state, "unhealthy", Vec::new()) {
+            return response;
+        }
         return (
             StatusCode::OK,
             Json(json!({ "status": "ok", "collection_age_s": age.as_secs() })),
@@ -40,17 +67,15 @@ async fn healthz(State(state): State<AppState>) -> Response {
             deadline.as_secs()
         ),
     };
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({ "status": "unhealthy", "reason": reason })),
-    )
-        .into_response()
+    unwell(&state, "unhealthy", vec![reason]).unwrap_or_else(|| StatusCode::OK.into_response())
 }
 
-/// 200 when the store answers, else 503.
+/// 200 when the store answers and nothing is stalled, else 503.
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.vantage.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))).into_response(),
+        Ok(()) => unwell(&state, "not_ready", Vec::new()).unwrap_or_else(|| {
+            (StatusCode::OK, Json(json!({ "status": "ready" }))).into_response()
+        }),
         Err(e) => {
             tracing::warn!(error = %e, "store not ready");
             (
@@ -78,6 +103,17 @@ async fn metrics(State(state): State<AppState>) -> Response {
             "# HELP vantage_history_pending_chunks Chunks of host samples not yet merged and rolled up.\n# TYPE vantage_history_pending_chunks gauge\nvantage_history_pending_chunks {n}\n"
         ));
     }
+    let health = &state.vantage.health;
+    body.push_str("# HELP vantage_task_panics_total Panics of supervised tasks (each was restarted).\n# TYPE vantage_task_panics_total counter\n");
+    for (task, n) in health.panics() {
+        body.push_str(&format!(
+            "vantage_task_panics_total{{task=\"{task}\"}} {n}\n"
+        ));
+    }
+    body.push_str(&format!(
+        "# HELP vantage_ingest_refused_events_total Agent events refused by the ingest's checks.\n# TYPE vantage_ingest_refused_events_total counter\nvantage_ingest_refused_events_total {}\n",
+        health.refused_events()
+    ));
     (
         [(
             header::CONTENT_TYPE,

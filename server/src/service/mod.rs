@@ -34,6 +34,8 @@ pub struct Vantage {
     pub streams: crate::grpc::StreamRegistry,
     /// The gRPC listener, once bound (server mode only).
     pub grpc: std::sync::OnceLock<GrpcEndpoint>,
+    /// What is wrong inside the server now (a stalled writer, a restarting worker).
+    pub health: Arc<crate::health::Health>,
 }
 
 /// What install snippets need to know about the gRPC listener.
@@ -72,6 +74,7 @@ impl Vantage {
             throttle: LoginThrottle::new(10, Duration::from_secs(15 * 60)),
             streams: Default::default(),
             grpc: Default::default(),
+            health: Default::default(),
         }
     }
 

@@ -57,6 +57,9 @@ pub struct AgentBatch {
     pub first_seq: u64,
     pub items: Vec<super::BatchItem>,
     pub spool: SpoolReport,
+    /// The agent's drop count the server knew before this batch: a gap is accepted only up
+    /// to the drops declared since.
+    pub known_dropped: u64,
 }
 
 /// What the agent's spool says about a batch.
@@ -75,6 +78,9 @@ pub enum IngestError {
     Gap { first_seq: u64, expected: u64 },
     #[error("another stream of this agent committed first")]
     Superseded,
+    /// The batch's numbers cannot be stored (the stream's edge checks refuse these first).
+    #[error("{0}")]
+    Invalid(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The batch writer's queue is full: the agent should retry later.
@@ -306,6 +312,7 @@ impl Store {
             first_seq,
             items: items.to_vec(),
             spool,
+            known_dropped: 0,
         };
         self.commit_batches(std::slice::from_ref(&batch))
             .await?
@@ -327,20 +334,42 @@ impl Store {
         let mut tx = self.write_tx().await?;
         for b in batches {
             let count = b.items.len() as u64;
-            if count == 0 || b.first_seq + count - 1 <= b.last_seq {
+            // Every position must fit the signed column: checked, whatever the caller sent.
+            let new_last = match b.first_seq.checked_add(count.saturating_sub(1)) {
+                Some(last)
+                    if b.first_seq >= 1
+                        && last <= i64::MAX as u64
+                        && b.last_seq <= i64::MAX as u64 =>
+                {
+                    last
+                }
+                _ => {
+                    results.push(Err(IngestError::Invalid(format!(
+                        "sequence numbers from {} for {count} events are out of range",
+                        b.first_seq
+                    ))));
+                    continue;
+                }
+            };
+            if count == 0 || new_last <= b.last_seq {
                 results.push(Ok(b.last_seq));
                 continue;
             }
-            // A gap is accepted only when the agent says its spool dropped those events.
-            if b.first_seq > b.last_seq + 1 && !b.spool.after_dropped {
-                results.push(Err(IngestError::Gap {
-                    first_seq: b.first_seq,
-                    expected: b.last_seq + 1,
-                }));
-                continue;
+            // A gap is accepted only when the agent says its spool dropped those events, and
+            // only as many as it has declared dropped since the server last heard.
+            let expected = b.last_seq + 1;
+            if b.first_seq > expected {
+                let gap = b.first_seq - expected;
+                let declared = b.spool.dropped_total.saturating_sub(b.known_dropped);
+                if !b.spool.after_dropped || gap > declared {
+                    results.push(Err(IngestError::Gap {
+                        first_seq: b.first_seq,
+                        expected,
+                    }));
+                    continue;
+                }
             }
-            let skip = b.last_seq.saturating_add(1).saturating_sub(b.first_seq) as usize;
-            let new_last = b.first_seq + count - 1;
+            let skip = expected.saturating_sub(b.first_seq) as usize;
             let moved = sqlx::query(
                 "update agent set last_seq = $1, last_seen_at = $2, \
                  dropped_events = case when dropped_events > $5 then dropped_events else $5 end \

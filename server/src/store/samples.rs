@@ -27,12 +27,12 @@ impl SampleRow {
         agent_id: Option<std::sync::Arc<str>>,
         s: &agent::collect::HostSample,
     ) -> Self {
-        let disk_used: u64 = s.filesystems.iter().map(|f| f.used_bytes).sum();
-        let disk_usable: u64 = s
-            .filesystems
-            .iter()
-            .map(|f| f.used_bytes.saturating_add(f.available_bytes))
-            .sum();
+        // Saturating: a sum of reported figures must never overflow, whatever was sent.
+        let sum = |f: fn(&agent::collect::FilesystemUsage) -> u64| {
+            s.filesystems.iter().map(f).fold(0u64, u64::saturating_add)
+        };
+        let disk_used = sum(|f| f.used_bytes);
+        let disk_usable = sum(|f| f.used_bytes.saturating_add(f.available_bytes));
         let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         SampleRow {
             agent_id,

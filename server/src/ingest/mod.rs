@@ -1,0 +1,175 @@
+//! The batch writer: agent streams hand their batches to one bounded queue, and a single task
+//! commits many of them per transaction. A stream gets its answer (and acknowledges to the
+//! agent) only after the commit. When the queue is full a stream waits (holding one batch and
+//! reading nothing more, so HTTP/2 flow control slows its agent); past a short wait it is told
+//! to back off with `retry_after_ms`. Nothing is buffered without limit.
+//!
+//! Isolation: a transaction that fails is retried one batch at a time, so one agent's bad
+//! batch fails alone. The task is supervised: a panic fails only the batches in hand, is
+//! counted and reported on `/healthz` until the restarted writer commits again.
+pub mod validate;
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::health::{Health, panic_message};
+use crate::store::{AgentBatch, IngestError, Store};
+
+/// How long a stream waits for room in the queue before it is told to back off.
+pub const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// The health part and task name of the writer.
+pub const WRITER: &str = "batch_writer";
+
+struct Job {
+    batch: AgentBatch,
+    reply: oneshot::Sender<Result<u64, IngestError>>,
+}
+
+/// The handle streams submit batches through.
+#[derive(Clone)]
+pub struct BatchWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl BatchWriter {
+    /// Starts the writer task with room for `capacity` waiting batches, committing at most
+    /// `max_per_commit` batches per transaction. It stops when every handle is dropped.
+    pub fn start(
+        store: Store,
+        health: Arc<Health>,
+        capacity: usize,
+        max_per_commit: usize,
+    ) -> BatchWriter {
+        let (jobs, queue) = mpsc::channel(capacity.max(1));
+        let queue = Arc::new(Mutex::new(queue));
+        tokio::spawn(supervise(store, health, queue, max_per_commit.max(1)));
+        BatchWriter { jobs }
+    }
+
+    /// Commits a batch: its new position, or why not. A full queue is waited on for up to
+    /// [`QUEUE_WAIT`] (the stream simply reads nothing more meanwhile); `Overloaded` after that.
+    pub async fn commit(&self, batch: AgentBatch) -> Result<u64, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send_timeout(Job { batch, reply }, QUEUE_WAIT)
+            .await
+            .map_err(|_| IngestError::Overloaded)?;
+        answer.await.unwrap_or(Err(IngestError::Unavailable))
+    }
+}
+
+/// Runs the writer and starts it again after a panic (a second later, so a panic on every
+/// commit cannot spin a core). The queue outlives each run.
+async fn supervise(
+    store: Store,
+    health: Arc<Health>,
+    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
+    max_per_commit: usize,
+) {
+    loop {
+        let run = tokio::spawn(run(
+            store.clone(),
+            health.clone(),
+            queue.clone(),
+            max_per_commit,
+        ));
+        match run.await {
+            Ok(()) => return,
+            Err(e) if e.is_panic() => {
+                let message = panic_message(&*e.into_panic());
+                tracing::error!(task = WRITER, panic = %message, "the batch writer panicked; restarting it");
+                health.count_panic(WRITER);
+                health.set(
+                    WRITER,
+                    format!(
+                        "ingest stalled: the batch writer panicked ({message}) and is restarting"
+                    ),
+                );
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+async fn run(
+    store: Store,
+    health: Arc<Health>,
+    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
+    max_per_commit: usize,
+) {
+    let mut queue = queue.lock().await;
+    let mut jobs = Vec::with_capacity(max_per_commit);
+    while let Some(first) = queue.recv().await {
+        jobs.push(first);
+        while jobs.len() < max_per_commit {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let (batches, replies): (Vec<AgentBatch>, Vec<_>) =
+            jobs.drain(..).map(|j| (j.batch, j.reply)).unzip();
+        let results = commit_isolated(&store, &batches).await;
+        if results
+            .iter()
+            .any(|r| matches!(r, Err(IngestError::Unavailable)))
+        {
+            health.set(WRITER, "ingest stalled: the store refuses agent batches");
+        } else {
+            health.clear(WRITER);
+        }
+        for (reply, result) in replies.into_iter().zip(results) {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// Commits the batches together; if that transaction fails (or panics), each one alone, so
+/// only the batches that fail by themselves are refused.
+async fn commit_isolated(store: &Store, batches: &[AgentBatch]) -> Vec<Result<u64, IngestError>> {
+    match attempt(store, batches).await {
+        Ok(results) => return results,
+        Err(e) if batches.len() == 1 => {
+            tracing::error!(agent_id = %batches[0].agent_id, error = %e, "cannot commit an agent batch");
+            return vec![Err(IngestError::Unavailable)];
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, batches = batches.len(), "a shared commit failed; committing each batch alone");
+        }
+    }
+    let mut results = Vec::with_capacity(batches.len());
+    for batch in batches {
+        results.push(match attempt(store, std::slice::from_ref(batch)).await {
+            Ok(mut r) => r.remove(0),
+            Err(e) => {
+                tracing::error!(agent_id = %batch.agent_id, error = %e, "cannot commit an agent batch");
+                Err(IngestError::Unavailable)
+            }
+        });
+    }
+    results
+}
+
+/// One commit attempt, with a panic turned into an error.
+async fn attempt(
+    store: &Store,
+    batches: &[AgentBatch],
+) -> Result<Vec<Result<u64, IngestError>>, StoreFailure> {
+    std::panic::AssertUnwindSafe(store.commit_batches(batches))
+        .catch_unwind()
+        .await
+        .map_err(|panic| StoreFailure::Panic(panic_message(&*panic)))?
+        .map_err(StoreFailure::Store)
+}
+
+/// Why a commit attempt failed as a whole.
+#[derive(Debug, thiserror::Error)]
+enum StoreFailure {
+    #[error(transparent)]
+    Store(crate::store::StoreError),
+    #[error("the commit panicked: {0}")]
+    Panic(String),
+}
