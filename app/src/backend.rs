@@ -29,8 +29,14 @@ pub trait Backend: Send + Sync + 'static {
     async fn needs_setup(&self) -> Result<bool, ApiError>;
     /// Creates the first admin; 409 once any user exists.
     async fn setup(&self, username: &str, password: &str) -> Result<(), ApiError>;
-    /// Checks a password (throttled) and opens a session; returns its cookie value.
-    async fn login(&self, username: &str, password: &str) -> Result<String, ApiError>;
+    /// Checks a password (throttled per username and address, and per address) and opens a
+    /// session; returns its cookie value.
+    async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client: std::net::IpAddr,
+    ) -> Result<String, ApiError>;
     /// Ends the session behind a cookie value, if any.
     async fn logout(&self, session_token: &str) -> Result<(), ApiError>;
     /// The user behind a session cookie value, if it is valid.
@@ -92,14 +98,6 @@ pub fn session_set_cookie(token: Option<&str>, secure: bool) -> String {
     }
 }
 
-/// True when the request reached us over HTTPS (directly or through a proxy that says so).
-pub fn request_is_https(headers: &axum::http::HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
-}
-
 /// The value of the session cookie, if the request carries one.
 pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
     headers
@@ -112,15 +110,90 @@ pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-/// The host the client addressed: `X-Forwarded-Host` (first value) or `Host`.
-pub fn request_host(headers: &axum::http::HeaderMap) -> Option<String> {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(',').next().unwrap_or(v).trim().to_owned())
+/// Who sent a request, as far as the server can tell: the server puts one in every request.
+/// Proxy headers count only when the connection comes from a trusted proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The client's address: the connection's peer, or what a trusted proxy reports.
+    pub addr: std::net::IpAddr,
+    /// The host the client addressed (`Host`, or a trusted proxy's `X-Forwarded-Host`), only
+    /// when it is a valid `host[:port]`: it reaches install snippets.
+    pub host: Option<String>,
+    /// The request reached us over HTTPS (as a trusted proxy says).
+    pub https: bool,
+}
+
+/// True for `name[:port]`, `ipv4[:port]` or `[ipv6][:port]`: DNS labels of letters, digits
+/// and inner hyphens, at most 253 characters; nothing a shell or YAML would treat specially.
+pub fn is_valid_host(text: &str) -> bool {
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+            return false;
+        }
+        match after {
+            "" => return true,
+            p => match p.strip_prefix(':') {
+                Some(port) => ("v6", Some(port)),
+                None => return false,
+            },
+        }
+    } else {
+        match text.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (text, None),
+        }
     };
-    header("x-forwarded-host")
-        .or_else(|| header("host"))
-        .filter(|h| !h.is_empty())
+    if let Some(port) = port
+        && port.parse::<u16>().map_or(true, |p| p == 0)
+    {
+        return false;
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    !host.is_empty() && host.len() <= 253 && host.split('.').all(label_ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_grammar() {
+        for ok in [
+            "vantage.example.com",
+            "localhost:8080",
+            "10.0.0.1:80",
+            "[::1]:8080",
+            "[fd00::1]",
+            "a-b.c",
+        ] {
+            assert!(is_valid_host(ok), "{ok}");
+        }
+        for bad in [
+            "evil.com$(id)",
+            "a b",
+            "x;rm -rf",
+            "",
+            ":80",
+            "host:0",
+            "host:99999",
+            "-a.com",
+            "a..b",
+            "[::1",
+            "[zz]:1",
+            "h\n",
+            "`id`",
+            "a'b",
+        ] {
+            assert!(!is_valid_host(bad), "{bad}");
+        }
+    }
 }

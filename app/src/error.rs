@@ -69,6 +69,23 @@ impl leptos::server_fn::error::FromServerFnError for ApiError {
     type Encoder = leptos::server_fn::codec::JsonEncoding;
 
     fn from_server_fn_error(value: leptos::server_fn::error::ServerFnErrorErr) -> Self {
-        Self::new(500, "server_function_error", value.to_string())
+        use leptos::server_fn::error::ServerFnErrorErr as E;
+        // What the caller sent wrong is a 400, not the server's fault.
+        let error = match &value {
+            E::Args(_) | E::Deserialization(_) | E::MissingArg(_) => {
+                Self::new(400, "invalid_arguments", value.to_string())
+            }
+            E::UnsupportedRequestMethod(_) => {
+                Self::new(405, "method_not_allowed", value.to_string())
+            }
+            _ => Self::new(500, "server_function_error", value.to_string()),
+        };
+        #[cfg(feature = "ssr")]
+        if let Some(options) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>()
+            && let Ok(status) = axum::http::StatusCode::from_u16(error.status)
+        {
+            options.set_status(status);
+        }
+        error
     }
 }

@@ -1,7 +1,5 @@
 //! Passwords, secrets and login throttling.
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -88,70 +86,37 @@ pub fn validate_password(password: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Failed logins per username over a sliding window; beyond the limit, logins are refused.
-pub struct LoginThrottle {
-    window: Duration,
-    limit: usize,
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+/// Failed sign-ins for one (username, address) pair allowed before delays start.
+pub const FREE_FAILURES_PER_PAIR: i64 = 5;
+/// Failed sign-ins from one address (any usernames) allowed before delays start.
+pub const FREE_FAILURES_PER_ADDRESS: i64 = 30;
+/// The longest delay a run of failures earns.
+pub const MAX_DELAY_S: i64 = 15 * 60;
+/// Failures older than this are forgotten.
+pub const FORGET_AFTER_S: i64 = 24 * 3600;
+
+/// Seconds until the next attempt is allowed after `failures` failures, the last at `last_at`:
+/// none for the first `free` ones, then 2 s doubling to [`MAX_DELAY_S`] (2 s, not 1, so the
+/// delay outlasts the whole-second clock). A growing delay, never a lock-out.
+pub fn retry_after(failures: i64, last_at: i64, free: i64, now: i64) -> Option<i64> {
+    if failures < free || now.saturating_sub(last_at) > FORGET_AFTER_S {
+        return None;
+    }
+    let exponent = (failures - free + 1).min(20) as u32;
+    let delay = (1i64 << exponent).min(MAX_DELAY_S);
+    let wait = last_at.saturating_add(delay).saturating_sub(now);
+    (wait > 0).then_some(wait)
 }
 
-impl LoginThrottle {
-    /// `limit` failures per `window` and username.
-    pub fn new(limit: usize, window: Duration) -> Self {
-        Self {
-            window,
-            limit,
-            failures: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Seconds until the next attempt is allowed, when the username is locked out now.
-    pub fn retry_after(&self, username: &str) -> Option<u64> {
-        let now = Instant::now();
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let list = failures.get_mut(username)?;
-        while list
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.window)
-        {
-            list.pop_front();
-        }
-        if list.len() < self.limit {
-            return None;
-        }
-        let oldest = *list.front()?;
-        Some(
-            (self.window.saturating_sub(now.duration_since(oldest)))
-                .as_secs()
-                .max(1),
-        )
-    }
-
-    /// Records a failed attempt.
-    pub fn record_failure(&self, username: &str) {
-        let now = Instant::now();
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        // Guessing many usernames must not grow memory without bound.
-        if failures.len() > 10_000 {
-            failures.retain(|_, list| {
-                list.back()
-                    .is_some_and(|t| now.duration_since(*t) < self.window)
-            });
-        }
-        let list = failures.entry(username.to_owned()).or_default();
-        list.push_back(now);
-        if list.len() > self.limit {
-            list.pop_front();
-        }
-    }
-
-    /// Forgets the failures of a username after a successful login.
-    pub fn record_success(&self, username: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(username);
-    }
+/// The throttle scopes of a sign-in: the (username, address) pair and the address.
+pub fn login_scopes(username: &str, addr: std::net::IpAddr) -> (String, String) {
+    // A name that cannot exist (NUL, control characters, too long) is not stored as given.
+    let name = if validate_username(username).is_ok() {
+        username
+    } else {
+        "\u{fffd}"
+    };
+    (format!("pair:{addr}:{name}"), format!("addr:{addr}"))
 }
 
 #[cfg(test)]
@@ -180,17 +145,19 @@ mod tests {
     }
 
     #[test]
-    fn throttle_locks_after_the_limit_and_forgets_on_success() {
-        let t = LoginThrottle::new(3, Duration::from_secs(900));
-        for _ in 0..2 {
-            t.record_failure("alice");
-        }
-        assert_eq!(t.retry_after("alice"), None);
-        t.record_failure("alice");
-        assert!(t.retry_after("alice").is_some());
-        assert_eq!(t.retry_after("bob"), None);
-        t.record_success("alice");
-        assert_eq!(t.retry_after("alice"), None);
+    fn delays_grow_and_are_never_a_lock_out() {
+        let now = 1_000_000;
+        assert_eq!(retry_after(4, now, 5, now), None);
+        assert_eq!(retry_after(5, now, 5, now), Some(2));
+        assert_eq!(retry_after(8, now, 5, now), Some(16));
+        assert_eq!(retry_after(50, now, 5, now), Some(MAX_DELAY_S));
+        assert_eq!(
+            retry_after(50, now - MAX_DELAY_S, 5, now),
+            None,
+            "the delay passes"
+        );
+        assert_eq!(retry_after(50, now - FORGET_AFTER_S - 1, 5, now), None);
+        assert_eq!(retry_after(i64::MAX, i64::MIN, 5, now), None);
     }
 
     #[test]

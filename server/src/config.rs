@@ -122,6 +122,27 @@ pub struct Config {
     )]
     pub agent_stale_threshold_seconds: u64,
 
+    /// Most open connections per listener (HTTP, gRPC); past it new ones are closed at once.
+    /// Lowered to fit the open-file limit, which is raised to its hard limit at start.
+    #[arg(
+        long,
+        env = "VANTAGE_MAX_CONNECTIONS",
+        default_value_t = 4096,
+        global = true
+    )]
+    pub max_connections: usize,
+
+    /// Reverse proxies whose `X-Forwarded-For`, `-Host` and `-Proto` headers are believed,
+    /// as addresses or CIDR ranges, comma-separated (`127.0.0.1,10.0.0.0/8`). Default: none,
+    /// so a client cannot choose the address the login throttle sees or the host snippets name.
+    #[arg(
+        long,
+        env = "VANTAGE_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<crate::net::Cidr>,
+
     /// How long raw host samples are kept, e.g. `7d`.
     #[arg(long, env = "VANTAGE_RETENTION_RAW", default_value = "7d", value_parser = parse_duration, global = true)]
     pub retention_raw: Duration,

@@ -82,6 +82,9 @@ pub async fn run(
         }
         Mode::Embedded => None,
     };
+    let open_files = net::raise_open_file_limit();
+    let listeners = if grpc_listener.is_some() { 2 } else { 1 };
+    let cap = net::connection_cap(config.max_connections, open_files, listeners);
     let store = open_store(&config).await?;
     let live = Arc::new(LiveState::new());
     let vantage = Arc::new(Vantage::new(store.clone(), live));
@@ -123,8 +126,14 @@ pub async fn run(
         let ingest = grpc::Ingest::new(vantage.clone(), settings, shutdown.clone());
         let grpc_shutdown = shutdown.clone();
         workers.push(tokio::spawn(async move {
-            if let Err(e) =
-                grpc::serve(grpc_listener, &certificate, ingest, grpc_shutdown.clone()).await
+            if let Err(e) = grpc::serve(
+                grpc_listener,
+                cap,
+                &certificate,
+                ingest,
+                grpc_shutdown.clone(),
+            )
+            .await
             {
                 tracing::error!(error = %format!("{e:#}"), "gRPC ingest stopped");
                 grpc_shutdown.cancel();
@@ -155,10 +164,7 @@ pub async fn run(
     tracing::info!(%address, mode = ?config.mode, "serving");
     // Tests and scripts read this line to learn the port when started with port 0.
     println!("vantage listening on http://{address}");
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await
-        .context("HTTP server failed")?;
+    net::serve_http(listener, http::router(state), cap, shutdown.clone()).await;
 
     shutdown.cancel();
     let stop = futures::future::join_all(workers);

@@ -161,8 +161,8 @@ pub fn accept_slotted(
 }
 
 /// Serves `router` on `listener` until `shutdown`: at most `cap` connections, a header-read
-/// (and HTTP/1 idle) deadline, HTTP/2 keep-alive pings, each request carrying its peer's
-/// address. Open connections get 10 s to finish after shutdown.
+/// deadline that is also the idle deadline between requests, each request carrying its
+/// peer's address. Open connections get 10 s to finish after shutdown.
 pub async fn serve_http(
     listener: TcpListener,
     router: axum::Router,
@@ -173,18 +173,15 @@ pub async fn serve_http(
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use tower::ServiceExt;
 
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // HTTP/1 only (browsers speak it to a plain-HTTP origin, and a proxy in front may speak
+    // HTTP/2 to browsers): version detection would wait for the first bytes with no deadline.
+    let mut builder =
+        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(64 * 1024);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(Some(Duration::from_secs(20)))
-        .keep_alive_timeout(Duration::from_secs(10))
-        .max_concurrent_streams(Some(64));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let incoming = accept_slotted(listener, cap, "http", shutdown.clone());
     tokio::pin!(incoming);
@@ -199,11 +196,19 @@ pub async fn serve_http(
             },
         );
         let service = hyper_util::service::TowerToHyperService::new(service);
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(conn), service);
-        let connection = graceful.watch(connection.into_owned());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
+            // hyper's header deadline starts with the first byte: a client that never sends
+            // one is dropped here.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(HEADER_READ_TIMEOUT, conn.io.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(conn), service);
             // Closed by the client, timed out or refused: nothing to act on.
-            let _ = connection.await;
+            let _ = watcher.watch(connection.into_owned()).await;
         });
     }
     if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())

@@ -500,6 +500,17 @@ async fn the_rate_limit_answers_with_retry_after() {
         }
         other => panic!("expected rate_limited, got {other:?}"),
     }
+    // Reconnecting does not refill the agent's bucket: it is the agent's, not the stream's.
+    let (tx, mut down, answer) = raw.connect(now_s()).await;
+    assert!(
+        matches!(answer, proto::server_message::Body::AuthOk(_)),
+        "{answer:?}"
+    );
+    tx.send(send(batch(ack.seq + 1))).await.unwrap();
+    match down.message().await.unwrap().unwrap().body.unwrap() {
+        proto::server_message::Body::Error(e) => assert_eq!(e.code, "rate_limited", "{e:?}"),
+        other => panic!("a new stream must not refill the bucket, got {other:?}"),
+    }
     // A duplicate of the acked batch is acknowledged without being stored twice.
     tokio::time::sleep(Duration::from_secs(1)).await;
     tx.send(send(batch(ok.last_seq + 1))).await.unwrap();
@@ -856,4 +867,232 @@ async fn certificate_scans_of_endpoints_and_files_are_stored() {
     assert!(file_cert["not_after"].as_str().unwrap().ends_with('Z'));
     agent.kill().unwrap();
     agent.wait().unwrap();
+}
+
+/// A host sample event with one field made hostile.
+fn hostile(time_ms: i64, sample: proto::HostSample) -> proto::Event {
+    proto::Event {
+        time_ms,
+        body: Some(proto::event::Body::HostSample(sample)),
+    }
+}
+
+/// Reads server messages until an acknowledgement, returning the refusals seen before it.
+async fn refusals_until_ack(
+    down: &mut tonic::Streaming<proto::ServerMessage>,
+) -> (Vec<proto::Error>, u64) {
+    let mut refused = Vec::new();
+    loop {
+        match down.message().await.unwrap().unwrap().body.unwrap() {
+            proto::server_message::Body::Error(e) => refused.push(e),
+            proto::server_message::Body::Ack(ack) => return (refused, ack.seq),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_hostile_agent_is_refused_event_by_event_while_an_honest_one_streams() {
+    let fleet = Fleet::start().await;
+    let (token, pin) = fleet.enrollment_token().await;
+    let state = tempfile::tempdir().unwrap();
+    let mut honest = fleet.agent(state.path(), &token, &pin);
+    let honest_id = fleet.connected_agent().await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let raw = RawAgent::enroll(&fleet).await;
+    let (tx, mut down, answer) = raw.connect(now_s()).await;
+    let proto::server_message::Body::AuthOk(ok) = answer else {
+        panic!("{answer:?}")
+    };
+    let send = |b| proto::AgentMessage {
+        body: Some(proto::agent_message::Body::Batch(b)),
+    };
+    let now_ms = now_s() * 1000;
+    let named = |hostname: &str| proto::HostSample {
+        hostname: hostname.into(),
+        ..Default::default()
+    };
+    let bad = vec![
+        hostile(i64::MIN, named("raw")),
+        hostile(i64::MAX, named("raw")),
+        hostile(now_ms + 10 * 60_000, named("raw")),
+        hostile(
+            now_ms,
+            proto::HostSample {
+                cpu_pct: f64::NAN,
+                ..named("raw")
+            },
+        ),
+        hostile(
+            now_ms,
+            proto::HostSample {
+                load1: f64::INFINITY,
+                ..named("raw")
+            },
+        ),
+        hostile(now_ms, named("nul\0byte")),
+        hostile(now_ms, named("forged\nlog line")),
+        hostile(now_ms, named("\u{1b}]0;title\u{7}")),
+        hostile(
+            now_ms,
+            proto::HostSample {
+                filesystems: vec![
+                    proto::Filesystem {
+                        used_bytes: u64::MAX,
+                        ..Default::default()
+                    };
+                    2
+                ],
+                ..named("raw")
+            },
+        ),
+        proto::Event {
+            time_ms: now_ms,
+            body: None,
+        },
+        proto::Event {
+            time_ms: now_ms,
+            body: Some(proto::event::Body::ContainerList(proto::ContainerList {
+                containers: vec![proto::Container {
+                    name: "evil\u{202e}gpj.exe".into(),
+                    ..Default::default()
+                }],
+            })),
+        },
+    ];
+    let first = ok.last_seq + 1;
+    let mut events = bad.clone();
+    events.push(valid_event(0));
+    tx.send(send(proto::EventBatch {
+        first_seq: first,
+        events,
+        ..Default::default()
+    }))
+    .await
+    .unwrap();
+    let (refused, acked) = refusals_until_ack(&mut down).await;
+    assert_eq!(
+        acked,
+        first + bad.len() as u64,
+        "the batch is acknowledged past the bad events"
+    );
+    assert_eq!(
+        refused.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (first..first + bad.len() as u64).collect::<Vec<_>>(),
+        "every bad event is named: {refused:?}"
+    );
+    assert!(refused.iter().all(|e| e.code == "invalid_event"));
+
+    // Batches whose numbering cannot be stored, and an undeclared jump, are refused whole.
+    for first_seq in [u64::MAX, i64::MAX as u64, 0] {
+        let batch = proto::EventBatch {
+            first_seq,
+            events: vec![valid_event(0)],
+            ..Default::default()
+        };
+        tx.send(send(batch)).await.unwrap();
+        match down.message().await.unwrap().unwrap().body.unwrap() {
+            proto::server_message::Body::Error(e) => assert_eq!(e.code, "invalid_batch", "{e:?}"),
+            other => panic!("expected invalid_batch for {first_seq}, got {other:?}"),
+        }
+    }
+    let jump = proto::EventBatch {
+        first_seq: acked + 100_000_000,
+        events: vec![valid_event(0)],
+        after_dropped: true,
+        dropped_total: 0,
+    };
+    tx.send(send(jump)).await.unwrap();
+    match down.message().await.unwrap().unwrap().body.unwrap() {
+        proto::server_message::Body::Error(e) => assert_eq!(e.code, "sequence_gap", "{e:?}"),
+        other => panic!("expected sequence_gap, got {other:?}"),
+    }
+
+    // A message over the size limit is answered with a code before the stream ends.
+    let huge = proto::EventBatch {
+        first_seq: acked + 1,
+        events: vec![proto::Event {
+            time_ms: now_ms,
+            body: Some(proto::event::Body::ContainerEvent(proto::ContainerEvent {
+                detail: "x".repeat(2 << 20),
+                ..Default::default()
+            })),
+        }],
+        ..Default::default()
+    };
+    tx.send(send(huge)).await.unwrap();
+    match down.message().await {
+        Ok(Some(proto::ServerMessage {
+            body: Some(proto::server_message::Body::Error(e)),
+        })) => {
+            assert_eq!(e.code, "message_too_large")
+        }
+        other => panic!("expected message_too_large, got {other:?}"),
+    }
+
+    // The server is healthy, the honest agent's samples keep arriving, and of the hostile
+    // agent's events exactly the good one is stored.
+    let res = fleet
+        .http
+        .get(fleet.server.path("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let newest = || async {
+        fleet
+            .get(&format!("/api/v1/resources/summary?agent_id={honest_id}"))
+            .await["latest"]["taken_at_ms"]
+            .clone()
+    };
+    let before = newest().await;
+    eventually(
+        Duration::from_secs(15),
+        "the honest agent streams on",
+        || async { (newest().await != before).then_some(()) },
+    )
+    .await;
+    let metrics = fleet
+        .http
+        .get(fleet.server.path("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "vantage_ingest_refused_events_total {}",
+            bad.len()
+        )),
+        "refusals are counted"
+    );
+    let db = format!(
+        "sqlite://{}",
+        fleet.server.data_path().join("vantage.db").display()
+    );
+    let store = server::store::Store::open(&db).await.unwrap();
+    assert_eq!(
+        store
+            .raw_sample_times(Some(&raw.agent_id))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let honest_times = store.raw_sample_times(Some(&honest_id)).await.unwrap();
+    let mut unique = honest_times.clone();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        honest_times.len(),
+        "no honest sample stored twice"
+    );
+    store.close().await;
+    let _ = honest.kill();
+    let _ = honest.wait();
 }

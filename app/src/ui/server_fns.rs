@@ -20,6 +20,23 @@ mod server {
     use crate::backend::Backend;
     use crate::{ApiError, Me};
 
+    /// Runs a server function's body; an error answers with its own HTTP status (a 401 is a
+    /// 401, not leptos' default 500).
+    pub async fn answer<T>(
+        body: impl std::future::Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        let result = body.await;
+        if let Err(e) = &result
+            && let Some(options) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>()
+        {
+            options.set_status(
+                axum::http::StatusCode::from_u16(e.status)
+                    .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
+            );
+        }
+        result
+    }
+
     pub fn backend() -> Result<Arc<dyn Backend>, ApiError> {
         leptos::prelude::use_context::<Arc<dyn Backend>>().ok_or_else(ApiError::internal)
     }
@@ -27,6 +44,14 @@ mod server {
     pub async fn headers() -> Result<axum::http::HeaderMap, ApiError> {
         leptos_axum::extract::<axum::http::HeaderMap>()
             .await
+            .map_err(|_| ApiError::internal())
+    }
+
+    /// Who sent the request (the server resolves proxies and checks the host).
+    pub async fn client() -> Result<crate::backend::ClientInfo, ApiError> {
+        leptos_axum::extract::<axum::Extension<crate::backend::ClientInfo>>()
+            .await
+            .map(|axum::Extension(c)| c)
             .map_err(|_| ApiError::internal())
     }
 
@@ -58,50 +83,68 @@ mod server {
 /// The viewer of the current request.
 #[server(prefix = "/_sf", endpoint = "viewer")]
 pub async fn get_viewer() -> Result<Viewer, ApiError> {
-    let needs_setup = server::backend()?.needs_setup().await?;
-    let user = if needs_setup {
-        None
-    } else {
-        server::current_user().await?
-    };
-    Ok(Viewer { needs_setup, user })
+    server::answer(async move {
+        let needs_setup = server::backend()?.needs_setup().await?;
+        let user = if needs_setup {
+            None
+        } else {
+            server::current_user().await?
+        };
+        Ok(Viewer { needs_setup, user })
+    })
+    .await
 }
 
 /// Creates the first admin, then sends the browser to the login page.
 #[server(prefix = "/_sf", endpoint = "setup")]
 pub async fn setup_admin(username: String, password: String) -> Result<(), ApiError> {
-    server::backend()?.setup(username.trim(), &password).await?;
-    leptos_axum::redirect("/login");
-    Ok(())
+    server::answer(async move {
+        server::backend()?.setup(username.trim(), &password).await?;
+        leptos_axum::redirect("/login");
+        Ok(())
+    })
+    .await
 }
 
 /// Signs in and opens the dashboard.
 #[server(prefix = "/_sf", endpoint = "login")]
 pub async fn login(username: String, password: String) -> Result<(), ApiError> {
-    let token = server::backend()?.login(username.trim(), &password).await?;
-    let https = crate::backend::request_is_https(&server::headers().await?);
-    server::set_cookie(crate::backend::session_set_cookie(Some(&token), https));
-    leptos_axum::redirect("/");
-    Ok(())
+    server::answer(async move {
+        let client = server::client().await?;
+        let token = server::backend()?
+            .login(username.trim(), &password, client.addr)
+            .await?;
+        let https = client.https;
+        server::set_cookie(crate::backend::session_set_cookie(Some(&token), https));
+        leptos_axum::redirect("/");
+        Ok(())
+    })
+    .await
 }
 
 /// Signs out.
 #[server(prefix = "/_sf", endpoint = "logout")]
 pub async fn logout() -> Result<(), ApiError> {
-    if let Some(token) = server::session_token().await? {
-        server::backend()?.logout(&token).await?;
-    }
-    let https = crate::backend::request_is_https(&server::headers().await?);
-    server::set_cookie(crate::backend::session_set_cookie(None, https));
-    leptos_axum::redirect("/login");
-    Ok(())
+    server::answer(async move {
+        if let Some(token) = server::session_token().await? {
+            server::backend()?.logout(&token).await?;
+        }
+        let https = server::client().await?.https;
+        server::set_cookie(crate::backend::session_set_cookie(None, https));
+        leptos_axum::redirect("/login");
+        Ok(())
+    })
+    .await
 }
 
 /// The newest figures of a host.
 #[server(prefix = "/_sf", endpoint = "summary")]
 pub async fn get_host_summary(agent_id: String) -> Result<HostSummary, ApiError> {
-    server::require_user().await?;
-    server::backend()?.host_summary(&agent_id).await
+    server::answer(async move {
+        server::require_user().await?;
+        server::backend()?.host_summary(&agent_id).await
+    })
+    .await
 }
 
 /// The last `range_s` seconds of a metric.
@@ -111,54 +154,72 @@ pub async fn metric_history(
     metric: crate::Metric,
     range_s: i64,
 ) -> Result<History, ApiError> {
-    server::require_user().await?;
-    let to = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let range_s = range_s.clamp(60, 366 * 86_400);
-    let request = crate::backend::HistoryRequest {
-        agent_id,
-        metric,
-        from: to - range_s,
-        to: to + 1,
-        step: Some((range_s / 120).max(10)),
-    };
-    server::backend()?.history(request).await
+    server::answer(async move {
+        server::require_user().await?;
+        let to = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let range_s = range_s.clamp(60, 366 * 86_400);
+        let request = crate::backend::HistoryRequest {
+            agent_id,
+            metric,
+            from: to - range_s,
+            to: to + 1,
+            step: Some((range_s / 120).max(10)),
+        };
+        server::backend()?.history(request).await
+    })
+    .await
 }
 
 /// The viewer's API tokens.
 #[server(prefix = "/_sf", endpoint = "tokens")]
 pub async fn list_tokens() -> Result<Vec<ApiTokenInfo>, ApiError> {
-    let me = server::require_user().await?;
-    server::backend()?.list_api_tokens(me.user_id).await
+    server::answer(async move {
+        let me = server::require_user().await?;
+        server::backend()?.list_api_tokens(me.user_id).await
+    })
+    .await
 }
 
 /// Creates an API token and returns it, the only time it is shown.
 #[server(prefix = "/_sf", endpoint = "create_token")]
 pub async fn create_token(name: String) -> Result<CreatedApiToken, ApiError> {
-    let me = server::require_user().await?;
-    server::backend()?.create_api_token(me.user_id, &name).await
+    server::answer(async move {
+        let me = server::require_user().await?;
+        server::backend()?.create_api_token(me.user_id, &name).await
+    })
+    .await
 }
 
 /// Revokes one of the viewer's API tokens.
 #[server(prefix = "/_sf", endpoint = "delete_token")]
 pub async fn delete_token(id: i64) -> Result<(), ApiError> {
-    let me = server::require_user().await?;
-    server::backend()?.delete_api_token(me.user_id, id).await
+    server::answer(async move {
+        let me = server::require_user().await?;
+        server::backend()?.delete_api_token(me.user_id, id).await
+    })
+    .await
 }
 
 /// Every host with its newest figures.
 #[server(prefix = "/_sf", endpoint = "hosts")]
 pub async fn list_hosts() -> Result<Vec<crate::HostOverview>, ApiError> {
-    server::require_user().await?;
-    server::backend()?.hosts().await
+    server::answer(async move {
+        server::require_user().await?;
+        server::backend()?.hosts().await
+    })
+    .await
 }
 
 /// Every registered agent.
 #[server(prefix = "/_sf", endpoint = "agents")]
 pub async fn list_agents() -> Result<Vec<crate::AgentInfo>, ApiError> {
-    server::require_user().await?;
-    server::backend()?.agents().await
+    server::answer(async move {
+        server::require_user().await?;
+        server::backend()?.agents().await
+    })
+    .await
 }
 
 /// Renames and retags an agent; `tags` is comma-separated.
@@ -168,48 +229,58 @@ pub async fn update_agent(
     label: String,
     tags: String,
 ) -> Result<crate::AgentInfo, ApiError> {
-    server::require_user().await?;
-    let tags = tags
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .collect();
-    server::backend()?
-        .update_agent(
-            &agent_id,
-            crate::AgentPatch {
-                label: Some(label),
-                tags: Some(tags),
-            },
-        )
-        .await
+    server::answer(async move {
+        server::require_user().await?;
+        let tags = tags
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect();
+        server::backend()?
+            .update_agent(
+                &agent_id,
+                crate::AgentPatch {
+                    label: Some(label),
+                    tags: Some(tags),
+                },
+            )
+            .await
+    })
+    .await
 }
 
 /// Revokes an agent.
 #[server(prefix = "/_sf", endpoint = "revoke_agent")]
 pub async fn revoke_agent(agent_id: String) -> Result<crate::AgentInfo, ApiError> {
-    server::require_user().await?;
-    server::backend()?.revoke_agent(&agent_id).await
+    server::answer(async move {
+        server::require_user().await?;
+        server::backend()?.revoke_agent(&agent_id).await
+    })
+    .await
 }
 
 /// Deletes an agent and its data.
 #[server(prefix = "/_sf", endpoint = "delete_agent")]
 pub async fn delete_agent(agent_id: String) -> Result<(), ApiError> {
-    server::require_user().await?;
-    server::backend()?.delete_agent(&agent_id).await
+    server::answer(async move {
+        server::require_user().await?;
+        server::backend()?.delete_agent(&agent_id).await
+    })
+    .await
 }
 
 /// Issues an enrollment token with install snippets for this browser's view of the server.
 #[server(prefix = "/_sf", endpoint = "create_enrollment")]
 pub async fn create_enrollment(ttl_hours: i64) -> Result<crate::CreatedEnrollmentToken, ApiError> {
-    let me = server::require_user().await?;
-    let headers = server::headers().await?;
-    let host = crate::backend::request_host(&headers);
-    let https = crate::backend::request_is_https(&headers);
-    server::backend()?
-        .create_enrollment_token(me.user_id, Some(ttl_hours), host, https)
-        .await
+    server::answer(async move {
+        let me = server::require_user().await?;
+        let client = server::client().await?;
+        server::backend()?
+            .create_enrollment_token(me.user_id, Some(ttl_hours), client.host, client.https)
+            .await
+    })
+    .await
 }
 
 /// Containers of one host (or all).
@@ -217,13 +288,19 @@ pub async fn create_enrollment(ttl_hours: i64) -> Result<crate::CreatedEnrollmen
 pub async fn list_containers(
     agent_id: Option<String>,
 ) -> Result<Vec<crate::ContainerInfo>, ApiError> {
-    server::require_user().await?;
-    server::backend()?.containers(agent_id).await
+    server::answer(async move {
+        server::require_user().await?;
+        server::backend()?.containers(agent_id).await
+    })
+    .await
 }
 
 /// Top consumers of one host (or all).
 #[server(prefix = "/_sf", endpoint = "top")]
 pub async fn top_consumers(agent_id: Option<String>) -> Result<crate::TopConsumers, ApiError> {
-    server::require_user().await?;
-    server::backend()?.top_consumers(agent_id).await
+    server::answer(async move {
+        server::require_user().await?;
+        server::backend()?.top_consumers(agent_id).await
+    })
+    .await
 }

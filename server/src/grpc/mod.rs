@@ -5,8 +5,8 @@ pub mod tls;
 use std::time::Duration;
 
 use anyhow::Context;
+use futures::StreamExt;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
@@ -20,14 +20,18 @@ pub(crate) const MAX_MESSAGE_BYTES: usize = 1 << 20;
 /// Serves the agent protocol over TLS until `shutdown` is cancelled.
 pub async fn serve(
     listener: TcpListener,
+    max_connections: usize,
     certificate: &tls::ServerCertificate,
     ingest: Ingest,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let tls = ServerTlsConfig::new().identity(Identity::from_pem(
-        &certificate.cert_pem,
-        &certificate.key_pem,
-    ));
+    let tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(
+            &certificate.cert_pem,
+            &certificate.key_pem,
+        ))
+        // A client that opens a connection and never finishes the handshake is dropped.
+        .timeout(crate::net::TLS_HANDSHAKE_TIMEOUT);
     Server::builder()
         .tls_config(tls)
         .context("invalid gRPC TLS configuration")?
@@ -41,7 +45,11 @@ pub async fn serve(
             proto::agent_service_server::AgentServiceServer::new(ingest)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+        .serve_with_incoming_shutdown(
+            crate::net::accept_slotted(listener, max_connections, "grpc", shutdown.clone())
+                .map(|accepted| accepted.map(|(conn, _)| conn)),
+            shutdown.cancelled_owned(),
+        )
         .await
         .context("gRPC server failed")
 }

@@ -3,7 +3,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -12,11 +12,12 @@ use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use tokio_stream::wrappers::BroadcastStream;
 
-use app::backend::{Backend, HistoryRequest, request_is_https, session_set_cookie};
+use app::backend::{Backend, ClientInfo, HistoryRequest, session_set_cookie};
 use app::{
     AgentPatch, ApiError, Credentials, HostOverview, LOCAL_AGENT_ID, Me, Metric, NewApiToken,
     NewEnrollmentToken,
 };
+use axum::Extension;
 
 use super::AppState;
 use super::extract::{ApiJson, ApiQuery, Authenticated, require_auth};
@@ -79,28 +80,31 @@ async fn setup(
 
 async fn login(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(client): Extension<ClientInfo>,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Response, ApiError> {
-    let token = state.vantage.login(&body.username, &body.password).await?;
+    let token = state
+        .vantage
+        .login(&body.username, &body.password, client.addr)
+        .await?;
     let me = state
         .vantage
         .session_user(&token)
         .await?
         .ok_or_else(ApiError::internal)?;
-    let cookie = session_set_cookie(Some(&token), request_is_https(&headers));
+    let cookie = session_set_cookie(Some(&token), client.https);
     Ok(([(header::SET_COOKIE, cookie_value(cookie)?)], Json(me)).into_response())
 }
 
 async fn logout(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(client): Extension<ClientInfo>,
     auth: Authenticated,
 ) -> Result<Response, ApiError> {
     if let Some(token) = &auth.session_token {
         state.vantage.logout(token).await?;
     }
-    let cookie = session_set_cookie(None, request_is_https(&headers));
+    let cookie = session_set_cookie(None, client.https);
     Ok((
         StatusCode::NO_CONTENT,
         [(header::SET_COOKIE, cookie_value(cookie)?)],
@@ -185,15 +189,13 @@ fn parse_id(id: &str) -> Result<i64, ApiError> {
 
 async fn create_enrollment_token(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(client): Extension<ClientInfo>,
     auth: Authenticated,
     ApiJson(body): ApiJson<NewEnrollmentToken>,
 ) -> Result<Response, ApiError> {
-    let host = app::backend::request_host(&headers);
-    let https = request_is_https(&headers);
     let created = state
         .vantage
-        .create_enrollment_token_for(auth.me.user_id, body.ttl_hours, host, https)
+        .create_enrollment_token_for(auth.me.user_id, body.ttl_hours, client.host, client.https)
         .await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
@@ -307,7 +309,7 @@ async fn history(
         .as_deref()
         .map(|t| parse_time("from", t))
         .transpose()?
-        .unwrap_or(to - 3600);
+        .unwrap_or(to.saturating_sub(3600));
     let step = q.step.as_deref().map(parse_step).transpose()?;
     let request = HistoryRequest {
         agent_id: q.agent_id.unwrap_or_else(|| LOCAL_AGENT_ID.to_owned()),
@@ -319,20 +321,29 @@ async fn history(
     Ok(Json(state.vantage.history(request).await?).into_response())
 }
 
-/// RFC 3339 or unix seconds.
+/// Latest time a query may name: the end of year 9999, so milliseconds never overflow.
+const MAX_TIME_S: i64 = 253_402_300_799;
+
+/// RFC 3339 or unix seconds, between 1970 and 9999.
 fn parse_time(name: &str, text: &str) -> Result<i64, ApiError> {
-    if let Ok(seconds) = text.parse::<i64>() {
-        return Ok(seconds);
-    }
-    if let Ok(seconds) = text.parse::<f64>()
+    let seconds = if let Ok(seconds) = text.parse::<i64>() {
+        Some(seconds)
+    } else if let Ok(seconds) = text.parse::<f64>()
         && seconds.is_finite()
     {
-        return Ok(seconds as i64);
-    }
-    chrono::DateTime::parse_from_rfc3339(text).map(|t| t.timestamp()).map_err(|_| {
+        Some(seconds as i64)
+    } else {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|t| t.timestamp())
+    };
+    seconds.filter(|s| (0..=MAX_TIME_S).contains(s)).ok_or_else(|| {
         ApiError::bad_request(
             "invalid_time",
-            format!("`{name}` must be RFC 3339 (2026-11-21T08:00:00Z) or unix seconds, not {text:?}."),
+            format!(
+                "`{name}` must be RFC 3339 (2026-11-21T08:00:00Z) or unix seconds between 1970 and 9999, not {:?}.",
+                text.chars().take(64).collect::<String>()
+            ),
         )
     })
 }
@@ -341,8 +352,8 @@ fn parse_time(name: &str, text: &str) -> Result<i64, ApiError> {
 fn parse_step(text: &str) -> Result<i64, ApiError> {
     crate::config::parse_duration(text)
         .ok()
-        .map(|d| d.as_secs() as i64)
-        .filter(|s| *s >= 1)
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .filter(|s| (1..=MAX_TIME_S).contains(s))
         .ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_step",
@@ -352,17 +363,25 @@ fn parse_step(text: &str) -> Result<i64, ApiError> {
 }
 
 /// Server-sent events: the current figures at once, then every change.
+/// The stream ends at shutdown and as soon as the credential that opened it is revoked.
 async fn events(
     State(state): State<AppState>,
-    _: Authenticated,
+    auth: Authenticated,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let subscription = state.vantage.subscriptions.open(auth.stream_keys);
+    let ended = subscription.ended.clone();
     let live = state.vantage.live.clone();
     let first = crate::live::LiveEvent::HostSample(Box::new(live.local_summary()));
     let updates = BroadcastStream::new(live.subscribe()).filter_map(|e| async move { e.ok() });
     let stream = futures::stream::iter([first])
         .chain(updates)
-        .map(|e| Ok(Event::default().event(e.name()).data(e.json())))
-        .take_until(state.shutdown.cancelled_owned());
+        .map(move |e| {
+            // Held by the stream: dropping the stream forgets the subscription.
+            let _ = &subscription;
+            Ok(Event::default().event(e.name()).data(e.json()))
+        })
+        .take_until(state.shutdown.cancelled_owned())
+        .take_until(ended.cancelled_owned());
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
@@ -385,6 +404,9 @@ mod tests {
             parse_time("from", "yesterday").unwrap_err().code,
             "invalid_time"
         );
+        for extreme in ["-9223372036854775808", "9223372036854775807", "1e300", "-1"] {
+            assert_eq!(parse_time("to", extreme).unwrap_err().code, "invalid_time");
+        }
     }
 
     #[test]
@@ -393,5 +415,6 @@ mod tests {
         assert_eq!(parse_step("5m").unwrap(), 300);
         assert!(parse_step("0").is_err());
         assert!(parse_step("-5").is_err());
+        assert!(parse_step("18446744073709551615").is_err());
     }
 }

@@ -11,6 +11,7 @@ use app::{ApiError, Me};
 
 use super::AppState;
 use crate::auth::constant_time_eq;
+use crate::service::subscriptions::{session_key, token_key, user_key};
 
 /// A JSON body; malformed, mistyped or oversized bodies become JSON 4xx errors.
 pub struct ApiJson<T>(pub T);
@@ -63,6 +64,9 @@ pub struct Authenticated {
     pub me: Me,
     /// The session cookie value when authenticated by cookie (for logout).
     pub session_token: Option<String>,
+    /// What a live stream of this caller is registered under, so revoking the credential
+    /// (or the user) ends it.
+    pub stream_keys: Vec<String>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
@@ -92,12 +96,13 @@ pub async fn require_auth(
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(ApiError::unauthorized)?
             .trim();
-        let me = state
+        let (me, token_id) = state
             .vantage
             .api_token_user(token)
             .await?
             .ok_or_else(ApiError::unauthorized)?;
         Authenticated {
+            stream_keys: vec![token_key(token_id), user_key(me.user_id)],
             me,
             session_token: None,
         }
@@ -123,6 +128,10 @@ pub async fn require_auth(
             }
         }
         Authenticated {
+            stream_keys: vec![
+                session_key(&crate::auth::sha256_hex(&token)),
+                user_key(me.user_id),
+            ],
             me,
             session_token: Some(token),
         }
@@ -135,12 +144,15 @@ fn is_unsafe(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// For the dashboard's server functions (cookie-authenticated form posts): an unsafe request
-/// that carries a session cookie must come from our own origin, as its `Origin` (or, failing
-/// that, `Referer`) header shows. Browsers always send one of them on cross-site posts.
-pub async fn same_origin_for_cookies(request: Request, next: Next) -> Result<Response, ApiError> {
-    let headers = request.headers();
-    if is_unsafe(request.method()) && session_cookie(headers).is_some() && !same_origin(headers) {
+/// For the dashboard's server functions (form posts, sign-in included): an unsafe request
+/// must come from our own origin, as its `Origin` (or, failing that, `Referer`) header shows.
+/// Browsers always send one of them on posts; without either the request is refused.
+pub async fn same_origin_for_forms(request: Request, next: Next) -> Result<Response, ApiError> {
+    let host = request
+        .extensions()
+        .get::<app::backend::ClientInfo>()
+        .and_then(|c| c.host.clone());
+    if is_unsafe(request.method()) && !same_origin(request.headers(), host.as_deref()) {
         return Err(ApiError::new(
             403,
             "cross_origin_request",
@@ -150,26 +162,20 @@ pub async fn same_origin_for_cookies(request: Request, next: Next) -> Result<Res
     Ok(next.run(request).await)
 }
 
-fn same_origin(headers: &HeaderMap) -> bool {
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|v| v.to_str().ok());
-    let forwarded = headers
-        .get("x-forwarded-host")
-        .and_then(|v| v.to_str().ok());
+/// True when the request's `Origin` (or `Referer`) names `host`, the host the client
+/// addressed (as resolved through trusted proxies only).
+fn same_origin(headers: &HeaderMap, host: Option<&str>) -> bool {
     let source = headers
         .get(axum::http::header::ORIGIN)
         .or_else(|| headers.get(axum::http::header::REFERER))
         .and_then(|v| v.to_str().ok());
-    let Some(source) = source else { return false };
+    let (Some(source), Some(host)) = (source, host) else {
+        return false;
+    };
     let authority = source
         .split_once("://")
         .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
-    !authority.is_empty()
-        && [host, forwarded]
-            .into_iter()
-            .flatten()
-            .any(|h| h.eq_ignore_ascii_case(authority))
+    !authority.is_empty() && host.eq_ignore_ascii_case(authority)
 }
 
 #[cfg(test)]
@@ -196,22 +202,27 @@ mod tests {
 
     #[test]
     fn origin_must_match_host() {
-        assert!(same_origin(&headers(&[
-            ("host", "127.0.0.1:8080"),
-            ("origin", "http://127.0.0.1:8080")
-        ])));
-        assert!(!same_origin(&headers(&[
-            ("host", "127.0.0.1:8080"),
-            ("origin", "https://evil.example")
-        ])));
-        assert!(same_origin(&headers(&[
-            ("host", "v.example"),
-            ("referer", "https://v.example/settings")
-        ])));
-        assert!(!same_origin(&headers(&[("host", "v.example")])));
-        assert!(!same_origin(&headers(&[
-            ("host", "v.example"),
-            ("origin", "null")
-        ])));
+        let host = Some("127.0.0.1:8080");
+        assert!(same_origin(
+            &headers(&[("origin", "http://127.0.0.1:8080")]),
+            host
+        ));
+        assert!(!same_origin(
+            &headers(&[("origin", "https://evil.example")]),
+            host
+        ));
+        assert!(same_origin(
+            &headers(&[("referer", "https://v.example/settings")]),
+            Some("v.example")
+        ));
+        assert!(!same_origin(&headers(&[]), Some("v.example")));
+        assert!(!same_origin(
+            &headers(&[("origin", "null")]),
+            Some("v.example")
+        ));
+        assert!(!same_origin(
+            &headers(&[("origin", "http://v.example")]),
+            None
+        ));
     }
 }

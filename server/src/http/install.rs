@@ -2,12 +2,13 @@
 //! install snippet fetches. Binaries are served from `<data-dir>/downloads/`.
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use app::ApiError;
-use app::backend::request_is_https;
+use app::backend::ClientInfo;
+use axum::Extension;
 
 use super::AppState;
 
@@ -21,18 +22,10 @@ pub fn router() -> Router<AppState> {
         .route("/download/vantage-agent/{target}", get(download))
 }
 
-async fn install_script(headers: HeaderMap) -> Response {
-    let host = app::backend::request_host(&headers).unwrap_or_else(|| "localhost".to_owned());
-    // Only characters a host[:port] can hold reach the script.
-    let host: String = host
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
-        .collect();
-    let scheme = if request_is_https(&headers) {
-        "https"
-    } else {
-        "http"
-    };
+async fn install_script(Extension(client): Extension<ClientInfo>) -> Response {
+    // The host was checked against host-name grammar: nothing else reaches the script.
+    let host = client.host.unwrap_or_else(|| "localhost".to_owned());
+    let scheme = if client.https { "https" } else { "http" };
     let script = INSTALL_SCRIPT.replace("__VANTAGE_URL__", &format!("{scheme}://{host}"));
     (
         [(header::CONTENT_TYPE, "text/x-shellscript; charset=utf-8")],

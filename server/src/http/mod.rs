@@ -1,5 +1,6 @@
 //! HTTP: the REST API, the dashboard, live events and the operations endpoints.
 mod api;
+mod edge;
 mod extract;
 mod install;
 mod ops;
@@ -45,9 +46,14 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .merge(install::router())
         .merge(ui::router(&state))
+        .layer(axum::middleware::from_fn(edge::security_headers))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             count_requests,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            edge::client_info,
         ))
         .with_state(state)
 }

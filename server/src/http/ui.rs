@@ -14,7 +14,7 @@ use app::backend::Backend;
 use app::{ApiError, App, shell};
 
 use super::AppState;
-use super::extract::same_origin_for_cookies;
+use super::extract::same_origin_for_forms;
 
 mod assets {
     include!(concat!(env!("OUT_DIR"), "/frontend_assets.rs"));
@@ -33,13 +33,24 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .leptos_routes_with_context(
             state,
             routes,
-            move || provide_context(backend.clone()),
+            move || {
+                provide_context(backend.clone());
+                // The page's policy names the nonce leptos gives its inline hydration script.
+                if let (Some(nonce), Some(options)) = (
+                    leptos::nonce::use_nonce(),
+                    leptos::prelude::use_context::<leptos_axum::ResponseOptions>(),
+                ) && let Ok(policy) =
+                    axum::http::HeaderValue::from_str(&super::edge::page_policy(&nonce))
+                {
+                    options.insert_header(header::CONTENT_SECURITY_POLICY, policy);
+                }
+            },
             move || shell(options.clone()),
         )
         .route("/pkg/{file}", get(pkg))
         .route("/style.css", get(style))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(same_origin_for_cookies))
+        .layer(axum::middleware::from_fn(same_origin_for_forms))
 }
 
 /// One static asset, compressed once on first use and revalidated by ETag.

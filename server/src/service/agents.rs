@@ -336,12 +336,43 @@ impl Vantage {
         agent_id: &str,
         patch: AgentPatch,
     ) -> Result<AgentInfo, ApiError> {
-        let label = patch.label.as_deref().map(str::trim);
+        // An empty label means the hostname.
+        let hostname;
+        let mut label = patch.label.as_deref().map(str::trim);
+        if label == Some("") {
+            hostname = self
+                .store
+                .agent(agent_id)
+                .await?
+                .ok_or_else(|| unknown_agent(agent_id))?
+                .hostname;
+            label = Some(hostname.as_str());
+        }
         if label.is_some_and(|l| l.is_empty() || l.chars().count() > 64) {
             return Err(ApiError::bad_request(
                 "invalid_label",
                 "A label is 1 to 64 characters.",
             ));
+        }
+        let forbidden = |what: &str, text: &str| {
+            app::text::forbidden_char(text).map(|c| {
+                ApiError::new(
+                    422,
+                    if what == "label" { "invalid_label" } else { "invalid_tags" },
+                    format!("A {what} may not contain control or bidirectional characters (found U+{:04X}).", c as u32),
+                )
+            })
+        };
+        if let Some(e) = label.and_then(|l| forbidden("label", l)) {
+            return Err(e);
+        }
+        if let Some(e) = patch
+            .tags
+            .iter()
+            .flatten()
+            .find_map(|t| forbidden("tag", t))
+        {
+            return Err(e);
         }
         let tags: Option<Vec<String>> = patch
             .tags

@@ -11,17 +11,24 @@ use app::{
 };
 use async_trait::async_trait;
 
-use crate::auth::{self, LoginThrottle};
+use crate::auth;
 use crate::live::{HostNames, LiveState};
 use crate::store::{ApiTokenRow, Store, StoreError, now_s};
 
 /// How long a browser session lasts.
 pub const SESSION_TTL: Duration = Duration::from_secs(app::backend::SESSION_TTL_S);
+/// Password hashes computed at once: one per core of a small server. Memory stays flat
+/// (about 19 MiB each) however many sign-ins arrive.
+const HASHING_AT_ONCE: usize = 2;
+/// How long a sign-in waits for a hashing slot before it is told to come back.
+const HASHING_WAIT: Duration = Duration::from_secs(2);
+
 /// The most buckets one history answer may hold.
 pub const MAX_HISTORY_BUCKETS: i64 = 10_000;
 
 mod agents;
 mod containers;
+pub mod subscriptions;
 
 pub use agents::{InstallContext, resolve_grpc_url};
 
@@ -30,10 +37,13 @@ pub use agents::{InstallContext, resolve_grpc_url};
 pub struct Vantage {
     pub store: Store,
     pub live: Arc<LiveState>,
-    pub throttle: LoginThrottle,
+    /// Password hashing (argon2id, 19 MiB each) runs at most this many at a time.
+    pub hashing: Arc<tokio::sync::Semaphore>,
     pub streams: crate::grpc::StreamRegistry,
     /// The gRPC listener, once bound (server mode only).
     pub grpc: std::sync::OnceLock<GrpcEndpoint>,
+    /// Open live event streams, by the credentials that opened them.
+    pub subscriptions: Arc<subscriptions::Subscriptions>,
     /// What is wrong inside the server now (a stalled writer, a restarting worker).
     pub health: Arc<crate::health::Health>,
 }
@@ -71,15 +81,17 @@ impl Vantage {
         Self {
             store,
             live,
-            throttle: LoginThrottle::new(10, Duration::from_secs(15 * 60)),
+            hashing: Arc::new(tokio::sync::Semaphore::new(HASHING_AT_ONCE)),
             streams: Default::default(),
             grpc: Default::default(),
             health: Default::default(),
+            subscriptions: Default::default(),
         }
     }
 
-    /// The owner of a bearer API token, checked in constant time against the stored hash.
-    pub async fn api_token_user(&self, token: &str) -> Result<Option<Me>, ApiError> {
+    /// The owner of a bearer API token (and the token's id), checked in constant time against
+    /// the stored hash.
+    pub async fn api_token_user(&self, token: &str) -> Result<Option<(Me, i64)>, ApiError> {
         if !token.starts_with(auth::API_TOKEN_PREFIX) {
             return Ok(None);
         }
@@ -94,16 +106,19 @@ impl Vantage {
         if row.last_used_at.is_none_or(|t| t < now_s() - 60) {
             self.store.touch_api_token(row.api_token_id).await?;
         }
-        Ok(Some(Me {
-            user_id: row.user_id,
-            username,
-            csrf_token: None,
-        }))
+        Ok(Some((
+            Me {
+                user_id: row.user_id,
+                username,
+                csrf_token: None,
+            },
+            row.api_token_id,
+        )))
     }
 
     /// Creates a user from the admin CLI.
     pub async fn create_user(&self, username: &str, password: &str) -> Result<i64, ApiError> {
-        let hash = checked_password_hash(username, password).await?;
+        let hash = self.checked_password_hash(username, password).await?;
         self.store
             .create_user(username, &hash)
             .await
@@ -143,14 +158,47 @@ impl Vantage {
     }
 }
 
-async fn checked_password_hash(username: &str, password: &str) -> Result<String, ApiError> {
-    auth::validate_username(username).map_err(|m| ApiError::bad_request("invalid_username", m))?;
-    auth::validate_password(password).map_err(|m| ApiError::bad_request("invalid_password", m))?;
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || auth::hash_password(&password))
+impl Vantage {
+    /// Runs `work` (argon2) on a blocking thread once a hashing slot is free; past
+    /// [`HASHING_WAIT`] the caller is told the server is busy (503) instead of queueing.
+    async fn hash_bounded<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let slot = tokio::time::timeout(HASHING_WAIT, self.hashing.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| {
+                ApiError::new(
+                    503,
+                    "busy",
+                    "The server is busy checking other sign-ins; try again in a moment.",
+                )
+            })?;
+        let done = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            work()
+        })
         .await
-        .map_err(internal)?
-        .map_err(internal)
+        .map_err(internal)?;
+        Ok(done)
+    }
+
+    async fn checked_password_hash(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<String, ApiError> {
+        auth::validate_username(username)
+            .map_err(|m| ApiError::bad_request("invalid_username", m))?;
+        auth::validate_password(password)
+            .map_err(|m| ApiError::bad_request("invalid_password", m))?;
+        let password = password.to_owned();
+        self.hash_bounded(move || auth::hash_password(&password))
+            .await?
+            .map_err(internal)
+    }
 }
 
 fn token_info(row: &ApiTokenRow) -> ApiTokenInfo {
@@ -173,7 +221,7 @@ impl Backend for Vantage {
         if self.store.has_users().await? {
             return Err(setup_done());
         }
-        let hash = checked_password_hash(username, password).await?;
+        let hash = self.checked_password_hash(username, password).await?;
         self.store
             .create_first_user(username, &hash)
             .await
@@ -185,32 +233,56 @@ impl Backend for Vantage {
         Ok(())
     }
 
-    async fn login(&self, username: &str, password: &str) -> Result<String, ApiError> {
-        if let Some(seconds) = self.throttle.retry_after(username) {
-            tracing::warn!(%username, "login refused: too many failures");
+    async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client: std::net::IpAddr,
+    ) -> Result<String, ApiError> {
+        let (pair, address) = auth::login_scopes(username, client);
+        let now = now_s();
+        let mut wait = None;
+        for (scope, failures, last_at) in self.store.login_failures(&[&pair, &address]).await? {
+            let free = if scope == pair {
+                auth::FREE_FAILURES_PER_PAIR
+            } else {
+                auth::FREE_FAILURES_PER_ADDRESS
+            };
+            wait = wait.max(auth::retry_after(failures, last_at, free, now));
+        }
+        if let Some(seconds) = wait {
+            tracing::warn!(username = ?username, %client, "sign-in refused: too many failures");
             return Err(ApiError::new(
                 429,
                 "too_many_attempts",
-                format!("Too many failed logins for this user; try again in {seconds} seconds."),
+                format!(
+                    "Too many failed sign-ins from this address; try again in {seconds} seconds."
+                ),
             ));
         }
-        let user = self.store.user_by_name(username).await?;
+        // A name that cannot exist skips the hash but counts like any failure.
+        let user = match auth::validate_username(username) {
+            Ok(()) => self.store.user_by_name(username).await?,
+            Err(_) => None,
+        };
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let attempt = password.to_owned();
-        let ok =
-            tokio::task::spawn_blocking(move || auth::verify_password(stored.as_deref(), &attempt))
-                .await
-                .map_err(internal)?;
+        let ok = self
+            .hash_bounded(move || auth::verify_password(stored.as_deref(), &attempt))
+            .await?;
         let Some(user) = user.filter(|_| ok) else {
-            self.throttle.record_failure(username);
-            tracing::info!(%username, "login failed");
+            self.store
+                .record_login_failure(&[&pair, &address], auth::FORGET_AFTER_S)
+                .await?;
+            // Debug formatting escapes what a forged name could hold (line breaks, ESC).
+            tracing::info!(username = ?username, %client, "sign-in failed");
             return Err(ApiError::new(
                 401,
                 "invalid_credentials",
                 "Wrong username or password.",
             ));
         };
-        self.throttle.record_success(username);
+        self.store.clear_login_failures(&pair).await?;
         let token = auth::new_secret("").map_err(internal)?;
         let csrf = auth::new_secret("").map_err(internal)?;
         let expires_at = now_s() + SESSION_TTL.as_secs() as i64;
@@ -222,9 +294,9 @@ impl Backend for Vantage {
     }
 
     async fn logout(&self, session_token: &str) -> Result<(), ApiError> {
-        self.store
-            .delete_session(&auth::sha256_hex(session_token))
-            .await?;
+        let hash = auth::sha256_hex(session_token);
+        self.store.delete_session(&hash).await?;
+        self.subscriptions.end(&subscriptions::session_key(&hash));
         Ok(())
     }
 
@@ -264,7 +336,13 @@ impl Backend for Vantage {
                 "`from` must be earlier than `to`.",
             ));
         }
-        let span = r.to - r.from;
+        let out_of_range = || {
+            ApiError::bad_request(
+                "invalid_range",
+                "`from` and `to` must lie between 1970 and 9999.",
+            )
+        };
+        let span = r.to.checked_sub(r.from).ok_or_else(out_of_range)?;
         let step = r.step.unwrap_or_else(|| (span / 120).max(10));
         if step < 1 {
             return Err(ApiError::bad_request(
@@ -284,9 +362,10 @@ impl Backend for Vantage {
             .resolve_host(&r.agent_id)
             .await?
             .map(|_| r.agent_id.as_str());
+        let ms = |s: i64| s.checked_mul(1000).ok_or_else(out_of_range);
         let buckets = self
             .store
-            .history(agent, r.metric, r.from * 1000, r.to * 1000, step * 1000)
+            .history(agent, r.metric, ms(r.from)?, ms(r.to)?, ms(step)?)
             .await?;
         Ok(History {
             agent_id: r.agent_id.clone(),
@@ -324,6 +403,16 @@ impl Backend for Vantage {
         name: &str,
     ) -> Result<CreatedApiToken, ApiError> {
         let name = name.trim();
+        if let Some(c) = app::text::forbidden_char(name) {
+            return Err(ApiError::new(
+                422,
+                "invalid_name",
+                format!(
+                    "A token name may not contain control or bidirectional characters (found U+{:04X}).",
+                    c as u32
+                ),
+            ));
+        }
         if name.is_empty() || name.chars().count() > 100 {
             return Err(ApiError::bad_request(
                 "invalid_name",
@@ -354,6 +443,7 @@ impl Backend for Vantage {
                 format!("You have no API token with id {token_id}."),
             ));
         }
+        self.subscriptions.end(&subscriptions::token_key(token_id));
         tracing::info!(user_id, token_id, "API token revoked");
         Ok(())
     }

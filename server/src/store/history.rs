@@ -82,7 +82,8 @@ impl Layer {
 }
 
 fn floor(ts: i64, unit: i64) -> i64 {
-    ts.div_euclid(unit) * unit
+    // Saturating: a time near i64::MIN has no whole unit below it.
+    ts.div_euclid(unit).saturating_mul(unit)
 }
 
 fn hundredths(v: f64) -> i64 {
@@ -420,7 +421,14 @@ async fn fold_hour(
     period: i64,
     now: i64,
 ) -> Result<u64, StoreError> {
-    let chunks = read_chunks(&mut **tx, agent_id, Layer::Raw, period, period + 1).await?;
+    let chunks = read_chunks(
+        &mut **tx,
+        agent_id,
+        Layer::Raw,
+        period,
+        period.saturating_add(1),
+    )
+    .await?;
     let new_samples = chunks
         .iter()
         .filter(|c| c.pending)
@@ -437,7 +445,7 @@ async fn fold_hour(
     for b in chunks.iter().filter_map(|c| c.block.as_ref()) {
         bucket(&mut minutes, MINUTE_MS, points(Layer::Raw, b));
     }
-    let sealed = period + HOUR_MS + SEAL_AFTER_MS <= now;
+    let sealed = period.saturating_add(HOUR_MS + SEAL_AFTER_MS) <= now;
     if readable.len() > 1 && (sealed || readable.len() >= MERGE_AT) {
         for_chunks(tx, "delete from host_chunk", &readable).await?;
         let merged = NewChunk {
@@ -495,7 +503,15 @@ impl Store {
             }
             for (agent_id, day) in days {
                 let mut hours = BTreeMap::new();
-                for c in read_chunks(&mut *tx, agent_id, Layer::Minute, day, day + DAY_MS).await? {
+                for c in read_chunks(
+                    &mut *tx,
+                    agent_id,
+                    Layer::Minute,
+                    day,
+                    day.saturating_add(DAY_MS),
+                )
+                .await?
+                {
                     if let Some(b) = &c.block {
                         bucket(&mut hours, HOUR_MS, points(Layer::Minute, b));
                     }
@@ -585,7 +601,15 @@ impl Store {
                 }
             }
             for hour in stale {
-                for c in read_chunks(&self.pool, agent_id, Layer::Raw, hour, hour + 1).await? {
+                for c in read_chunks(
+                    &self.pool,
+                    agent_id,
+                    Layer::Raw,
+                    hour,
+                    hour.saturating_add(1),
+                )
+                .await?
+                {
                     if let Some(b) = &c.block {
                         let p = points(Layer::Raw, b).into_iter().filter(in_range).collect();
                         bucket(&mut buckets, step_ms, p);

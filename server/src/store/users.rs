@@ -162,3 +162,72 @@ async fn insert_user(
     .map_err(StoreError::from_sqlx)?;
     Ok(row.try_get("user_id")?)
 }
+
+impl Store {
+    /// Failures and time of the last one, for each scope that has any.
+    pub async fn login_failures(
+        &self,
+        scopes: &[&str],
+    ) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let mut out = Vec::with_capacity(scopes.len());
+        for scope in scopes {
+            let row =
+                sqlx::query("select failures, last_failure_at from login_failure where scope = $1")
+                    .bind(*scope)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            if let Some(r) = row {
+                out.push((
+                    (*scope).to_owned(),
+                    r.try_get("failures")?,
+                    r.try_get("last_failure_at")?,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Counts a failure in each scope; a count whose last failure is older than `forget_s`
+    /// starts again from one.
+    pub async fn record_login_failure(
+        &self,
+        scopes: &[&str],
+        forget_s: i64,
+    ) -> Result<(), StoreError> {
+        let now = now_s();
+        let mut tx = self.write_tx().await?;
+        for scope in scopes {
+            sqlx::query(
+                "insert into login_failure (scope, failures, last_failure_at) values ($1, 1, $2) \
+                 on conflict (scope) do update set \
+                 failures = case when login_failure.last_failure_at < $3 then 1 else login_failure.failures + 1 end, \
+                 last_failure_at = $2",
+            )
+            .bind(*scope)
+            .bind(now)
+            .bind(now - forget_s)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await.map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Forgets the failures of a scope (after a successful sign-in).
+    pub async fn clear_login_failures(&self, scope: &str) -> Result<(), StoreError> {
+        sqlx::query("delete from login_failure where scope = $1")
+            .bind(scope)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Drops failure counts older than `forget_s`.
+    pub async fn purge_login_failures(&self, forget_s: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("delete from login_failure where last_failure_at < $1")
+            .bind(now_s() - forget_s)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

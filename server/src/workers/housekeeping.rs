@@ -37,6 +37,13 @@ pub async fn housekeeping(
         if ticks % 120 != 1 {
             continue;
         }
+        if let Err(e) = vantage
+            .store
+            .purge_login_failures(crate::auth::FORGET_AFTER_S)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot forget old sign-in failures");
+        }
         match vantage.store.purge_expired_sessions().await {
             Ok(n) if n > 0 => tracing::info!(sessions = n, "expired sessions removed"),
             Ok(_) => {}
