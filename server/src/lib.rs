@@ -90,21 +90,38 @@ pub async fn run(
     let vantage = Arc::new(Vantage::new(store.clone(), live));
     let config = Arc::new(config);
 
+    let health = vantage.health.clone();
+    let retention = workers::Retention {
+        raw: config.retention_raw,
+        minute: config.retention_1m,
+        hour: config.retention_1h,
+    };
     let mut workers = vec![
-        tokio::spawn(workers::local_collection(
-            config.proc_root.clone(),
-            config.collect_interval,
-            vantage.clone(),
+        tokio::spawn(workers::supervised(
+            "local_collection",
+            health.clone(),
             shutdown.clone(),
-        )),
-        tokio::spawn(workers::housekeeping(
-            vantage.clone(),
-            workers::Retention {
-                raw: config.retention_raw,
-                minute: config.retention_1m,
-                hour: config.retention_1h,
+            {
+                let (proc_root, interval) = (config.proc_root.clone(), config.collect_interval);
+                let (vantage, shutdown) = (vantage.clone(), shutdown.clone());
+                move || {
+                    workers::local_collection(
+                        proc_root.clone(),
+                        interval,
+                        vantage.clone(),
+                        shutdown.clone(),
+                    )
+                }
             },
+        )),
+        tokio::spawn(workers::supervised(
+            "housekeeping",
+            health.clone(),
             shutdown.clone(),
+            {
+                let (vantage, shutdown) = (vantage.clone(), shutdown.clone());
+                move || workers::housekeeping(vantage.clone(), retention, shutdown.clone())
+            },
         )),
     ];
 
@@ -140,10 +157,14 @@ pub async fn run(
             }
         }));
         let stale = Duration::from_secs(config.agent_stale_threshold_seconds.max(1));
-        workers.push(tokio::spawn(workers::agent_staleness(
-            vantage.clone(),
-            stale,
+        workers.push(tokio::spawn(workers::supervised(
+            "agent_staleness",
+            health.clone(),
             shutdown.clone(),
+            {
+                let (vantage, shutdown) = (vantage.clone(), shutdown.clone());
+                move || workers::agent_staleness(vantage.clone(), stale, shutdown.clone())
+            },
         )));
         tracing::info!(%address, "gRPC/TLS ingest listening");
         println!("vantage grpc listening on grpcs://{address}");

@@ -2,6 +2,7 @@
 //! it is closed at once), HTTP connections get a header-read deadline that is also their idle
 //! deadline between requests, the open-file limit is raised to the hard limit at start, and
 //! proxy headers are believed only from `--trusted-proxies`.
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,6 +17,9 @@ use tokio_util::sync::CancellationToken;
 /// How long a client may take to send a request's headers, and how long an HTTP/1
 /// connection may sit idle between requests.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long an HTTP connection may pass with no byte moving either way (live event streams
+/// write a keep-alive every 15 s, so they stay).
+pub const HTTP_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a TLS handshake may take (gRPC).
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// File descriptors kept free for the database, agents' files and the collectors.
@@ -60,10 +64,54 @@ pub fn connection_cap(configured: usize, open_files: u64, listeners: u64) -> usi
     }
 }
 
-/// A connection that holds one slot of its listener's pool until it closes.
+/// A connection that holds one slot of its listener's pool until it closes and, when given
+/// an idle limit, fails once neither side has moved a byte for that long (a keep-alive
+/// connection nobody uses, a client that stopped reading).
 pub struct Slotted<IO> {
     io: IO,
     _slot: OwnedSemaphorePermit,
+    idle: Option<Duration>,
+    last_activity: tokio::time::Instant,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<IO> Slotted<IO> {
+    fn new(io: IO, slot: OwnedSemaphorePermit) -> Self {
+        Slotted {
+            io,
+            _slot: slot,
+            idle: None,
+            last_activity: tokio::time::Instant::now(),
+            deadline: None,
+        }
+    }
+
+    /// Closes the connection after `idle` without traffic either way.
+    pub fn with_idle_limit(mut self, idle: Duration) -> Self {
+        self.idle = Some(idle);
+        self
+    }
+
+    fn moved(&mut self) {
+        self.last_activity = tokio::time::Instant::now();
+    }
+
+    /// Pending I/O: has the idle limit passed since the last byte moved?
+    fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(idle) = self.idle else { return false };
+        let due = self.last_activity + idle;
+        let deadline = self
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+        if deadline.deadline() != due {
+            deadline.as_mut().reset(due);
+        }
+        deadline.as_mut().poll(cx).is_ready()
+    }
+}
+
+fn idle_error() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, "connection idle too long")
 }
 
 impl<IO: AsyncRead + Unpin> AsyncRead for Slotted<IO> {
@@ -72,7 +120,17 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Slotted<IO> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        let before = buf.filled().len();
+        match Pin::new(&mut self.io).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                if buf.filled().len() > before {
+                    self.moved();
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending if self.idle_expired(cx) => Poll::Ready(Err(idle_error())),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
@@ -82,7 +140,16 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Slotted<IO> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        match Pin::new(&mut self.io).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    self.moved();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending if self.idle_expired(cx) => Poll::Ready(Err(idle_error())),
+            other => other,
+        }
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.io).poll_flush(cx)
@@ -95,7 +162,16 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Slotted<IO> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        match Pin::new(&mut self.io).poll_write_vectored(cx, bufs) {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    self.moved();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending if self.idle_expired(cx) => Poll::Ready(Err(idle_error())),
+            other => other,
+        }
     }
     fn is_write_vectored(&self) -> bool {
         self.io.is_write_vectored()
@@ -144,10 +220,7 @@ pub fn accept_slotted(
                             continue;
                         };
                         let _ = stream.set_nodelay(true);
-                        let conn = Slotted {
-                            io: stream,
-                            _slot: slot,
-                        };
+                        let conn = Slotted::new(stream, slot);
                         return Some((Ok((conn, peer)), (listener, slots, shutdown, refused)));
                     }
                     Err(e) => {
@@ -187,6 +260,7 @@ pub async fn serve_http(
     tokio::pin!(incoming);
     while let Some(accepted) = incoming.next().await {
         let Ok((conn, peer)) = accepted else { continue };
+        let conn = conn.with_idle_limit(HTTP_IDLE_TIMEOUT);
         let service = router.clone().map_request(
             move |mut request: axum::http::Request<hyper::body::Incoming>| {
                 request

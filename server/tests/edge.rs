@@ -316,3 +316,40 @@ async fn every_error_is_json_and_every_answer_carries_security_headers() {
         "the hydration script carries the nonce"
     );
 }
+
+#[tokio::test]
+async fn postgres_never_sees_a_nul_byte() {
+    let Some(url) = postgres_database().await else {
+        return;
+    };
+    let server = Server::start_with(&["--mode", "server"], Some(url));
+    let (http, csrf) = signed_in(&server).await;
+    // A sign-in with a NUL in the name is an ordinary failure, counted, never a 500.
+    for _ in 0..2 {
+        let res = http
+            .post(server.path("/api/v1/auth/login"))
+            .json(&json!({"username": "ad\u{0}min", "password": "whatever it is"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(error_code(res, 401).await, "invalid_credentials");
+    }
+    let res = http
+        .post(server.path("/api/v1/api-tokens"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({ "name": "nul\u{0}name" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, 422).await, "invalid_name");
+    let res = http
+        .post(server.path("/api/v1/setup"))
+        .json(&json!({"username": "x\u{0}y", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_client_error(), "{}", res.status());
+    // The server still answers from the store.
+    let res = http.get(server.path("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+}

@@ -477,7 +477,7 @@ impl Ingest {
         };
         let claimed = answer.agent_id.clone();
         let refuse = |code: &'static str, text: String| async move {
-            tracing::warn!(agent_id = %claimed, code, "agent authentication refused");
+            tracing::warn!(agent_id = ?claimed, code, "agent authentication refused");
             let _ = out.send(message(error(code, text, 0))).await;
             None
         };

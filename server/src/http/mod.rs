@@ -4,6 +4,7 @@ mod edge;
 mod extract;
 mod install;
 mod ops;
+pub mod query;
 mod ui;
 
 use std::sync::Arc;

@@ -103,6 +103,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
             "# HELP vantage_history_pending_chunks Chunks of host samples not yet merged and rolled up.\n# TYPE vantage_history_pending_chunks gauge\nvantage_history_pending_chunks {n}\n"
         ));
     }
+    body.push_str(&format!(
+        "# HELP vantage_history_skipped_hours_total Host-hours of history the fold could not process and left unfolded.\n# TYPE vantage_history_skipped_hours_total counter\nvantage_history_skipped_hours_total {}\n",
+        state.vantage.store.skipped_hours()
+    ));
     let health = &state.vantage.health;
     body.push_str("# HELP vantage_task_panics_total Panics of supervised tasks (each was restarted).\n# TYPE vantage_task_panics_total counter\n");
     for (task, n) in health.panics() {

@@ -31,6 +31,10 @@ impl Block {
         self.ts.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+
     /// Appends a row; `values` must have one value per column.
     pub fn push(&mut self, ts: i64, values: &[i64]) {
         debug_assert_eq!(values.len(), self.columns.len());
@@ -267,5 +271,27 @@ mod tests {
         let all = Block::concat(1, [a, b]);
         assert_eq!(all.ts, vec![10, 20, 30]);
         assert_eq!(all.columns, vec![vec![1, 2, 3]]);
+    }
+
+    proptest::proptest! {
+        /// Any rows, extreme values included, come back exactly.
+        #[test]
+        fn any_block_round_trips(
+            rows in proptest::collection::vec((proptest::prelude::any::<i64>(), proptest::collection::vec(proptest::prelude::any::<i64>(), 3)), 0..40),
+        ) {
+            let mut block = Block::new(3);
+            for (ts, values) in &rows {
+                block.push(*ts, values);
+            }
+            proptest::prop_assert_eq!(decode(&encode(&block)).unwrap(), block);
+        }
+
+        /// Any bytes: decoding never panics, and what decodes re-encodes to the same rows.
+        #[test]
+        fn any_bytes_decode_safely(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            if let Ok(block) = decode(&bytes) {
+                proptest::prop_assert_eq!(decode(&encode(&block)).unwrap(), block);
+            }
+        }
     }
 }

@@ -12,6 +12,7 @@
 //! whole bytes per second, rollup percentages in hundredths of a percent.
 use std::collections::{BTreeMap, BTreeSet};
 
+use futures::FutureExt;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::chunk::{self, Block};
@@ -475,7 +476,7 @@ impl Store {
     /// hour's chunks into one). Returns how many samples were folded in.
     pub async fn roll_up(&self) -> Result<u64, StoreError> {
         let mut folded = 0u64;
-        loop {
+        'batches: loop {
             let now = super::now_ms();
             let mut tx = self.write_tx().await?;
             let groups: Vec<(Option<String>, i64)> = sqlx::query(AssertSqlSafe(format!(
@@ -494,7 +495,21 @@ impl Store {
             let mut agent_samples = 0u64;
             for (agent_id, period) in &groups {
                 let agent_id = agent_id.as_deref();
-                let new_samples = fold_hour(&mut tx, agent_id, *period, now).await?;
+                // A host-hour that cannot be folded (a bug meeting odd data) is settled unfolded,
+                // counted and logged once, instead of failing every pass.
+                let attempt =
+                    std::panic::AssertUnwindSafe(fold_hour(&mut tx, agent_id, *period, now))
+                        .catch_unwind()
+                        .await;
+                let new_samples = match attempt {
+                    Ok(result) => result?,
+                    Err(panic) => {
+                        drop(tx);
+                        let why = crate::health::panic_message(&*panic);
+                        self.skip_unfoldable(agent_id, *period, &why).await?;
+                        continue 'batches;
+                    }
+                };
                 folded += new_samples;
                 if agent_id.is_some() {
                     agent_samples += new_samples;
@@ -524,6 +539,31 @@ impl Store {
         }
         self.reclaim_free_pages().await;
         Ok(folded)
+    }
+
+    /// Marks a host-hour's raw chunks folded without folding them (their samples stay
+    /// readable as raw history) and counts it.
+    async fn skip_unfoldable(
+        &self,
+        agent_id: Option<&str>,
+        period: i64,
+        why: &str,
+    ) -> Result<(), StoreError> {
+        tracing::error!(agent_id = ?agent_id, period, panic = %why, "cannot fold a host-hour of history; skipping it");
+        let sql = format!(
+            "update host_chunk set pending = 0 where layer = $1 and period = $2 and {}",
+            host_filter(agent_id, 3)
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .bind(Layer::Raw.code())
+            .bind(period);
+        if let Some(id) = agent_id {
+            query = query.bind(id.to_owned());
+        }
+        query.execute(&self.pool).await?;
+        self.skipped_hours
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Gives the pages that merged and expired chunks left free back to the file system

@@ -1,7 +1,7 @@
 //! The store: one thin boundary over SQLite and PostgreSQL. SQL is written once with
 //! `$n` placeholders, which both dialects accept, and types both decode the same way.
 mod agents;
-mod chunk;
+pub mod chunk;
 mod containers;
 mod history;
 mod samples;
@@ -38,6 +38,8 @@ pub struct Store {
     dialect: Dialect,
     /// Samples of remote agents folded into the rollups since the process started.
     folded_agent_samples: Arc<AtomicU64>,
+    /// Host-hours the fold could not process and settled unfolded, since the start.
+    skipped_hours: Arc<AtomicU64>,
 }
 
 /// A store error: unique violations are told apart so handlers can answer 409.
@@ -109,6 +111,7 @@ impl Store {
             pool,
             dialect,
             folded_agent_samples: Arc::default(),
+            skipped_hours: Arc::default(),
         };
         store.migrate().await?;
         store
@@ -143,6 +146,11 @@ impl Store {
     /// Samples of remote agents folded into the rollups since the process started.
     pub fn folded_agent_samples(&self) -> u64 {
         self.folded_agent_samples.load(Ordering::Relaxed)
+    }
+
+    /// Host-hours the fold skipped because they could not be processed.
+    pub fn skipped_hours(&self) -> u64 {
+        self.skipped_hours.load(Ordering::Relaxed)
     }
 
     /// The SQL engine in use.
