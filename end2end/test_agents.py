@@ -54,8 +54,8 @@ def test_enroll_watch_rename_revoke_delete(server_mode, browser):
     shot(page, "06-enroll-dialog")
     dialog.get_by_role("button", name="Close").click()
 
-    token = re.search(r"--enrollment-token (\S+)", standalone).group(1)
-    pin = re.search(r"--server-pin (\S+)", standalone).group(1)
+    token = re.search(r"--enrollment-token '([^']+)'", standalone).group(1)
+    pin = re.search(r"--server-pin '([^']+)'", standalone).group(1)
     state = tempfile.mkdtemp(prefix="vantage-e2e-agent-")
     agent = subprocess.Popen(
         [AGENT, "--server", server_mode.grpc_url, "--enrollment-token", token, "--server-pin", pin,

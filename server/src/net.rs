@@ -110,6 +110,26 @@ impl<IO> Slotted<IO> {
     }
 }
 
+impl<IO> Slotted<IO> {
+    /// A write's outcome: bytes written are traffic; a write pending past the idle limit fails.
+    fn count_written(
+        &mut self,
+        cx: &mut Context<'_>,
+        written: Poll<std::io::Result<usize>>,
+    ) -> Poll<std::io::Result<usize>> {
+        match written {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    self.moved();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending if self.idle_expired(cx) => Poll::Ready(Err(idle_error())),
+            other => other,
+        }
+    }
+}
+
 fn idle_error() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::TimedOut, "connection idle too long")
 }
@@ -140,16 +160,8 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Slotted<IO> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        match Pin::new(&mut self.io).poll_write(cx, buf) {
-            Poll::Ready(Ok(n)) => {
-                if n > 0 {
-                    self.moved();
-                }
-                Poll::Ready(Ok(n))
-            }
-            Poll::Pending if self.idle_expired(cx) => Poll::Ready(Err(idle_error())),
-            other => other,
-        }
+        let written = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.count_written(cx, written)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.io).poll_flush(cx)
@@ -162,16 +174,8 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Slotted<IO> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        match Pin::new(&mut self.io).poll_write_vectored(cx, bufs) {
-            Poll::Ready(Ok(n)) => {
-                if n > 0 {
-                    self.moved();
-                }
-                Poll::Ready(Ok(n))
-            }
-            Poll::Pending if self.idle_expired(cx) => Poll::Ready(Err(idle_error())),
-            other => other,
-        }
+        let written = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.count_written(cx, written)
     }
     fn is_write_vectored(&self) -> bool {
         self.io.is_write_vectored()

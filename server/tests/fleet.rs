@@ -612,6 +612,7 @@ async fn the_self_signed_certificate_survives_restarts_and_bad_files_stop_the_bo
             .split("--server-pin ")
             .nth(1)
             .unwrap()
+            .trim_matches('\'')
             .to_owned()
     };
     let create = |http: reqwest::Client, url: String, csrf: String| async move {

@@ -86,3 +86,13 @@ fn route_family(path: &str) -> String {
         "other".into()
     }
 }
+
+/// Request headers from pairs, for the unit tests of the edge and the extractors.
+#[cfg(test)]
+pub(crate) fn test_headers(pairs: &[(&'static str, &str)]) -> axum::http::HeaderMap {
+    let mut h = axum::http::HeaderMap::new();
+    for (k, v) in pairs {
+        h.append(*k, v.parse().unwrap());
+    }
+    h
+}

@@ -106,7 +106,14 @@ fn enrollment_info(row: &EnrollmentTokenRow, now: i64) -> EnrollmentTokenInfo {
     }
 }
 
-/// The install commands for one token.
+/// `text` as one shell word: single-quoted, with each `'` written `'\''`.
+pub fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// The install commands for one token. Every value in a shell command is single-quoted;
+/// values in YAML are double-quoted and cannot hold `"` or `\\` (the host was checked against
+/// host-name grammar, tokens are hex, pins base64).
 pub fn install_templates(token: &str, context: &InstallContext) -> InstallTemplates {
     let version = env!("CARGO_PKG_VERSION");
     let InstallContext {
@@ -117,12 +124,14 @@ pub fn install_templates(token: &str, context: &InstallContext) -> InstallTempla
     } = context;
     let pin_flag = pin
         .as_ref()
-        .map(|p| format!(" --server-pin {p}"))
+        .map(|p| format!(" --server-pin {}", shell_quote(p)))
         .unwrap_or_default();
     let pin_env = pin
         .as_ref()
-        .map(|p| format!("  -e VANTAGE_SERVER_PIN={p} \\\n"))
+        .map(|p| format!("  -e VANTAGE_SERVER_PIN={} \\\n", shell_quote(p)))
         .unwrap_or_default();
+    let (q_grpc, q_token) = (shell_quote(grpc_url), shell_quote(token));
+    let q_script = shell_quote(&format!("{http_url}/install.sh"));
     let pin_yaml = pin
         .as_ref()
         .map(|p| format!("      VANTAGE_SERVER_PIN: \"{p}\"\n"))
@@ -133,13 +142,13 @@ pub fn install_templates(token: &str, context: &InstallContext) -> InstallTempla
         .unwrap_or_default();
     InstallTemplates {
         standalone: format!(
-            "curl -fsSL {http_url}/install.sh | sudo sh -s -- --server {grpc_url} --enrollment-token {token}{pin_flag}"
+            "curl -fsSL {q_script} | sudo sh -s -- --server {q_grpc} --enrollment-token {q_token}{pin_flag}"
         ),
         docker_run: format!(
             "docker run -d --name vantage-agent --restart unless-stopped \\\n  --pid host --network host --uts host \\\n  \
              -v /proc:/host/proc:ro -v /:/host/root:ro \\\n  -v /var/run/docker.sock:/var/run/docker.sock:ro \\\n  \
-             -v vantage-agent-state:/var/lib/vantage-agent \\\n  -e VANTAGE_SERVER={grpc_url} \\\n  \
-             -e VANTAGE_ENROLLMENT_TOKEN={token} \\\n{pin_env}  -e VANTAGE_PROC_ROOT=/host/proc -e VANTAGE_HOST_ROOT=/host/root \\\n  \
+             -v vantage-agent-state:/var/lib/vantage-agent \\\n  -e VANTAGE_SERVER={q_grpc} \\\n  \
+             -e VANTAGE_ENROLLMENT_TOKEN={q_token} \\\n{pin_env}  -e VANTAGE_PROC_ROOT=/host/proc -e VANTAGE_HOST_ROOT=/host/root \\\n  \
              vantage-agent:{version}"
         ),
         docker_compose: format!(
@@ -501,10 +510,16 @@ mod tests {
             assert!(snippet.contains("vtg_enr_TOKEN"), "{snippet}");
             assert!(snippet.contains("sha256:PIN"), "{snippet}");
         }
-        assert!(
-            t.standalone
-                .starts_with("curl -fsSL https://v.example/install.sh | sudo sh -s --")
+        assert_eq!(
+            t.standalone,
+            "curl -fsSL 'https://v.example/install.sh' | sudo sh -s -- --server 'grpcs://v.example:8443' \
+             --enrollment-token 'vtg_enr_TOKEN' --server-pin 'sha256:PIN'"
         );
+        assert!(
+            t.docker_run
+                .contains("-e VANTAGE_ENROLLMENT_TOKEN='vtg_enr_TOKEN'")
+        );
+        assert_eq!(shell_quote("it's $(id)"), "'it'\\''s $(id)'");
         for snippet in [&t.docker_run, &t.docker_compose, &t.kubernetes] {
             assert!(
                 snippet.contains("/proc")

@@ -298,6 +298,7 @@ pub async fn issue_enrollment(server: &Server, http: &reqwest::Client, csrf: &st
         .split("--server-pin ")
         .nth(1)
         .expect("self-signed servers give a pin")
+        .trim_matches('\'')
         .to_owned();
     Enrollment {
         token: body["token"].as_str().unwrap().to_owned(),
