@@ -94,6 +94,31 @@ fn an_identity_others_can_read_is_refused() {
 }
 
 #[test]
+fn a_loose_state_dir_or_a_symlinked_identity_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (code, stderr) = agent(&[], dir.path());
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("writable by other users") && stderr.contains("chmod 700"),
+        "{stderr}"
+    );
+
+    // A symlink planted where the identity goes is never read through.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let elsewhere = tempfile::NamedTempFile::new().unwrap();
+    std::fs::set_permissions(elsewhere.path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("identity.json")).unwrap();
+    let (code, stderr) = agent(&[], dir.path());
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("symlink"), "{stderr}");
+    assert!(
+        stderr.trim().lines().count() <= 3 && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn version_and_help() {
     let out = Command::new(env!("CARGO_BIN_EXE_vantage-agent"))
         .arg("--version")
