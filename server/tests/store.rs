@@ -626,4 +626,9 @@ async fn a_damaged_history_chunk_is_skipped_not_fatal() {
         (25.0, 0.0, 50.0)
     );
     assert_eq!(store.raw_sample_times(None).await.unwrap().len(), 6);
+    assert_eq!(
+        server::store::unreadable_chunks().count(),
+        1,
+        "counted once, however often it was read"
+    );
 }

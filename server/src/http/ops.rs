@@ -107,6 +107,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
         "# HELP vantage_history_skipped_hours_total Host-hours of history the fold could not process and left unfolded.\n# TYPE vantage_history_skipped_hours_total counter\nvantage_history_skipped_hours_total {}\n",
         state.vantage.store.skipped_hours()
     ));
+    body.push_str(&format!(
+        "# HELP vantage_history_unreadable_chunks_total Stored history chunks that could not be decoded (skipped wherever read).\n# TYPE vantage_history_unreadable_chunks_total counter\nvantage_history_unreadable_chunks_total {}\n",
+        crate::store::unreadable_chunks().count()
+    ));
     let health = &state.vantage.health;
     body.push_str("# HELP vantage_task_panics_total Panics of supervised tasks (each was restarted).\n# TYPE vantage_task_panics_total counter\n");
     for (task, n) in health.panics() {

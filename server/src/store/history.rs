@@ -313,6 +313,33 @@ pub(super) async fn insert_samples(
     insert_chunks(tx, &chunks).await
 }
 
+/// Chunks that could not be decoded: each is skipped wherever it is read, logged the first
+/// time and counted once (`vantage_history_unreadable_chunks_total`).
+#[derive(Default)]
+pub struct UnreadableChunks {
+    seen: std::sync::Mutex<BTreeSet<i64>>,
+}
+
+impl UnreadableChunks {
+    /// Remembers chunk `id`; true the first time.
+    fn report(&self, id: i64) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.insert(id)
+    }
+
+    /// How many distinct chunks could not be read since the start.
+    pub fn count(&self) -> usize {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// The process's record of unreadable chunks: chunk ids are unique per database, and one
+/// process serves one database.
+pub fn unreadable_chunks() -> &'static UnreadableChunks {
+    static SEEN: std::sync::OnceLock<UnreadableChunks> = std::sync::OnceLock::new();
+    SEEN.get_or_init(UnreadableChunks::default)
+}
+
 /// A stored chunk, read back.
 struct StoredChunk {
     id: i64,
@@ -345,9 +372,11 @@ async fn read_chunks<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
             let id: i64 = r.try_get("host_chunk_id")?;
             let data: Vec<u8> = r.try_get("data")?;
             let block = chunk::decode(&data)
-                .inspect_err(
-                    |e| tracing::error!(chunk = id, error = %e, "skipping a history chunk"),
-                )
+                .inspect_err(|e| {
+                    if unreadable_chunks().report(id) {
+                        tracing::error!(chunk = id, error = %e, "skipping an unreadable history chunk");
+                    }
+                })
                 .ok();
             Ok(StoredChunk {
                 id,

@@ -19,7 +19,7 @@ use sqlx::{AnyPool, Executor, Row};
 
 pub use agents::{AgentBatch, AgentRow, EnrollmentTokenRow, IngestError, NewAgent, SpoolReport};
 pub use containers::{BatchItem, CertificateRow, ContainerRow};
-pub use history::Layer;
+pub use history::{Layer, unreadable_chunks};
 pub use samples::{HistoryBucket, SampleRow};
 pub use tokens::ApiTokenRow;
 pub use users::{SessionUser, UserRow};
