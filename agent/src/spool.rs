@@ -187,8 +187,10 @@ impl Spool {
         }
         let next_seq = segments
             .back()
-            .map_or(state.acked + 1, |s| s.last_seq + 1)
-            .max(state.acked + 1);
+            .map_or(state.acked.saturating_add(1), |s| {
+                s.last_seq.saturating_add(1)
+            })
+            .max(state.acked.saturating_add(1));
         let mut spool = Spool {
             dir: dir.to_owned(),
             max_bytes,
@@ -245,7 +247,7 @@ impl Spool {
         segment.last_seq = seq;
         segment.bytes += record.len() as u64;
         segment.newest_ms = segment.newest_ms.max(event.time_ms);
-        self.next_seq += 1;
+        self.next_seq = self.next_seq.saturating_add(1);
         self.unsynced = true;
         Ok(seq)
     }
@@ -287,23 +289,25 @@ impl Spool {
     /// Applies the size and age bounds: the oldest segments go, and their unacknowledged
     /// events are counted as dropped. Returns how many were dropped now.
     pub fn enforce_bounds(&mut self, now_ms: i64) -> Result<u64, SpoolError> {
-        let mut dropped = 0;
-        let max_age_ms = self.max_age.as_millis() as i64;
+        let mut dropped = 0u64;
+        let max_age_ms = i64::try_from(self.max_age.as_millis()).unwrap_or(i64::MAX);
         loop {
             let total: u64 = self.segments.iter().map(|s| s.bytes).sum();
             let Some(oldest) = self.segments.front() else {
                 break;
             };
             let too_big = total > self.max_bytes;
-            let too_old = now_ms - oldest.newest_ms > max_age_ms;
+            // Saturating: a segment whose events do not decode has no time (i64::MIN).
+            let too_old = now_ms.saturating_sub(oldest.newest_ms) > max_age_ms;
             if !(too_big || too_old) {
                 break;
             }
             let last = self.segments.len() == 1;
             let oldest = self.segments.pop_front().expect("checked above");
-            let unacked_from = oldest.first_seq.max(self.state.acked + 1);
+            let unacked_from = oldest.first_seq.max(self.state.acked.saturating_add(1));
             if oldest.last_seq >= unacked_from {
-                dropped += oldest.last_seq - unacked_from + 1;
+                dropped =
+                    dropped.saturating_add((oldest.last_seq - unacked_from).saturating_add(1));
             }
             std::fs::remove_file(&oldest.path).map_err(err(&oldest.path))?;
             if last {
@@ -312,7 +316,7 @@ impl Spool {
             self.state.acked = self.state.acked.max(oldest.last_seq);
         }
         if dropped > 0 {
-            self.state.dropped += dropped;
+            self.state.dropped = self.state.dropped.saturating_add(dropped);
             self.save_state()?;
             tracing::warn!(
                 dropped,
@@ -369,7 +373,7 @@ impl Spool {
 
     /// Counts events the server refused; they are acknowledged past like any other.
     pub fn count_refused(&mut self, n: u64) -> Result<(), SpoolError> {
-        self.state.refused += n;
+        self.state.refused = self.state.refused.saturating_add(n);
         self.save_state()
     }
 
@@ -558,5 +562,40 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("chmod 700"), "{error}");
+    }
+
+    /// Found by the spool_reader fuzz target: a checksummed record whose body is no event
+    /// (and a sequence number at the top of the range) once made the age bound overflow.
+    #[test]
+    fn a_record_that_is_no_event_neither_panics_nor_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool_dir = dir.path().join("spool");
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&spool_dir)
+            .unwrap();
+        let body = [0xffu8; 6];
+        let seq = u64::MAX;
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&seq.to_le_bytes());
+        hasher.update(&body);
+        let mut record = Vec::new();
+        record.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        record.extend_from_slice(&hasher.finalize().to_le_bytes());
+        record.extend_from_slice(&seq.to_le_bytes());
+        record.extend_from_slice(&body);
+        std::fs::write(spool_dir.join("seg-00000000000000000001.log"), &record).unwrap();
+        let mut spool = Spool::open(&spool_dir, 1 << 30, DAY).unwrap();
+        assert!(
+            spool.read_after(0, 100).unwrap().is_empty(),
+            "nothing to send"
+        );
+        spool.enforce_bounds(1_800_000_000_000).unwrap();
+        assert_eq!(
+            spool.bytes(),
+            0,
+            "a segment with no dated event is dropped as too old"
+        );
+        spool.append(&event(1)).unwrap();
     }
 }
