@@ -443,11 +443,12 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
                 .nth(1)
                 .and_then(|r| r.split_whitespace().next())
                 .context("no server in the snippet")?
+                .trim_matches('\'')
                 .to_owned();
             let pin = standalone
                 .split("--server-pin ")
                 .nth(1)
-                .map(|p| p.trim().to_owned());
+                .map(|p| p.trim().trim_matches('\'').to_owned());
             target = Some((grpc, pin));
         }
         tokens.push(created["token"].as_str().unwrap_or_default().to_owned());

@@ -118,6 +118,9 @@ impl Ingest {
     /// Takes `n` events from the agent's bucket, or says how long to wait.
     fn take_tokens(&self, agent_id: &str, n: usize) -> Result<(), Duration> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(bucket) = buckets.get_mut(agent_id) {
+            return bucket.take(n);
+        }
         buckets
             .entry(agent_id.to_owned())
             .or_insert_with(|| TokenBucket::new(self.settings.rate_limit_per_second))
@@ -206,16 +209,15 @@ impl proto::agent_service_server::AgentService for Ingest {
                 )));
             }
         };
-        let short = |s: &str| s.to_owned();
         let agent = NewAgent {
             agent_id: uuid::Uuid::new_v4().to_string(),
             label,
             hostname,
             public_key: base64::engine::general_purpose::STANDARD.encode(key),
             runtime,
-            os: short(&r.os),
-            arch: short(&r.arch),
-            agent_version: short(&r.agent_version),
+            os: r.os.clone(),
+            arch: r.arch.clone(),
+            agent_version: r.agent_version.clone(),
         };
         let registered = self
             .vantage
@@ -284,8 +286,6 @@ impl TokenBucket {
             self.tokens -= n;
             Ok(())
         } else {
-            // A batch larger than the bucket never fits: wait a whole second (the agent sends
-            // smaller batches, at most the rate it was told).
             let missing = (n - self.tokens).min(self.rate);
             Err(Duration::from_secs_f64(missing / self.rate).max(Duration::from_millis(1)))
         }
