@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::Signer;
+use proto::ErrorCode;
 use proto::agent_message::Body as Up;
 use proto::agent_service_client::AgentServiceClient;
 use proto::server_message::Body as Down;
@@ -390,7 +391,7 @@ impl Session<'_> {
                             tracing::error!(error = %e, "cannot update the spool");
                         }
                     }
-                    Ok(Down::Error(e)) if e.code == "invalid_event" => {
+                    Ok(Down::Error(e)) if e.error_code() == ErrorCode::InvalidEvent => {
                         // The server stored the rest of the batch and acknowledges past this
                         // one: count it, never send it again.
                         tracing::warn!(seq = e.seq, reason = %e.message, "the server refused an event");
@@ -461,11 +462,15 @@ async fn next(down: &mut tonic::Streaming<proto::ServerMessage>) -> Result<Down,
 fn end_for(message: Down) -> SessionEnd {
     match message {
         Down::Revoked(r) => SessionEnd::Revoked(r.reason),
-        Down::Error(e) if e.code == "agent_revoked" => SessionEnd::Revoked(e.message),
-        Down::Error(e) if e.code == "unknown_agent" => SessionEnd::Fatal(anyhow::anyhow!(
-            "the server does not know this agent ({}); it was probably deleted: enroll again with a new token",
-            e.message
-        )),
+        Down::Error(e) if e.error_code() == ErrorCode::AgentRevoked => {
+            SessionEnd::Revoked(e.message)
+        }
+        Down::Error(e) if e.error_code() == ErrorCode::UnknownAgent => {
+            SessionEnd::Fatal(anyhow::anyhow!(
+                "the server does not know this agent ({}); it was probably deleted: enroll again with a new token",
+                e.message
+            ))
+        }
         Down::Error(e) => SessionEnd::Retry(format!("{}: {}", e.code, e.message)),
         _ => SessionEnd::Retry("the server sent a message out of order".into()),
     }

@@ -47,6 +47,36 @@ pub mod codec {
     }
 }
 
+impl ErrorCode {
+    /// The snake_case spelling carried in `Error.code` (`rate_limited`).
+    pub fn snake_case(self) -> String {
+        self.as_str_name().to_ascii_lowercase()
+    }
+}
+
+impl Error {
+    /// A stream error of `kind`, with a message for the log and the wait before a resend.
+    pub fn new(kind: ErrorCode, message: impl Into<String>, retry_after_ms: u64) -> Self {
+        Error {
+            code: kind.snake_case(),
+            message: message.into(),
+            retry_after_ms,
+            seq: 0,
+            kind: kind as i32,
+        }
+    }
+
+    /// What the error means: the typed code, or, from a server that sends only text, the
+    /// code parsed from it.
+    pub fn error_code(&self) -> ErrorCode {
+        match self.kind() {
+            ErrorCode::Unspecified => ErrorCode::from_str_name(&self.code.to_ascii_uppercase())
+                .unwrap_or(ErrorCode::Unspecified),
+            kind => kind,
+        }
+    }
+}
+
 /// Domain-separation prefix of the stream authentication signature.
 pub const AUTH_CONTEXT: &[u8] = b"vantage-auth-v1";
 
@@ -59,4 +89,27 @@ pub fn auth_message(nonce: &[u8], agent_uuid: &[u8; 16], timestamp: i64) -> Vec<
     message.extend_from_slice(agent_uuid);
     message.extend_from_slice(&timestamp.to_be_bytes());
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_travel_typed_and_as_text() {
+        let e = Error::new(ErrorCode::InvalidEvent, "bad time", 0);
+        assert_eq!(e.code, "invalid_event");
+        assert_eq!(e.error_code(), ErrorCode::InvalidEvent);
+        // A server that sends only the text is still understood.
+        let text_only = Error {
+            code: "agent_revoked".into(),
+            ..Default::default()
+        };
+        assert_eq!(text_only.error_code(), ErrorCode::AgentRevoked);
+        let unknown = Error {
+            code: "something_new".into(),
+            ..Default::default()
+        };
+        assert_eq!(unknown.error_code(), ErrorCode::Unspecified);
+    }
 }

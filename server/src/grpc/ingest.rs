@@ -19,6 +19,7 @@ use crate::ingest::BatchWriter;
 use crate::live::{HostNames, LiveEvent};
 use crate::service::Vantage;
 use crate::store::{AgentBatch, BatchItem, IngestError, NewAgent, SampleRow, SpoolReport, now_s};
+use proto::ErrorCode;
 use proto::event::Body;
 
 /// Largest clock difference accepted in the authentication answer.
@@ -142,13 +143,8 @@ fn message(body: Down) -> Result<proto::ServerMessage, Status> {
     Ok(proto::ServerMessage { body: Some(body) })
 }
 
-fn error(code: &str, text: impl Into<String>, retry_after_ms: u64) -> Down {
-    Down::Error(proto::Error {
-        code: code.to_owned(),
-        message: text.into(),
-        retry_after_ms,
-        seq: 0,
-    })
+fn error(kind: ErrorCode, text: impl Into<String>, retry_after_ms: u64) -> Down {
+    Down::Error(proto::Error::new(kind, text, retry_after_ms))
 }
 
 /// Checks a name an agent gives at registration (hostname, label, OS, ...).
@@ -326,13 +322,13 @@ impl Ingest {
                             break "revoked";
                         }
                         _ => {
-                            let _ = out.send(message(error("superseded", "a newer stream of this agent took over", 0))).await;
+                            let _ = out.send(message(error(ErrorCode::Superseded, "a newer stream of this agent took over", 0))).await;
                             break "superseded";
                         }
                     }
                 }
                 _ = self.shutdown.cancelled() => {
-                    let _ = out.send(message(error("server_shutdown", "the server is restarting", 1000))).await;
+                    let _ = out.send(message(error(ErrorCode::ServerShutdown, "the server is restarting", 1000))).await;
                     break "server shutdown";
                 }
                 m = inbound.message() => m,
@@ -345,7 +341,9 @@ impl Ingest {
                 Ok(None) => break "the agent closed the stream",
                 Err(status) if status.code() == tonic::Code::OutOfRange => {
                     let text = format!("a message is at most {} bytes", super::MAX_MESSAGE_BYTES);
-                    let _ = out.send(message(error("message_too_large", text, 0))).await;
+                    let _ = out
+                        .send(message(error(ErrorCode::MessageTooLarge, text, 0)))
+                        .await;
                     break "a message over the size limit";
                 }
                 Err(_) => break "the stream broke",
@@ -364,7 +362,7 @@ impl Ingest {
                     self.settings.rate_limit_per_second
                 );
                 let _ = out
-                    .send(message(error("batch_too_large", text, 1000)))
+                    .send(message(error(ErrorCode::BatchTooLarge, text, 1000)))
                     .await;
                 continue;
             }
@@ -374,7 +372,9 @@ impl Ingest {
                     "more than {} events per second",
                     self.settings.rate_limit_per_second
                 );
-                let _ = out.send(message(error("rate_limited", text, retry))).await;
+                let _ = out
+                    .send(message(error(ErrorCode::RateLimited, text, retry)))
+                    .await;
                 continue;
             }
             let dropped_total = batch.dropped_total;
@@ -387,10 +387,8 @@ impl Ingest {
                     known_dropped = known_dropped.max(dropped_total);
                     for (seq, invalid) in refused {
                         let refusal = proto::Error {
-                            code: invalid.code.to_owned(),
-                            message: invalid.message,
-                            retry_after_ms: 0,
                             seq,
+                            ..proto::Error::new(invalid.code, invalid.message, 0)
                         };
                         let _ = out.send(message(Down::Error(refusal))).await;
                     }
@@ -399,12 +397,14 @@ impl Ingest {
                         .await;
                 }
                 Err(IngestError::Invalid(text)) => {
-                    let _ = out.send(message(error("invalid_batch", text, 0))).await;
+                    let _ = out
+                        .send(message(error(ErrorCode::InvalidBatch, text, 0)))
+                        .await;
                 }
                 Err(IngestError::Gap { .. }) => {
                     let _ = out
                         .send(message(error(
-                            "sequence_gap",
+                            ErrorCode::SequenceGap,
                             "resend from the last acknowledged event",
                             500,
                         )))
@@ -414,7 +414,7 @@ impl Ingest {
                 Err(IngestError::Overloaded) => {
                     let _ = out
                         .send(message(error(
-                            "overloaded",
+                            ErrorCode::Overloaded,
                             "the server is behind; resend later",
                             1000,
                         )))
@@ -423,7 +423,7 @@ impl Ingest {
                 Err(IngestError::Unavailable) => {
                     let _ = out
                         .send(message(error(
-                            "unavailable",
+                            ErrorCode::Unavailable,
                             "the server cannot store events right now",
                             2000,
                         )))
@@ -433,7 +433,7 @@ impl Ingest {
                     tracing::error!(%agent_id, error = %e, "cannot commit a batch");
                     let _ = out
                         .send(message(error(
-                            "unavailable",
+                            ErrorCode::Unavailable,
                             "the server cannot store events right now",
                             2000,
                         )))
@@ -467,7 +467,7 @@ impl Ingest {
             _ => {
                 let _ = out
                     .send(message(error(
-                        "unauthenticated",
+                        ErrorCode::Unauthenticated,
                         "expected an authentication answer",
                         0,
                     )))
@@ -476,19 +476,19 @@ impl Ingest {
             }
         };
         let claimed = answer.agent_id.clone();
-        let refuse = |code: &'static str, text: String| async move {
-            tracing::warn!(agent_id = ?claimed, code, "agent authentication refused");
+        let refuse = |code: ErrorCode, text: String| async move {
+            tracing::warn!(agent_id = ?claimed, code = code.as_str_name(), "agent authentication refused");
             let _ = out.send(message(error(code, text, 0))).await;
             None
         };
         let Ok(uuid) = uuid::Uuid::parse_str(&answer.agent_id) else {
-            return refuse("unknown_agent", "agent_id is not a UUID".into()).await;
+            return refuse(ErrorCode::UnknownAgent, "agent_id is not a UUID".into()).await;
         };
         let agent = match self.vantage.store.agent(&answer.agent_id).await {
             Ok(Some(agent)) => agent,
             Ok(None) => {
                 return refuse(
-                    "unknown_agent",
+                    ErrorCode::UnknownAgent,
                     format!("no agent {} is registered", answer.agent_id),
                 )
                 .await;
@@ -496,18 +496,22 @@ impl Ingest {
             Err(e) => {
                 tracing::error!(error = %e, "cannot look an agent up");
                 let _ = out
-                    .send(message(error("unavailable", "try again later", 2000)))
+                    .send(message(error(
+                        ErrorCode::Unavailable,
+                        "try again later",
+                        2000,
+                    )))
                     .await;
                 return None;
             }
         };
         if agent.status != "active" {
-            return refuse("agent_revoked", "this agent was revoked".into()).await;
+            return refuse(ErrorCode::AgentRevoked, "this agent was revoked".into()).await;
         }
         let skew = now_s().saturating_sub(answer.timestamp);
         if skew.unsigned_abs() > MAX_SKEW_S as u64 {
             return refuse(
-                "clock_skew",
+                ErrorCode::ClockSkew,
                 format!("the agent's clock is {skew} s off the server's; fix its time (NTP)"),
             )
             .await;
@@ -527,7 +531,7 @@ impl Ingest {
             });
         if !verified {
             return refuse(
-                "unauthenticated",
+                ErrorCode::Unauthenticated,
                 "the signature does not match this agent's key".into(),
             )
             .await;

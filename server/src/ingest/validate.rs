@@ -28,15 +28,15 @@ const MAX_CONTAINER_CPU_PCT: f64 = 100.0 * MAX_CORES as f64;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct Invalid {
-    /// The in-stream error code: `invalid_batch` or `invalid_event`.
-    pub code: &'static str,
+    /// The in-stream error code: `InvalidBatch` or `InvalidEvent`.
+    pub code: proto::ErrorCode,
     /// What was wrong, for the agent's log.
     pub message: String,
 }
 
 fn event_error(message: impl Into<String>) -> Invalid {
     Invalid {
-        code: "invalid_event",
+        code: proto::ErrorCode::InvalidEvent,
         message: message.into(),
     }
 }
@@ -54,7 +54,7 @@ pub struct Window {
 pub fn check_batch(batch: &proto::EventBatch) -> Result<(), Invalid> {
     let refuse = |message: String| {
         Err(Invalid {
-            code: "invalid_batch",
+            code: proto::ErrorCode::InvalidBatch,
             message,
         })
     };
@@ -287,7 +287,7 @@ mod tests {
             };
             assert_eq!(
                 check_event(&event, WINDOW).unwrap_err().code,
-                "invalid_event"
+                proto::ErrorCode::InvalidEvent
             );
         }
         let edge = proto::Event {
