@@ -102,7 +102,7 @@ def main():
         request = urllib.request.Request(http + "/api/v1/agents/enrollment-tokens", data=b"{}", method="POST",
                                          headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
         created = json.load(urllib.request.urlopen(request))
-        pin = created["install_templates"]["standalone"].split("--server-pin ")[1].strip().strip("'")
+        pin = created["pin"]
 
         agent = subprocess.Popen(
             [agent_bin, "--server", grpc, "--enrollment-token", created["token"], "--server-pin", pin,

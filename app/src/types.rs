@@ -407,6 +407,10 @@ pub struct CreatedEnrollmentToken {
     /// The listed form.
     #[serde(flatten)]
     pub info: EnrollmentTokenInfo,
+    /// The `grpcs://host:port` agents enroll with (what the snippets carry).
+    pub grpc_url: String,
+    /// The server certificate's `sha256:` pin, when it is self-signed.
+    pub pin: Option<String>,
     /// Ready-to-paste install commands carrying the token, server address and pin.
     pub install_templates: InstallTemplates,
     /// Things the operator should know (e.g. a loopback address agents cannot reach).

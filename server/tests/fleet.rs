@@ -605,16 +605,7 @@ async fn enrollment_token_ttl_is_checked() {
 async fn the_self_signed_certificate_survives_restarts_and_bad_files_stop_the_boot() {
     let mut server = Server::start_with(&["--mode", "server"], None);
     let (http, csrf) = signed_in(&server).await;
-    let pin_of = |body: Value| {
-        body["install_templates"]["standalone"]
-            .as_str()
-            .unwrap()
-            .split("--server-pin ")
-            .nth(1)
-            .unwrap()
-            .trim_matches('\'')
-            .to_owned()
-    };
+    let pin_of = |body: Value| body["pin"].as_str().unwrap().to_owned();
     let create = |http: reqwest::Client, url: String, csrf: String| async move {
         http.post(url)
             .header("x-csrf-token", csrf)

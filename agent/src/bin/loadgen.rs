@@ -434,21 +434,11 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
         );
         let created: serde_json::Value = serde_json::from_slice(&body)?;
         if target.is_none() {
-            let standalone = created["install_templates"]["standalone"]
+            let grpc = created["grpc_url"]
                 .as_str()
-                .unwrap_or_default()
+                .context("the enrollment answer names no grpc_url")?
                 .to_owned();
-            let grpc = standalone
-                .split("--server ")
-                .nth(1)
-                .and_then(|r| r.split_whitespace().next())
-                .context("no server in the snippet")?
-                .trim_matches('\'')
-                .to_owned();
-            let pin = standalone
-                .split("--server-pin ")
-                .nth(1)
-                .map(|p| p.trim().trim_matches('\'').to_owned());
+            let pin = created["pin"].as_str().map(str::to_owned);
             target = Some((grpc, pin));
         }
         tokens.push(created["token"].as_str().unwrap_or_default().to_owned());

@@ -278,6 +278,8 @@ impl Vantage {
             "enrollment token issued"
         );
         Ok(CreatedEnrollmentToken {
+            grpc_url: context.grpc_url.clone(),
+            pin: context.pin.clone(),
             install_templates: install_templates(&token, &context),
             token,
             info: enrollment_info(&row, now_s()),

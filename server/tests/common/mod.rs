@@ -293,13 +293,15 @@ pub async fn issue_enrollment(server: &Server, http: &reqwest::Client, csrf: &st
         .unwrap();
     assert_eq!(res.status(), 201);
     let body: Value = res.json().await.unwrap();
-    let standalone = body["install_templates"]["standalone"].as_str().unwrap();
-    let pin = standalone
-        .split("--server-pin ")
-        .nth(1)
+    let pin = body["pin"]
+        .as_str()
         .expect("self-signed servers give a pin")
-        .trim_matches('\'')
         .to_owned();
+    let standalone = body["install_templates"]["standalone"].as_str().unwrap();
+    assert!(
+        standalone.contains(&format!("--server-pin '{pin}'")),
+        "the snippet carries the same pin: {standalone}"
+    );
     Enrollment {
         token: body["token"].as_str().unwrap().to_owned(),
         pin,
