@@ -16,11 +16,10 @@ pub struct Health {
 impl Health {
     /// `part` is unwell for `reason` (replacing what it said before).
     pub fn set(&self, part: &'static str, reason: impl Into<String>) {
-        let reason = reason.into();
-        let mut problems = self.problems.lock().unwrap_or_else(|e| e.into_inner());
-        if problems.get(part) != Some(&reason) {
-            problems.insert(part, reason);
-        }
+        self.problems
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(part, reason.into());
     }
 
     /// `part` is well again.

@@ -18,11 +18,9 @@ fn client_from(source: &str) -> reqwest::Client {
 }
 
 async fn login_status(http: &reqwest::Client, server: &Server, password: &str) -> u16 {
-    http.post(server.path("/api/v1/auth/login"))
-        .json(&json!({"username": ADMIN, "password": password}))
-        .send()
+    let body = json!({"username": ADMIN, "password": password});
+    post_json(http, server.path("/api/v1/auth/login"), None, &body)
         .await
-        .unwrap()
         .status()
         .as_u16()
 }
@@ -180,13 +178,9 @@ async fn spoofed_forwarded_headers_change_no_snippet() {
 async fn a_revoked_tokens_live_stream_ends() {
     let server = Server::start();
     let (http, csrf) = signed_in(&server).await;
-    let created: Value = http
-        .post(server.path("/api/v1/api-tokens"))
-        .header("x-csrf-token", &csrf)
-        .json(&json!({"name": "watcher"}))
-        .send()
+    let url = server.path("/api/v1/api-tokens");
+    let created: Value = post_json(&http, url, Some(&csrf), &json!({"name": "watcher"}))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -264,13 +258,8 @@ async fn every_error_is_json_and_every_answer_carries_security_headers() {
     assert_eq!(error_code(res, 403).await, "cross_origin_request");
     // Control and bidi characters are refused in names.
     for name in ["tab\tname", "nul\0", "rtl\u{202e}txt"] {
-        let res = http
-            .post(server.path("/api/v1/api-tokens"))
-            .header("x-csrf-token", &csrf)
-            .json(&json!({ "name": name }))
-            .send()
-            .await
-            .unwrap();
+        let url = server.path("/api/v1/api-tokens");
+        let res = post_json(&http, url, Some(&csrf), &json!({ "name": name })).await;
         assert_eq!(error_code(res, 422).await, "invalid_name");
     }
     // Extreme history ranges are a 400.
@@ -326,28 +315,22 @@ async fn postgres_never_sees_a_nul_byte() {
     let (http, csrf) = signed_in(&server).await;
     // A sign-in with a NUL in the name is an ordinary failure, counted, never a 500.
     for _ in 0..2 {
-        let res = http
-            .post(server.path("/api/v1/auth/login"))
-            .json(&json!({"username": "ad\u{0}min", "password": "whatever it is"}))
-            .send()
-            .await
-            .unwrap();
+        let url = server.path("/api/v1/auth/login");
+        let body = json!({"username": "ad\u{0}min", "password": "whatever it is"});
+        let res = post_json(&http, url, None, &body).await;
         assert_eq!(error_code(res, 401).await, "invalid_credentials");
     }
-    let res = http
-        .post(server.path("/api/v1/api-tokens"))
-        .header("x-csrf-token", &csrf)
-        .json(&json!({ "name": "nul\u{0}name" }))
-        .send()
-        .await
-        .unwrap();
+    let url = server.path("/api/v1/api-tokens");
+    let res = post_json(&http, url, Some(&csrf), &json!({ "name": "nul\u{0}name" })).await;
     assert_eq!(error_code(res, 422).await, "invalid_name");
-    let res = http
-        .post(server.path("/api/v1/setup"))
-        .json(&json!({"username": "x\u{0}y", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let url = server.path("/api/v1/setup");
+    let res = post_json(
+        &http,
+        url,
+        None,
+        &json!({"username": "x\u{0}y", "password": PASSWORD}),
+    )
+    .await;
     assert!(res.status().is_client_error(), "{}", res.status());
     // The server still answers from the store.
     let res = http.get(server.path("/readyz")).send().await.unwrap();

@@ -318,3 +318,17 @@ pub fn loadgen_binary() -> PathBuf {
 pub async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: String) -> T {
     http.get(url).send().await.unwrap().json().await.unwrap()
 }
+
+/// POST `body` as JSON to `url`, with the session's CSRF token when given; the raw answer.
+pub async fn post_json(
+    http: &reqwest::Client,
+    url: String,
+    csrf: Option<&str>,
+    body: &Value,
+) -> reqwest::Response {
+    let mut request = http.post(url).json(body);
+    if let Some(csrf) = csrf {
+        request = request.header("x-csrf-token", csrf);
+    }
+    request.send().await.unwrap()
+}
