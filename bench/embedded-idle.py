@@ -61,7 +61,7 @@ def main():
     result = {
         "bench": "embedded-idle",
         "seconds": round(elapsed),
-        "collect_interval_s": 10,
+        "host_interval_s": 10,
         "rss_median_mb": round(statistics.median(rss), 1),
         "rss_peak_mb": round(max(rss), 1),
         "cpu_percent_of_one_core": round(cpu_used / elapsed * 100, 3),

@@ -25,7 +25,7 @@ class Server:
         env = dict(os.environ, VANTAGE_LOG="warn")
         env.pop("VANTAGE_DATABASE_URL", None)
         self.process = subprocess.Popen(
-            [binary, "--http-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--collect-interval", "1s",
+            [binary, "--http-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--host-interval", "1s",
              "--data-dir", self.data_dir, *extra],
             stdout=subprocess.PIPE,
             text=True,

@@ -3,7 +3,10 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
     // SAFETY: build scripts are single-threaded; prost-build reads PROTOC from the environment.
-    unsafe { std::env::set_var("PROTOC", protoc) };
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::set_var("PROTOC", protoc)
+    };
     tonic_prost_build::configure()
         .build_client(std::env::var("CARGO_FEATURE_CLIENT").is_ok())
         .build_server(std::env::var("CARGO_FEATURE_SERVER").is_ok())

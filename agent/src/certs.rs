@@ -2,7 +2,7 @@
 //! with subject, issuer, SANs, expiry and whether its chain leads to a trusted root.
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -283,11 +283,8 @@ pub async fn watch(
         for target in &targets {
             let result = scan(target, roots.clone()).await;
             tracing::debug!(%target, error = %result.error, chain_valid = result.chain_valid, "certificate scanned");
-            let time_ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
             let event = proto::Event {
-                time_ms,
+                time_ms: proto::clock::now_ms(),
                 body: Some(proto::event::Body::CertificateScan(result)),
             };
             if events.send(event).await.is_err() {

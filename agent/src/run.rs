@@ -2,7 +2,7 @@
 //! host samples and reconnecting with backoff until revoked or stopped.
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use ed25519_dalek::Signer;
 use proto::ErrorCode;
@@ -216,7 +216,7 @@ async fn enroll(config: &RunConfig) -> anyhow::Result<Identity> {
         server: address.to_string(),
         server_pin: config.server_pin.clone(),
         label,
-        enrolled_at: unix_seconds(),
+        enrolled_at: proto::clock::now_s(),
     };
     identity::save(&identity::path_in(&config.state_dir), &identity)?;
     tracing::info!(agent_id = %identity.agent_id, "enrolled");
@@ -320,7 +320,7 @@ impl Session<'_> {
             Ok(other) => return end_for(other),
             Err(end) => return end,
         };
-        let timestamp = unix_seconds();
+        let timestamp = proto::clock::now_s();
         let signature = self
             .key
             .sign(&proto::auth_message(&nonce, &self.uuid, timestamp));
@@ -438,10 +438,7 @@ fn record(spool: &mut Spool, event: proto::Event, events: &mut mpsc::Receiver<pr
     if let Err(e) = spool.sync() {
         tracing::error!(error = %e, "cannot sync the spool");
     }
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    if let Err(e) = spool.enforce_bounds(now_ms) {
+    if let Err(e) = spool.enforce_bounds(proto::clock::now_ms()) {
         tracing::error!(error = %e, "cannot trim the spool");
     }
 }
@@ -474,12 +471,6 @@ fn end_for(message: Down) -> SessionEnd {
         Down::Error(e) => SessionEnd::Retry(format!("{}: {}", e.code, e.message)),
         _ => SessionEnd::Retry("the server sent a message out of order".into()),
     }
-}
-
-fn unix_seconds() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// 1 s doubling to 60 s, each delay drawn between half and all of the current step.

@@ -113,3 +113,21 @@ mod tests {
         assert_eq!(unknown.error_code(), ErrorCode::Unspecified);
     }
 }
+
+/// The one clock of the workspace: unix time as the protocol carries it (`Event.time_ms`,
+/// `AuthResponse.timestamp`). Agent, server and tools all read "now" here.
+pub mod clock {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    /// Unix milliseconds now (0 if the system clock is before 1970).
+    pub fn now_ms() -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    /// Unix seconds now.
+    pub fn now_s() -> i64 {
+        now_ms() / 1000
+    }
+}

@@ -58,9 +58,14 @@ pub struct Config {
     )]
     pub database_url_file: Option<PathBuf>,
 
-    /// How often the local collectors run, e.g. `10s`, `1m`, `500ms`.
-    #[arg(long, env = "VANTAGE_COLLECT_INTERVAL", default_value = "10s", value_parser = parse_duration, global = true)]
-    pub collect_interval: Duration,
+    /// How often the local collector reads host figures, e.g. `10s`, `1m`, `500ms`: the same
+    /// setting, by the same name, as the agent's. `--collect-interval` is the older spelling.
+    #[arg(long, alias = "collect-interval", env = "VANTAGE_HOST_INTERVAL", value_parser = parse_duration, global = true)]
+    host_interval: Option<Duration>,
+
+    /// The older environment name of `--host-interval`.
+    #[arg(long = "legacy-collect-interval", hide = true, env = "VANTAGE_COLLECT_INTERVAL", value_parser = parse_duration, global = true)]
+    legacy_collect_interval: Option<Duration>,
 
     /// Where this host's /proc is mounted (set when Vantage runs in a container).
     #[arg(
@@ -218,9 +223,16 @@ impl Config {
         ))
     }
 
+    /// `--host-interval` (or its older names), 10 s by default.
+    pub fn host_interval(&self) -> Duration {
+        self.host_interval
+            .or(self.legacy_collect_interval)
+            .unwrap_or(Duration::from_secs(10))
+    }
+
     /// Time after which a silent collection loop makes `/healthz` fail: 3 intervals, at least 30 s.
     pub fn health_deadline(&self) -> Duration {
-        (self.collect_interval * 3).max(Duration::from_secs(30))
+        (self.host_interval() * 3).max(Duration::from_secs(30))
     }
 }
 
@@ -281,7 +293,10 @@ mod tests {
     fn health_deadline_is_at_least_30s() {
         let cli = Cli::parse_from(["vantage", "--collect-interval", "1s"]);
         assert_eq!(cli.config.health_deadline(), Duration::from_secs(30));
-        let cli = Cli::parse_from(["vantage", "--collect-interval", "20s"]);
+        let cli = Cli::parse_from(["vantage", "--host-interval", "20s"]);
         assert_eq!(cli.config.health_deadline(), Duration::from_secs(60));
+        assert_eq!(cli.config.host_interval(), Duration::from_secs(20));
+        let cli = Cli::parse_from(["vantage"]);
+        assert_eq!(cli.config.host_interval(), Duration::from_secs(10));
     }
 }

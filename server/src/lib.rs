@@ -102,7 +102,7 @@ pub async fn run(
             health.clone(),
             shutdown.clone(),
             {
-                let (proc_root, interval) = (config.proc_root.clone(), config.collect_interval);
+                let (proc_root, interval) = (config.proc_root.clone(), config.host_interval());
                 let (vantage, shutdown) = (vantage.clone(), shutdown.clone());
                 move || {
                     workers::local_collection(
@@ -137,7 +137,7 @@ pub async fn run(
         });
         let settings = grpc::IngestSettings {
             rate_limit_per_second: config.agent_rate_limit_per_second,
-            host_interval_s: config.collect_interval.as_secs().max(1) as u32,
+            host_interval_s: config.host_interval().as_secs().max(1) as u32,
             max_event_age_ms: i64::try_from(config.retention_raw.as_millis()).unwrap_or(i64::MAX),
         };
         let ingest = grpc::Ingest::new(vantage.clone(), settings, shutdown.clone());

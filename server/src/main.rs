@@ -52,7 +52,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         mode = ?config.mode,
         http_listen = %config.http_listen,
         data_dir = %config.data_dir.display(),
-        collect_interval = ?config.collect_interval,
+        host_interval = ?config.host_interval(),
         "starting vantage {}",
         env!("CARGO_PKG_VERSION")
     );

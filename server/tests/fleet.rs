@@ -425,7 +425,7 @@ impl RawAgent {
 /// A host sample the ingest accepts, `i` ms before now.
 fn valid_event(i: i64) -> proto::Event {
     proto::Event {
-        time_ms: now_s() * 1000 - i,
+        time_ms: proto::clock::now_s() * 1000 - i,
         body: Some(proto::event::Body::HostSample(proto::HostSample {
             hostname: "raw".into(),
             ..Default::default()
@@ -433,25 +433,18 @@ fn valid_event(i: i64) -> proto::Event {
     }
 }
 
-fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 #[tokio::test]
 async fn clock_skew_beyond_300_s_is_refused() {
     let fleet = Fleet::start().await;
     let raw = RawAgent::enroll(&fleet).await;
     for skew in [-400, 400] {
-        let (_tx, _down, answer) = raw.connect(now_s() + skew).await;
+        let (_tx, _down, answer) = raw.connect(proto::clock::now_s() + skew).await;
         match answer {
             proto::server_message::Body::Error(e) => assert_eq!(e.code, "clock_skew", "{e:?}"),
             other => panic!("expected clock_skew, got {other:?}"),
         }
     }
-    let (_tx, _down, answer) = raw.connect(now_s() + 200).await;
+    let (_tx, _down, answer) = raw.connect(proto::clock::now_s() + 200).await;
     assert!(
         matches!(answer, proto::server_message::Body::AuthOk(_)),
         "{answer:?}"
@@ -463,7 +456,7 @@ async fn a_forged_signature_is_refused() {
     let fleet = Fleet::start().await;
     let mut raw = RawAgent::enroll(&fleet).await;
     raw.key = agent::identity::generate_key().unwrap();
-    let (_tx, _down, answer) = raw.connect(now_s()).await;
+    let (_tx, _down, answer) = raw.connect(proto::clock::now_s()).await;
     match answer {
         proto::server_message::Body::Error(e) => assert_eq!(e.code, "unauthenticated"),
         other => panic!("expected unauthenticated, got {other:?}"),
@@ -474,7 +467,7 @@ async fn a_forged_signature_is_refused() {
 async fn the_rate_limit_answers_with_retry_after() {
     let fleet = Fleet::start().await;
     let raw = RawAgent::enroll(&fleet).await;
-    let (tx, mut down, answer) = raw.connect(now_s()).await;
+    let (tx, mut down, answer) = raw.connect(proto::clock::now_s()).await;
     let proto::server_message::Body::AuthOk(ok) = answer else {
         panic!("{answer:?}")
     };
@@ -501,7 +494,7 @@ async fn the_rate_limit_answers_with_retry_after() {
         other => panic!("expected rate_limited, got {other:?}"),
     }
     // Reconnecting does not refill the agent's bucket: it is the agent's, not the stream's.
-    let (tx, mut down, answer) = raw.connect(now_s()).await;
+    let (tx, mut down, answer) = raw.connect(proto::clock::now_s()).await;
     assert!(
         matches!(answer, proto::server_message::Body::AuthOk(_)),
         "{answer:?}"
@@ -895,14 +888,14 @@ async fn a_hostile_agent_is_refused_event_by_event_while_an_honest_one_streams()
         .to_owned();
 
     let raw = RawAgent::enroll(&fleet).await;
-    let (tx, mut down, answer) = raw.connect(now_s()).await;
+    let (tx, mut down, answer) = raw.connect(proto::clock::now_s()).await;
     let proto::server_message::Body::AuthOk(ok) = answer else {
         panic!("{answer:?}")
     };
     let send = |b| proto::AgentMessage {
         body: Some(proto::agent_message::Body::Batch(b)),
     };
-    let now_ms = now_s() * 1000;
+    let now_ms = proto::clock::now_s() * 1000;
     let named = |hostname: &str| proto::HostSample {
         hostname: hostname.into(),
         ..Default::default()

@@ -52,7 +52,7 @@ async fn behaves(store: Store) {
     assert!(store.user_by_name("ghost").await.unwrap().is_none());
 
     // Sessions: live ones resolve, expired ones do not, and purge removes them.
-    let now = server::store::now_s();
+    let now = proto::clock::now_s();
     store
         .create_session(admin, "live-hash", "csrf-1", now + 3600)
         .await
@@ -229,7 +229,7 @@ async fn concurrent_enrollments_do_not_trip_over_sqlite_locks() {
                 &format!("hash-{i}"),
                 "hint",
                 user,
-                server::store::now_s() + 3600,
+                proto::clock::now_s() + 3600,
             )
             .await
             .unwrap();
@@ -276,7 +276,7 @@ async fn agents(store: &Store, n: usize) -> Vec<String> {
     for i in 0..n {
         let hash = format!("enroll-{i}");
         store
-            .create_enrollment_token(&hash, "hint", user, server::store::now_s() + 3600)
+            .create_enrollment_token(&hash, "hint", user, proto::clock::now_s() + 3600)
             .await
             .unwrap();
         let id = format!("00000000-0000-4000-8000-0000000001{i:02}");

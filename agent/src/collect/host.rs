@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use super::cpu::StatSnapshot;
 use super::*;
@@ -108,7 +108,7 @@ impl HostCollector {
         let net = parse_net_dev(&read(&self.proc_root, "net/dev")?)?;
         let elapsed_s = now.duration_since(self.previous_at).as_secs_f64();
         let sample = HostSample {
-            taken_at_ms: unix_millis(),
+            taken_at_ms: proto::clock::now_ms(),
             hostname: read(&self.proc_root, "sys/kernel/hostname")
                 .map(|h| h.trim().to_owned())
                 .unwrap_or_default(),
@@ -168,12 +168,6 @@ impl HostCollector {
 fn read(proc_root: &Path, file: &str) -> Result<String, CollectError> {
     let path = proc_root.join(file);
     std::fs::read_to_string(&path).map_err(|source| CollectError::Read { path, source })
-}
-
-fn unix_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ mod parse;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use tokio::sync::{Notify, mpsc};
@@ -25,11 +25,7 @@ pub struct DockerIntervals {
     pub list: Duration,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+use proto::clock::now_ms;
 
 fn event(time_ms: i64, body: proto::event::Body) -> proto::Event {
     proto::Event {

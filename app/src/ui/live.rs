@@ -1,6 +1,6 @@
 //! Server-sent events for the pages (in the browser only).
-use leptos::__reexports::send_wrapper::SendWrapper;
 use leptos::prelude::*;
+use send_wrapper::SendWrapper;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 

@@ -1,5 +1,6 @@
 //! RegisterAgent and the Connect stream: enrollment, challenge-response authentication, rate
 //! limiting, and committing event batches before acknowledging them.
+use proto::clock::now_s;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,7 +19,7 @@ use crate::auth;
 use crate::ingest::BatchWriter;
 use crate::live::{HostNames, LiveEvent};
 use crate::service::Vantage;
-use crate::store::{AgentBatch, BatchItem, IngestError, NewAgent, SampleRow, SpoolReport, now_s};
+use crate::store::{AgentBatch, BatchItem, IngestError, NewAgent, SampleRow, SpoolReport};
 use proto::ErrorCode;
 use proto::event::Body;
 
@@ -556,7 +557,7 @@ impl Ingest {
         let mut newest_host: Option<agent::collect::HostSample> = None;
         let mut lifecycle = Vec::new();
         let agent: std::sync::Arc<str> = agent_id.into();
-        let now_ms = crate::store::now_ms();
+        let now_ms = proto::clock::now_ms();
         let window = crate::ingest::validate::Window {
             oldest_ms: now_ms.saturating_sub(self.settings.max_event_age_ms),
             now_ms,
@@ -625,7 +626,7 @@ impl Ingest {
             {
                 live.record_remote(agent_id, names, newest);
             }
-            let fresh_after = crate::store::now_ms() - 120_000;
+            let fresh_after = proto::clock::now_ms() - 120_000;
             for (ts_ms, event) in lifecycle.into_iter().filter(|(ts, _)| *ts >= fresh_after) {
                 live.publish(LiveEvent::ContainerEvent {
                     agent_id: agent_id.to_owned(),

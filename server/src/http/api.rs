@@ -1,4 +1,5 @@
 //! `/api/v1`: JSON in, JSON out, errors as `{"error":{"code","message"}}`.
+use proto::clock::now_s;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -22,7 +23,6 @@ use axum::Extension;
 use super::AppState;
 use super::extract::{ApiJson, ApiQuery, Authenticated, require_auth};
 use super::query::{parse_step, parse_time};
-use crate::store::now_s;
 
 /// Request bodies above this size are refused with 413.
 const MAX_BODY_BYTES: usize = 64 * 1024;

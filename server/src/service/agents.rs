@@ -1,5 +1,6 @@
 //! Agents and their enrollment: tokens with install snippets, listing, editing, revoking and
 //! deleting.
+use proto::clock::now_s;
 use std::net::{IpAddr, ToSocketAddrs};
 
 use app::{
@@ -11,7 +12,7 @@ use super::{Vantage, internal};
 use crate::auth;
 use crate::grpc::ENROLLMENT_TOKEN_PREFIX;
 use crate::live::HostNames;
-use crate::store::{AgentRow, EnrollmentTokenRow, now_s};
+use crate::store::{AgentRow, EnrollmentTokenRow};
 
 /// Where agents reach this server, as the install snippets must say it.
 #[derive(Debug, Clone)]

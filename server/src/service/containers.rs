@@ -1,8 +1,9 @@
 //! Containers across hosts and the top consumers.
 use app::{ApiError, CertificateInfo, ContainerInfo, LOCAL_AGENT_ID, TopConsumers};
+use proto::clock::now_s;
 
 use super::Vantage;
-use crate::store::{ContainerRow, now_s};
+use crate::store::ContainerRow;
 
 /// How many containers each top list holds.
 const TOP: i64 = 5;

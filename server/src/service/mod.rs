@@ -1,5 +1,6 @@
 //! The product's rules in one place: the dashboard (through `app::backend::Backend`) and the
 //! REST handlers both call these methods.
+use proto::clock::now_s;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use async_trait::async_trait;
 
 use crate::auth;
 use crate::live::{HostNames, LiveState};
-use crate::store::{ApiTokenRow, Store, StoreError, now_s};
+use crate::store::{ApiTokenRow, Store, StoreError};
 
 /// How long a browser session lasts.
 pub const SESSION_TTL: Duration = Duration::from_secs(app::backend::SESSION_TTL_S);

@@ -1,6 +1,7 @@
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{SampleRow, Store, StoreError, now_s};
+use super::{SampleRow, Store, StoreError};
+use proto::clock::now_s;
 
 use crate::auth::constant_time_eq;
 

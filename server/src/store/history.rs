@@ -506,7 +506,7 @@ impl Store {
     pub async fn roll_up(&self) -> Result<u64, StoreError> {
         let mut folded = 0u64;
         'batches: loop {
-            let now = super::now_ms();
+            let now = proto::clock::now_ms();
             let mut tx = self.write_tx().await?;
             let groups: Vec<(Option<String>, i64)> = sqlx::query(AssertSqlSafe(format!(
                 "select distinct agent_id, period from host_chunk where pending = 1 limit {FOLD_GROUPS_PER_TX}"

@@ -1,6 +1,7 @@
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{Store, StoreError, now_s};
+use super::{Store, StoreError};
+use proto::clock::now_s;
 
 /// An API token as stored: the hash, never the secret.
 #[derive(Debug, Clone)]

@@ -1,6 +1,7 @@
 use sqlx::Row;
 
-use super::{Store, StoreError, now_s};
+use super::{Store, StoreError};
+use proto::clock::now_s;
 
 /// A user account.
 #[derive(Debug, Clone)]

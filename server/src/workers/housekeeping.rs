@@ -1,3 +1,4 @@
+use proto::clock::now_ms;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -5,7 +6,6 @@ use tokio::time::{MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
 
 use crate::service::Vantage;
-use crate::store::now_ms;
 
 /// How long each layer of host history is kept.
 #[derive(Debug, Clone, Copy)]

@@ -81,7 +81,7 @@ impl Server {
         database_url: Option<String>,
     ) -> Server {
         let mut cmd = Command::new(binary());
-        cmd.args(["--collect-interval", "1s", "--data-dir"])
+        cmd.args(["--host-interval", "1s", "--data-dir"])
             .arg(data_dir.path())
             .args(extra)
             .env_remove("VANTAGE_DATABASE_URL")
