@@ -1,51 +1,312 @@
 use serde::{Deserialize, Serialize};
 
-/// The one error shape of the REST API and the dashboard's server functions:
-/// `{"error":{"code":"snake_case","message":"human sentence"}}` with an HTTP status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("{message}")]
-pub struct ApiError {
-    /// HTTP status code.
-    #[serde(skip, default = "internal_status")]
-    pub status: u16,
-    /// Stable machine-readable code, such as `invalid_credentials`.
-    pub code: String,
-    /// A sentence for a person.
-    pub message: String,
+/// A field of a request body whose rule a value broke; its code is `invalid_<field>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Username,
+    Password,
+    Name,
+    Label,
+    Tags,
+    Ttl,
 }
 
-fn internal_status() -> u16 {
-    500
+impl Field {
+    fn code(self) -> &'static str {
+        match self {
+            Field::Username => "invalid_username",
+            Field::Password => "invalid_password",
+            Field::Name => "invalid_name",
+            Field::Label => "invalid_label",
+            Field::Tags => "invalid_tags",
+            Field::Ttl => "invalid_ttl",
+        }
+    }
+}
+
+/// Why a request failed: one variant per kind, each with its status, code and sentence
+/// here and nowhere else. On the wire (REST and server functions) it is
+/// `{"error":{"code":"snake_case","message":"human sentence"}}` with [`status`](Self::status).
+/// Causes inside the server (database, I/O) are logged where they happen and reach the
+/// client only as [`Internal`](Self::Internal).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.message())]
+pub enum ApiError {
+    /// 401: no valid session or token.
+    Unauthorized,
+    /// 401: the username or password is wrong.
+    InvalidCredentials,
+    /// 429: sign-ins from this address are throttled.
+    TooManyAttempts { retry_after_s: i64 },
+    /// 403: a form or API write from another site.
+    CrossOrigin,
+    /// 403: a session write without its CSRF token.
+    CsrfMismatch,
+    /// 404: no such route.
+    NotFound,
+    /// 415: a body that is not JSON.
+    UnsupportedMediaType,
+    /// 413: a body over the limit.
+    PayloadTooLarge,
+    /// 400: JSON that does not parse.
+    MalformedJson(String),
+    /// 422: JSON of the wrong shape.
+    InvalidBody(String),
+    /// 422: a body field that breaks its rule; the sentence says which rule.
+    Invalid(Field, String),
+    /// 400: server-function arguments that do not decode.
+    InvalidArguments(String),
+    /// 405: a server function called with the wrong method.
+    MethodNotAllowed(String),
+    /// 400: query parameters that do not decode.
+    InvalidQuery(String),
+    /// 400: a path id that is not a number.
+    InvalidId,
+    /// 400: a time that is neither RFC 3339 nor unix seconds in range.
+    InvalidTime { name: &'static str, text: String },
+    /// 400: a step that is not a duration of at least one second.
+    InvalidStep,
+    /// 400: a time range that is empty or out of bounds.
+    InvalidRange(&'static str),
+    /// 400: a range of more buckets than one answer holds.
+    TooManyPoints { max: i64 },
+    /// 400: history asked for without a metric.
+    MissingMetric,
+    /// 400: a metric this server does not chart.
+    InvalidMetric(String),
+    /// 409: the first account exists already.
+    SetupDone,
+    /// 409: a user by that name exists.
+    UsernameTaken(String),
+    /// 409: the thing to create exists already.
+    Conflict,
+    /// 409: agents need `--mode server`.
+    ServerModeRequired,
+    /// 404: no host or agent has this id.
+    UnknownAgent(String),
+    /// 404: no user has this name.
+    UnknownUser(String),
+    /// 404: no token of this kind has this id (for API tokens: of this user).
+    UnknownToken { kind: TokenKind, id: i64 },
+    /// 404: not an agent build target.
+    UnknownTarget(String),
+    /// 404: the agent build for a target is not on this server.
+    AgentBuildMissing { arch: String, path: String },
+    /// 503: every password-hashing slot is taken.
+    Busy,
+    /// 500: something broke inside; logged where it happened.
+    Internal,
+    /// 500: the server-function layer failed.
+    ServerFunction(String),
+    /// Any other status a lower layer answered with (a framework rejection, a timeout),
+    /// rewritten into the JSON shape.
+    Rejected { status: u16, message: String },
+    /// An error as a client received it: the code and message the server sent.
+    Reported { code: String, message: String },
+}
+
+/// Which kind of token an [`ApiError::UnknownToken`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Api,
+    Enrollment,
 }
 
 impl ApiError {
-    /// An error with the given status, code and message.
-    pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code: code.to_owned(),
-            message: message.into(),
+    /// A body field that breaks its rule.
+    pub fn invalid(field: Field, reason: impl Into<String>) -> Self {
+        ApiError::Invalid(field, reason.into())
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        use ApiError::*;
+        match self {
+            Unauthorized | InvalidCredentials => 401,
+            TooManyAttempts { .. } => 429,
+            CrossOrigin | CsrfMismatch => 403,
+            NotFound
+            | UnknownAgent(_)
+            | UnknownUser(_)
+            | UnknownToken { .. }
+            | UnknownTarget(_)
+            | AgentBuildMissing { .. } => 404,
+            UnsupportedMediaType => 415,
+            PayloadTooLarge => 413,
+            InvalidBody(_) | Invalid(..) => 422,
+            MalformedJson(_)
+            | InvalidArguments(_)
+            | InvalidQuery(_)
+            | InvalidId
+            | InvalidTime { .. }
+            | InvalidStep
+            | InvalidRange(_)
+            | TooManyPoints { .. }
+            | MissingMetric
+            | InvalidMetric(_) => 400,
+            MethodNotAllowed(_) => 405,
+            SetupDone | UsernameTaken(_) | Conflict | ServerModeRequired => 409,
+            Busy => 503,
+            Internal | ServerFunction(_) | Reported { .. } => 500,
+            Rejected { status, .. } => *status,
         }
     }
-    /// 400 with the given code.
-    pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
-        Self::new(400, code, message)
+
+    /// The stable machine-readable code, such as `invalid_credentials`.
+    pub fn code(&self) -> &str {
+        use ApiError::*;
+        match self {
+            Unauthorized => "unauthorized",
+            InvalidCredentials => "invalid_credentials",
+            TooManyAttempts { .. } => "too_many_attempts",
+            CrossOrigin => "cross_origin_request",
+            CsrfMismatch => "csrf_token_mismatch",
+            NotFound => "not_found",
+            UnsupportedMediaType => "unsupported_media_type",
+            PayloadTooLarge => "payload_too_large",
+            MalformedJson(_) => "malformed_json",
+            InvalidBody(_) => "invalid_body",
+            Invalid(field, _) => field.code(),
+            InvalidArguments(_) => "invalid_arguments",
+            MethodNotAllowed(_) => "method_not_allowed",
+            InvalidQuery(_) => "invalid_query",
+            InvalidId => "invalid_id",
+            InvalidTime { .. } => "invalid_time",
+            InvalidStep => "invalid_step",
+            InvalidRange(_) => "invalid_range",
+            TooManyPoints { .. } => "too_many_points",
+            MissingMetric => "missing_metric",
+            InvalidMetric(_) => "invalid_metric",
+            SetupDone => "setup_already_done",
+            UsernameTaken(_) => "username_taken",
+            Conflict => "conflict",
+            ServerModeRequired => "server_mode_required",
+            UnknownAgent(_) => "unknown_agent",
+            UnknownUser(_) => "unknown_user",
+            UnknownToken { .. } => "unknown_token",
+            UnknownTarget(_) => "unknown_target",
+            AgentBuildMissing { .. } => "agent_build_missing",
+            Busy => "busy",
+            Internal => "internal_error",
+            ServerFunction(_) => "server_function_error",
+            Rejected { status, .. } => status_code(*status),
+            Reported { code, .. } => code,
+        }
     }
-    /// 401: no valid session or token.
-    pub fn unauthorized() -> Self {
-        Self::new(401, "unauthorized", "Sign in or send a valid API token.")
+
+    /// A sentence for a person.
+    pub fn message(&self) -> String {
+        use ApiError::*;
+        match self {
+            Unauthorized => "Sign in or send a valid API token.".into(),
+            InvalidCredentials => "Wrong username or password.".into(),
+            TooManyAttempts { retry_after_s } => format!(
+                "Too many failed sign-ins from this address; try again in {retry_after_s} seconds."
+            ),
+            CrossOrigin => "Cross-site requests are not accepted.".into(),
+            CsrfMismatch => {
+                "Send the session's CSRF token (from /api/v1/auth/me) in the X-CSRF-Token header."
+                    .into()
+            }
+            NotFound => "There is no such API route.".into(),
+            UnsupportedMediaType => {
+                "Send the body as JSON with Content-Type: application/json.".into()
+            }
+            PayloadTooLarge => "The request body is too large.".into(),
+            MalformedJson(detail)
+            | InvalidBody(detail)
+            | Invalid(_, detail)
+            | InvalidArguments(detail)
+            | MethodNotAllowed(detail)
+            | InvalidQuery(detail)
+            | ServerFunction(detail) => detail.clone(),
+            InvalidId => "An id is a number.".into(),
+            InvalidTime { name, text } => format!(
+                "`{name}` must be RFC 3339 (2026-11-21T08:00:00Z) or unix seconds between 1970 and 9999, not {:?}.",
+                text.chars().take(64).collect::<String>()
+            ),
+            InvalidStep => "`step` is whole seconds (60) or a duration (5m), at least 1s.".into(),
+            InvalidRange(why) => (*why).into(),
+            TooManyPoints { max } => {
+                format!("The range holds more than {max} steps; choose a larger step.")
+            }
+            MissingMetric => "Give `metric`: cpu, memory, disk, net_rx or net_tx.".into(),
+            InvalidMetric(name) => format!(
+                "Unknown metric {:?}; use one of cpu, memory, disk, net_rx, net_tx.",
+                name.chars().take(64).collect::<String>()
+            ),
+            SetupDone => "Setup has already been completed; sign in instead.".into(),
+            UsernameTaken(name) => format!("A user named {name:?} already exists."),
+            Conflict => "That already exists.".into(),
+            ServerModeRequired => {
+                "Agents connect to server mode only: start vantage with --mode server.".into()
+            }
+            UnknownAgent(id) => format!(
+                "No host has the id {:?}.",
+                id.chars().take(64).collect::<String>()
+            ),
+            UnknownUser(name) => format!("No user is named {name:?}."),
+            UnknownToken {
+                kind: TokenKind::Api,
+                id,
+            } => format!("You have no API token with id {id}."),
+            UnknownToken {
+                kind: TokenKind::Enrollment,
+                id,
+            } => format!("No enrollment token has id {id}."),
+            UnknownTarget(target) => format!(
+                "No agent build for {:?}; targets are linux-x86_64, linux-aarch64 and linux-armv7.",
+                target.chars().take(64).collect::<String>()
+            ),
+            AgentBuildMissing { arch, path } => format!(
+                "This server has no vantage-agent for linux-{arch}: copy one to {path} (see the README)."
+            ),
+            Busy => "The server is busy checking other sign-ins; try again in a moment.".into(),
+            Internal => "Something went wrong on the server; it has been logged.".into(),
+            Rejected { message, .. } | Reported { message, .. } => message.clone(),
+        }
     }
-    /// 404 with the given code.
-    pub fn not_found(code: &str, message: impl Into<String>) -> Self {
-        Self::new(404, code, message)
+}
+
+/// The code of a status answered by a lower layer.
+fn status_code(status: u16) -> &'static str {
+    match status {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        422 => "invalid_body",
+        429 => "too_many_requests",
+        500..=599 => "internal_error",
+        _ => "request_failed",
     }
-    /// 500 that tells the client nothing; the cause is logged where it happened.
-    pub fn internal() -> Self {
-        Self::new(
-            500,
-            "internal_error",
-            "Something went wrong on the server; it has been logged.",
-        )
+}
+
+/// The wire form of an error.
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    code: String,
+    message: String,
+}
+
+impl Serialize for ApiError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Wire {
+            code: self.code().to_owned(),
+            message: self.message(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for ApiError {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let Wire { code, message } = Wire::deserialize(deserializer)?;
+        Ok(ApiError::Reported { code, message })
     }
 }
 
@@ -59,7 +320,7 @@ pub struct ErrorBody {
 #[cfg(feature = "ssr")]
 impl axum::response::IntoResponse for ApiError {
     fn into_response(self) -> axum::response::Response {
-        let status = axum::http::StatusCode::from_u16(self.status)
+        let status = axum::http::StatusCode::from_u16(self.status())
             .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
         (status, axum::Json(ErrorBody { error: self })).into_response()
     }
@@ -73,19 +334,39 @@ impl leptos::server_fn::error::FromServerFnError for ApiError {
         // What the caller sent wrong is a 400, not the server's fault.
         let error = match &value {
             E::Args(_) | E::Deserialization(_) | E::MissingArg(_) => {
-                Self::new(400, "invalid_arguments", value.to_string())
+                Self::InvalidArguments(value.to_string())
             }
-            E::UnsupportedRequestMethod(_) => {
-                Self::new(405, "method_not_allowed", value.to_string())
-            }
-            _ => Self::new(500, "server_function_error", value.to_string()),
+            E::UnsupportedRequestMethod(_) => Self::MethodNotAllowed(value.to_string()),
+            _ => Self::ServerFunction(value.to_string()),
         };
         #[cfg(feature = "ssr")]
         if let Some(options) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>()
-            && let Ok(status) = axum::http::StatusCode::from_u16(error.status)
+            && let Ok(status) = axum::http::StatusCode::from_u16(error.status())
         {
             options.set_status(status);
         }
         error
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wire_form_is_code_and_message_and_reads_back() {
+        let e = ApiError::UnknownAgent("abc".into());
+        let json = serde_json::to_value(ErrorBody { error: e.clone() }).unwrap();
+        assert_eq!(json["error"]["code"], "unknown_agent");
+        assert_eq!(json["error"]["message"], "No host has the id \"abc\".");
+        let back: ErrorBody = serde_json::from_value(json).unwrap();
+        assert_eq!(back.error.code(), e.code());
+        assert_eq!(back.error.message(), e.message());
+    }
+
+    #[test]
+    fn field_rules_are_422_and_name_their_field() {
+        let e = ApiError::invalid(Field::Label, "A label is 1 to 64 characters.");
+        assert_eq!((e.status(), e.code()), (422, "invalid_label"));
     }
 }

@@ -8,7 +8,7 @@ pub mod text;
 mod types;
 pub mod ui;
 
-pub use error::{ApiError, ErrorBody};
+pub use error::{ApiError, ErrorBody, Field, TokenKind};
 pub use types::*;
 pub use ui::{App, shell};
 

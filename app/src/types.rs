@@ -174,12 +174,7 @@ impl std::str::FromStr for Metric {
         Metric::ALL
             .into_iter()
             .find(|m| m.as_str() == s)
-            .ok_or_else(|| {
-                crate::ApiError::bad_request(
-                    "invalid_metric",
-                    format!("Unknown metric {s:?}; use one of cpu, memory, disk, net_rx, net_tx."),
-                )
-            })
+            .ok_or_else(|| crate::ApiError::InvalidMetric(s.to_owned()))
     }
 }
 
@@ -317,7 +312,7 @@ mod tests {
         for m in Metric::ALL {
             assert_eq!(m.as_str().parse::<Metric>().unwrap(), m);
         }
-        assert_eq!("swap".parse::<Metric>().unwrap_err().code, "invalid_metric");
+        assert_eq!("swap".parse::<Metric>().unwrap_err().code(), "invalid_metric");
     }
 }
 

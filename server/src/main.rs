@@ -111,7 +111,7 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
         }
     };
     store.close().await;
-    result.map_err(|e| anyhow::anyhow!(e.message))
+    result.map_err(|e| anyhow::anyhow!(e.message()))
 }
 
 fn read_password() -> anyhow::Result<String> {

@@ -20,7 +20,7 @@ async fn setup_login_tokens(server: Server) {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(res, 400).await, "invalid_password");
+    assert_eq!(error_code(res, 422).await, "invalid_password");
     let res = http
         .post(server.path("/api/v1/setup"))
         .json(&json!({"username": ADMIN, "password": PASSWORD}))

@@ -160,7 +160,7 @@ async fn an_enrolled_agent_streams_metrics_and_can_be_renamed() {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(res, 400).await, "invalid_label");
+    assert_eq!(error_code(res, 422).await, "invalid_label");
 
     // A restarted agent uses its identity and does not need the (used) token again.
     agent.kill().unwrap();
@@ -564,7 +564,7 @@ async fn enrollment_token_ttl_is_checked() {
             .send()
             .await
             .unwrap();
-        assert_eq!(error_code(res, 400).await, "invalid_ttl", "ttl {ttl}");
+        assert_eq!(error_code(res, 422).await, "invalid_ttl", "ttl {ttl}");
     }
     let body: Value = fleet
         .http

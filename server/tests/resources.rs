@@ -211,7 +211,7 @@ async fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(res, 400).await, "invalid_name");
+    assert_eq!(error_code(res, 422).await, "invalid_name");
     let res = http
         .delete(server.path("/api/v1/api-tokens/abc"))
         .header("x-csrf-token", &csrf)

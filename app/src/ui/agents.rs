@@ -41,7 +41,7 @@ fn Agents() -> impl IntoView {
         ]
         .into_iter()
         .flatten()
-        .map(|e| view! { <p class="error" role="alert">{e.message}</p> })
+        .map(|e| view! { <p class="error" role="alert">{e.message()}</p> })
         .collect_view()
     };
     view! {
@@ -62,7 +62,7 @@ fn Agents() -> impl IntoView {
                                 {list.into_iter().map(|a| view! { <AgentRow agent=a update revoke delete/> }).collect_view()}
                             </div>
                         }.into_any(),
-                        Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                        Err(e) => view! { <p class="error">{e.message()}</p> }.into_any(),
                     }
                 })}
             </Transition>
@@ -176,7 +176,7 @@ fn EnrollmentDialog(close: impl Fn() + Clone + Send + Sync + 'static) -> impl In
                             </div>
                         </ActionForm>
                     }.into_any(),
-                    Some(Err(e)) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
+                    Some(Err(e)) => view! { <p class="error" role="alert">{e.message()}</p> }.into_any(),
                     Some(Ok(created)) => {
                         let warnings = created.warnings.clone();
                         let for_tab = created.clone();

@@ -9,7 +9,7 @@ fn error_line<T: 'static>(
     value: impl Fn() -> Option<Result<T, crate::ApiError>> + Send + Sync + 'static,
 ) -> impl IntoView {
     move || match value() {
-        Some(Err(e)) => Some(view! { <p class="error" role="alert">{e.message}</p> }),
+        Some(Err(e)) => Some(view! { <p class="error" role="alert">{e.message()}</p> }),
         _ => None,
     }
 }

@@ -81,7 +81,7 @@ fn Dashboard() -> impl IntoView {
             {move || Suspend::new(async move {
                 match summary.await {
                     Ok(initial) => view! { <Figures initial live/> }.into_any(),
-                    Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                    Err(e) => view! { <p class="error">{e.message()}</p> }.into_any(),
                 }
             })}
         </Transition>
@@ -98,13 +98,13 @@ fn Dashboard() -> impl IntoView {
                     {move || Suspend::new(async move {
                         match cpu.await {
                             Ok(h) => view! { <HistoryChart history=h title="CPU"/> }.into_any(),
-                            Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                            Err(e) => view! { <p class="error">{e.message()}</p> }.into_any(),
                         }
                     })}
                     {move || Suspend::new(async move {
                         match memory.await {
                             Ok(h) => view! { <HistoryChart history=h title="Memory"/> }.into_any(),
-                            Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                            Err(e) => view! { <p class="error">{e.message()}</p> }.into_any(),
                         }
                     })}
                 </div>

@@ -82,7 +82,7 @@ where
                         Ok(Viewer { needs_setup: true, .. }) => view! { <Redirect path="/setup"/> }.into_any(),
                         Ok(Viewer { user: Some(me), .. }) => view! { <Frame me=me.clone()>{signed_in(me)}</Frame> }.into_any(),
                         Ok(Viewer { user: None, .. }) => view! { <Redirect path="/login"/> }.into_any(),
-                        Err(e) => view! { <main class="narrow"><p class="error">{e.message}</p></main> }.into_any(),
+                        Err(e) => view! { <main class="narrow"><p class="error">{e.message()}</p></main> }.into_any(),
                     }
                 })
             }}

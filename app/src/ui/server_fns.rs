@@ -30,7 +30,7 @@ mod server {
             && let Some(options) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>()
         {
             options.set_status(
-                axum::http::StatusCode::from_u16(e.status)
+                axum::http::StatusCode::from_u16(e.status())
                     .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
             );
         }
@@ -38,13 +38,13 @@ mod server {
     }
 
     pub fn backend() -> Result<Arc<dyn Backend>, ApiError> {
-        leptos::prelude::use_context::<Arc<dyn Backend>>().ok_or_else(ApiError::internal)
+        leptos::prelude::use_context::<Arc<dyn Backend>>().ok_or(ApiError::Internal)
     }
 
     pub async fn headers() -> Result<axum::http::HeaderMap, ApiError> {
         leptos_axum::extract::<axum::http::HeaderMap>()
             .await
-            .map_err(|_| ApiError::internal())
+            .map_err(|_| ApiError::Internal)
     }
 
     /// Who sent the request (the server resolves proxies and checks the host).
@@ -52,7 +52,7 @@ mod server {
         leptos_axum::extract::<axum::Extension<crate::backend::ClientInfo>>()
             .await
             .map(|axum::Extension(c)| c)
-            .map_err(|_| ApiError::internal())
+            .map_err(|_| ApiError::Internal)
     }
 
     pub async fn session_token() -> Result<Option<String>, ApiError> {
@@ -67,7 +67,7 @@ mod server {
     }
 
     pub async fn require_user() -> Result<Me, ApiError> {
-        current_user().await?.ok_or_else(ApiError::unauthorized)
+        current_user().await?.ok_or(ApiError::Unauthorized)
     }
 
     pub fn set_cookie(value: String) {

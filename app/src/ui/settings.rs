@@ -29,10 +29,10 @@ fn Tokens() -> impl IntoView {
             </ActionForm>
             {move || match create.value().get() {
                 Some(Ok(created)) => view! { <NewToken token=created.token/> }.into_any(),
-                Some(Err(e)) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
+                Some(Err(e)) => view! { <p class="error" role="alert">{e.message()}</p> }.into_any(),
                 None => ().into_any(),
             }}
-            {move || delete.value().get().and_then(|r| r.err()).map(|e| view! { <p class="error" role="alert">{e.message}</p> })}
+            {move || delete.value().get().and_then(|r| r.err()).map(|e| view! { <p class="error" role="alert">{e.message()}</p> })}
             <Transition fallback=|| view! { <p class="muted">"Loading tokens…"</p> }>
                 {move || Suspend::new(async move {
                     match tokens.await {
@@ -58,7 +58,7 @@ fn Tokens() -> impl IntoView {
                                 </tbody>
                             </table>
                         }.into_any(),
-                        Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                        Err(e) => view! { <p class="error">{e.message()}</p> }.into_any(),
                     }
                 })}
             </Transition>

@@ -64,7 +64,7 @@ pub fn router(state: AppState) -> axum::Router<AppState> {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::not_found("not_found", "There is no such API route.")
+    ApiError::NotFound
 }
 
 async fn setup(
@@ -92,7 +92,7 @@ async fn login(
         .vantage
         .session_user(&token)
         .await?
-        .ok_or_else(ApiError::internal)?;
+        .ok_or(ApiError::Internal)?;
     let cookie = session_set_cookie(Some(&token), client.https);
     Ok(([(header::SET_COOKIE, cookie_value(cookie)?)], Json(me)).into_response())
 }
@@ -114,7 +114,7 @@ async fn logout(
 }
 
 fn cookie_value(cookie: String) -> Result<HeaderValue, ApiError> {
-    HeaderValue::try_from(cookie).map_err(|_| ApiError::internal())
+    HeaderValue::try_from(cookie).map_err(|_| ApiError::Internal)
 }
 
 async fn me(auth: Authenticated) -> Json<Me> {
@@ -145,9 +145,7 @@ async fn delete_token(
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::bad_request("invalid_id", "A token id is a number."))?;
+    let id = parse_id(&id)?;
     state.vantage.delete_api_token(auth.me.user_id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -184,8 +182,7 @@ async fn certificates(
 }
 
 fn parse_id(id: &str) -> Result<i64, ApiError> {
-    id.parse()
-        .map_err(|_| ApiError::bad_request("invalid_id", "An id is a number."))
+    id.parse().map_err(|_| ApiError::InvalidId)
 }
 
 async fn create_enrollment_token(
@@ -292,12 +289,7 @@ async fn history(
     let metric: Metric = q
         .metric
         .as_deref()
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "missing_metric",
-                "Give `metric`: cpu, memory, disk, net_rx or net_tx.",
-            )
-        })?
+        .ok_or(ApiError::MissingMetric)?
         .parse()?;
     let now = now_s();
     let to =

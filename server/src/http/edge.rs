@@ -131,19 +131,6 @@ async fn as_api_error(response: Response) -> Response {
     let (mut parts, body) = response.into_parts();
     let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
     let text = String::from_utf8_lossy(&text);
-    let code = match status.as_u16() {
-        400 => "bad_request",
-        401 => "unauthorized",
-        403 => "forbidden",
-        404 => "not_found",
-        405 => "method_not_allowed",
-        413 => "payload_too_large",
-        415 => "unsupported_media_type",
-        422 => "invalid_body",
-        429 => "too_many_requests",
-        500..=599 => "internal_error",
-        _ => "request_failed",
-    };
     let message = match text.trim() {
         "" => status
             .canonical_reason()
@@ -153,7 +140,11 @@ async fn as_api_error(response: Response) -> Response {
     };
     parts.headers.remove(header::CONTENT_TYPE);
     parts.headers.remove(header::CONTENT_LENGTH);
-    let mut rebuilt = ApiError::new(status.as_u16(), code, message).into_response();
+    let mut rebuilt = ApiError::Rejected {
+        status: status.as_u16(),
+        message,
+    }
+    .into_response();
     for (name, value) in parts.headers.iter() {
         rebuilt.headers_mut().entry(name).or_insert(value.clone());
     }

@@ -30,17 +30,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 fn json_error(rejection: JsonRejection) -> ApiError {
     let status = rejection.status().as_u16();
     match rejection {
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            415,
-            "unsupported_media_type",
-            "Send the body as JSON with Content-Type: application/json.",
-        ),
-        JsonRejection::JsonDataError(e) => ApiError::new(422, "invalid_body", e.body_text()),
-        JsonRejection::JsonSyntaxError(e) => ApiError::new(400, "malformed_json", e.body_text()),
-        _ if status == 413 => {
-            ApiError::new(413, "payload_too_large", "The request body is too large.")
-        }
-        other => ApiError::new(status, "invalid_body", other.body_text()),
+        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
+        JsonRejection::JsonDataError(e) => ApiError::InvalidBody(e.body_text()),
+        JsonRejection::JsonSyntaxError(e) => ApiError::MalformedJson(e.body_text()),
+        _ if status == 413 => ApiError::PayloadTooLarge,
+        other => ApiError::Rejected {
+            status,
+            message: other.body_text(),
+        },
     }
 }
 
@@ -54,7 +51,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(v)| ApiQuery(v))
-            .map_err(|e: QueryRejection| ApiError::bad_request("invalid_query", e.body_text()))
+            .map_err(|e: QueryRejection| ApiError::InvalidQuery(e.body_text()))
     }
 }
 
@@ -77,7 +74,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
             .extensions
             .get::<Authenticated>()
             .cloned()
-            .ok_or_else(ApiError::unauthorized)
+            .ok_or(ApiError::Unauthorized)
     }
 }
 
@@ -94,25 +91,25 @@ pub async fn require_auth(
             .to_str()
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(ApiError::unauthorized)?
+            .ok_or(ApiError::Unauthorized)?
             .trim();
         let (me, token_id) = state
             .vantage
             .api_token_user(token)
             .await?
-            .ok_or_else(ApiError::unauthorized)?;
+            .ok_or(ApiError::Unauthorized)?;
         Authenticated {
             stream_keys: vec![token_key(token_id), user_key(me.user_id)],
             me,
             session_token: None,
         }
     } else {
-        let token = session_cookie(headers).ok_or_else(ApiError::unauthorized)?;
+        let token = session_cookie(headers).ok_or(ApiError::Unauthorized)?;
         let me = state
             .vantage
             .session_user(&token)
             .await?
-            .ok_or_else(ApiError::unauthorized)?;
+            .ok_or(ApiError::Unauthorized)?;
         if is_unsafe(request.method()) {
             let sent = headers
                 .get("x-csrf-token")
@@ -120,11 +117,7 @@ pub async fn require_auth(
                 .unwrap_or_default();
             let expected = me.csrf_token.as_deref().unwrap_or_default();
             if expected.is_empty() || !constant_time_eq(sent, expected) {
-                return Err(ApiError::new(
-                    403,
-                    "csrf_token_mismatch",
-                    "Send the session's CSRF token (from /api/v1/auth/me) in the X-CSRF-Token header.",
-                ));
+                return Err(ApiError::CsrfMismatch);
             }
         }
         Authenticated {
@@ -153,11 +146,7 @@ pub async fn same_origin_for_forms(request: Request, next: Next) -> Result<Respo
         .get::<app::backend::ClientInfo>()
         .and_then(|c| c.host.clone());
     if is_unsafe(request.method()) && !same_origin(request.headers(), host.as_deref()) {
-        return Err(ApiError::new(
-            403,
-            "cross_origin_request",
-            "Cross-site requests are not accepted.",
-        ));
+        return Err(ApiError::CrossOrigin);
     }
     Ok(next.run(request).await)
 }

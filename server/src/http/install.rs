@@ -2,7 +2,7 @@
 //! install snippet fetches. Binaries are served from `<data-dir>/downloads/`.
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -39,11 +39,7 @@ async fn download(State(state): State<AppState>, Path(target): Path<String>) -> 
         .strip_prefix("linux-")
         .filter(|a| ARCHITECTURES.contains(a));
     let Some(arch) = arch else {
-        return ApiError::not_found(
-            "unknown_target",
-            format!("No agent build for {target:?}; targets are linux-x86_64, linux-aarch64 and linux-armv7."),
-        )
-        .into_response();
+        return ApiError::UnknownTarget(target).into_response();
     };
     let file = state
         .config
@@ -54,19 +50,18 @@ async fn download(State(state): State<AppState>, Path(target): Path<String>) -> 
         Ok(bytes) => (
             [
                 (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-                (header::CONTENT_DISPOSITION, "attachment; filename=\"vantage-agent\"".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"vantage-agent\"".to_owned(),
+                ),
             ],
             bytes,
         )
             .into_response(),
-        Err(_) => ApiError::new(
-            StatusCode::NOT_FOUND.as_u16(),
-            "agent_build_missing",
-            format!(
-                "This server has no vantage-agent for linux-{arch}: copy one to {} (see the README).",
-                file.display()
-            ),
-        )
+        Err(_) => ApiError::AgentBuildMissing {
+            arch: arch.to_owned(),
+            path: file.display().to_string(),
+        }
         .into_response(),
     }
 }

@@ -6,7 +6,7 @@ use app::ApiError;
 const MAX_TIME_S: i64 = 253_402_300_799;
 
 /// RFC 3339 or unix seconds, between 1970 and 9999.
-pub fn parse_time(name: &str, text: &str) -> Result<i64, ApiError> {
+pub fn parse_time(name: &'static str, text: &str) -> Result<i64, ApiError> {
     let seconds = if let Ok(seconds) = text.parse::<i64>() {
         Some(seconds)
     } else if let Ok(seconds) = text.parse::<f64>()
@@ -18,15 +18,12 @@ pub fn parse_time(name: &str, text: &str) -> Result<i64, ApiError> {
             .ok()
             .map(|t| t.timestamp())
     };
-    seconds.filter(|s| (0..=MAX_TIME_S).contains(s)).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_time",
-            format!(
-                "`{name}` must be RFC 3339 (2026-11-21T08:00:00Z) or unix seconds between 1970 and 9999, not {:?}.",
-                text.chars().take(64).collect::<String>()
-            ),
-        )
-    })
+    seconds
+        .filter(|s| (0..=MAX_TIME_S).contains(s))
+        .ok_or_else(|| ApiError::InvalidTime {
+            name,
+            text: text.chars().take(64).collect(),
+        })
 }
 
 /// Seconds, or a duration such as `5m`.
@@ -35,12 +32,7 @@ pub fn parse_step(text: &str) -> Result<i64, ApiError> {
         .ok()
         .and_then(|d| i64::try_from(d.as_secs()).ok())
         .filter(|s| (1..=MAX_TIME_S).contains(s))
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_step",
-                "`step` is whole seconds (60) or a duration (5m), at least 1s.",
-            )
-        })
+        .ok_or(ApiError::InvalidStep)
 }
 
 #[cfg(test)]
@@ -59,11 +51,11 @@ mod tests {
             1_795_000_000
         );
         assert_eq!(
-            parse_time("from", "yesterday").unwrap_err().code,
+            parse_time("from", "yesterday").unwrap_err().code(),
             "invalid_time"
         );
         for extreme in ["-9223372036854775808", "9223372036854775807", "1e300", "-1"] {
-            assert_eq!(parse_time("to", extreme).unwrap_err().code, "invalid_time");
+            assert_eq!(parse_time("to", extreme).unwrap_err().code(), "invalid_time");
         }
     }
 

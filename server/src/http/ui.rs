@@ -148,7 +148,7 @@ async fn style() -> Response {
 
 async fn not_found(uri: Uri) -> Response {
     if uri.path().starts_with("/api/") {
-        return ApiError::not_found("not_found", "There is no such API route.").into_response();
+        return ApiError::NotFound.into_response();
     }
     (
         StatusCode::NOT_FOUND,

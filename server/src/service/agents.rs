@@ -5,7 +5,7 @@ use std::net::{IpAddr, ToSocketAddrs};
 
 use app::{
     AgentInfo, AgentPatch, ApiError, ConnectionState, CreatedEnrollmentToken, EnrollmentTokenInfo,
-    HostOverview, InstallTemplates,
+    Field, HostOverview, InstallTemplates, TokenKind,
 };
 
 use super::{Vantage, internal};
@@ -206,10 +206,7 @@ fn agent_info(row: &AgentRow, connection_state: ConnectionState) -> AgentInfo {
 }
 
 fn unknown_agent(agent_id: &str) -> ApiError {
-    ApiError::not_found(
-        "unknown_agent",
-        format!("No agent has the id {agent_id:?}."),
-    )
+    ApiError::UnknownAgent(agent_id.to_owned())
 }
 
 impl Vantage {
@@ -222,13 +219,11 @@ impl Vantage {
         request_host: Option<String>,
         https: bool,
     ) -> Result<CreatedEnrollmentToken, ApiError> {
-        let grpc = self.grpc.get().cloned().ok_or_else(|| {
-            ApiError::new(
-                409,
-                "server_mode_required",
-                "Agents connect to server mode only: start vantage with --mode server.",
-            )
-        })?;
+        let grpc = self
+            .grpc
+            .get()
+            .cloned()
+            .ok_or(ApiError::ServerModeRequired)?;
         let host = request_host.unwrap_or_else(|| "localhost".to_owned());
         let http_url = format!("{}://{host}", if https { "https" } else { "http" });
         // Name resolution for the reachability warning may block.
@@ -256,8 +251,8 @@ impl Vantage {
     ) -> Result<CreatedEnrollmentToken, ApiError> {
         let ttl_hours = ttl_hours.unwrap_or(24);
         if !(1..=168).contains(&ttl_hours) {
-            return Err(ApiError::bad_request(
-                "invalid_ttl",
+            return Err(ApiError::invalid(
+                Field::Ttl,
                 "ttl_hours is 1 to 168 (7 days).",
             ));
         }
@@ -303,10 +298,10 @@ impl Vantage {
     /// Deletes an enrollment token.
     pub async fn delete_enrollment_token(&self, id: i64) -> Result<(), ApiError> {
         if !self.store.delete_enrollment_token(id).await? {
-            return Err(ApiError::not_found(
-                "unknown_token",
-                format!("No enrollment token has id {id}."),
-            ));
+            return Err(ApiError::UnknownToken {
+                kind: TokenKind::Enrollment,
+                id,
+            });
         }
         Ok(())
     }
@@ -361,16 +356,15 @@ impl Vantage {
             label = Some(hostname.as_str());
         }
         if label.is_some_and(|l| l.is_empty() || l.chars().count() > 64) {
-            return Err(ApiError::bad_request(
-                "invalid_label",
+            return Err(ApiError::invalid(
+                Field::Label,
                 "A label is 1 to 64 characters.",
             ));
         }
         let forbidden = |what: &str, text: &str| {
             app::text::forbidden_char(text).map(|c| {
-                ApiError::new(
-                    422,
-                    if what == "label" { "invalid_label" } else { "invalid_tags" },
+                ApiError::invalid(
+                    if what == "label" { Field::Label } else { Field::Tags },
                     format!("A {what} may not contain control or bidirectional characters (found U+{:04X}).", c as u32),
                 )
             })
@@ -392,8 +386,8 @@ impl Vantage {
         if let Some(tags) = &tags
             && (tags.len() > 32 || tags.iter().any(|t| t.is_empty() || t.chars().count() > 64))
         {
-            return Err(ApiError::bad_request(
-                "invalid_tags",
+            return Err(ApiError::invalid(
+                Field::Tags,
                 "Up to 32 tags of 1 to 64 characters each.",
             ));
         }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use app::backend::{Backend, HistoryRequest};
 use app::{
     AgentInfo, AgentPatch, ApiError, ApiTokenInfo, ContainerInfo, CreatedApiToken,
-    CreatedEnrollmentToken, History, HistoryPoint, HostOverview, HostSummary, LOCAL_AGENT_ID, Me,
-    TopConsumers,
+    CreatedEnrollmentToken, Field, History, HistoryPoint, HostOverview, HostSummary,
+    LOCAL_AGENT_ID, Me, TokenKind, TopConsumers,
 };
 use async_trait::async_trait;
 
@@ -63,10 +63,10 @@ pub struct GrpcEndpoint {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict => ApiError::new(409, "conflict", "That already exists."),
+            StoreError::Conflict => ApiError::Conflict,
             StoreError::Database(e) => {
                 tracing::error!(error = %e, "store error");
-                ApiError::internal()
+                ApiError::Internal
             }
         }
     }
@@ -74,7 +74,7 @@ impl From<StoreError> for ApiError {
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "internal error");
-    ApiError::internal()
+    ApiError::Internal
 }
 
 impl Vantage {
@@ -124,11 +124,7 @@ impl Vantage {
             .create_user(username, &hash)
             .await
             .map_err(|e| match e {
-                StoreError::Conflict => ApiError::new(
-                    409,
-                    "username_taken",
-                    format!("A user named {username:?} already exists."),
-                ),
+                StoreError::Conflict => ApiError::UsernameTaken(username.to_owned()),
                 e => e.into(),
             })
     }
@@ -137,10 +133,7 @@ impl Vantage {
     pub async fn user_id(&self, username: &str) -> Result<i64, ApiError> {
         match self.store.user_by_name(username).await? {
             Some(u) => Ok(u.user_id),
-            None => Err(ApiError::not_found(
-                "unknown_user",
-                format!("No user is named {username:?}."),
-            )),
+            None => Err(ApiError::UnknownUser(username.to_owned())),
         }
     }
 
@@ -151,10 +144,7 @@ impl Vantage {
         }
         match self.store.agent_names(agent_id).await? {
             Some((label, hostname)) => Ok(Some(HostNames { label, hostname })),
-            None => Err(ApiError::not_found(
-                "unknown_agent",
-                format!("No host has the id {agent_id:?}."),
-            )),
+            None => Err(ApiError::UnknownAgent(agent_id.to_owned())),
         }
     }
 }
@@ -170,13 +160,7 @@ impl Vantage {
             .await
             .ok()
             .and_then(Result::ok)
-            .ok_or_else(|| {
-                ApiError::new(
-                    503,
-                    "busy",
-                    "The server is busy checking other sign-ins; try again in a moment.",
-                )
-            })?;
+            .ok_or(ApiError::Busy)?;
         let done = tokio::task::spawn_blocking(move || {
             let _slot = slot;
             work()
@@ -191,10 +175,8 @@ impl Vantage {
         username: &str,
         password: &str,
     ) -> Result<String, ApiError> {
-        auth::validate_username(username)
-            .map_err(|m| ApiError::bad_request("invalid_username", m))?;
-        auth::validate_password(password)
-            .map_err(|m| ApiError::bad_request("invalid_password", m))?;
+        auth::validate_username(username).map_err(|m| ApiError::invalid(Field::Username, m))?;
+        auth::validate_password(password).map_err(|m| ApiError::invalid(Field::Password, m))?;
         let password = password.to_owned();
         self.hash_bounded(move || auth::hash_password(&password))
             .await?
@@ -253,13 +235,9 @@ impl Backend for Vantage {
         }
         if let Some(seconds) = wait {
             tracing::warn!(username = ?username, %client, "sign-in refused: too many failures");
-            return Err(ApiError::new(
-                429,
-                "too_many_attempts",
-                format!(
-                    "Too many failed sign-ins from this address; try again in {seconds} seconds."
-                ),
-            ));
+            return Err(ApiError::TooManyAttempts {
+                retry_after_s: seconds,
+            });
         }
         // A name that cannot exist skips the hash but counts like any failure.
         let user = match auth::validate_username(username) {
@@ -277,11 +255,7 @@ impl Backend for Vantage {
                 .await?;
             // Debug formatting escapes what a forged name could hold (line breaks, ESC).
             tracing::info!(username = ?username, %client, "sign-in failed");
-            return Err(ApiError::new(
-                401,
-                "invalid_credentials",
-                "Wrong username or password.",
-            ));
+            return Err(ApiError::InvalidCredentials);
         };
         self.store.clear_login_failures(&pair).await?;
         let token = auth::new_secret("").map_err(internal)?;
@@ -332,32 +306,19 @@ impl Backend for Vantage {
 
     async fn history(&self, r: HistoryRequest) -> Result<History, ApiError> {
         if r.from >= r.to {
-            return Err(ApiError::bad_request(
-                "invalid_range",
-                "`from` must be earlier than `to`.",
-            ));
+            return Err(ApiError::InvalidRange("`from` must be earlier than `to`."));
         }
-        let out_of_range = || {
-            ApiError::bad_request(
-                "invalid_range",
-                "`from` and `to` must lie between 1970 and 9999.",
-            )
-        };
+        let out_of_range =
+            || ApiError::InvalidRange("`from` and `to` must lie between 1970 and 9999.");
         let span = r.to.checked_sub(r.from).ok_or_else(out_of_range)?;
         let step = r.step.unwrap_or_else(|| (span / 120).max(10));
         if step < 1 {
-            return Err(ApiError::bad_request(
-                "invalid_step",
-                "`step` must be at least 1 second.",
-            ));
+            return Err(ApiError::InvalidStep);
         }
         if span / step > MAX_HISTORY_BUCKETS {
-            return Err(ApiError::bad_request(
-                "too_many_points",
-                format!(
-                    "The range holds more than {MAX_HISTORY_BUCKETS} steps; choose a larger step."
-                ),
-            ));
+            return Err(ApiError::TooManyPoints {
+                max: MAX_HISTORY_BUCKETS,
+            });
         }
         let agent = self
             .resolve_host(&r.agent_id)
@@ -405,9 +366,8 @@ impl Backend for Vantage {
     ) -> Result<CreatedApiToken, ApiError> {
         let name = name.trim();
         if let Some(c) = app::text::forbidden_char(name) {
-            return Err(ApiError::new(
-                422,
-                "invalid_name",
+            return Err(ApiError::invalid(
+                Field::Name,
                 format!(
                     "A token name may not contain control or bidirectional characters (found U+{:04X}).",
                     c as u32
@@ -415,8 +375,8 @@ impl Backend for Vantage {
             ));
         }
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(ApiError::bad_request(
-                "invalid_name",
+            return Err(ApiError::invalid(
+                Field::Name,
                 "A token name is 1 to 100 characters.",
             ));
         }
@@ -439,10 +399,10 @@ impl Backend for Vantage {
 
     async fn delete_api_token(&self, user_id: i64, token_id: i64) -> Result<(), ApiError> {
         if !self.store.delete_api_token(user_id, token_id).await? {
-            return Err(ApiError::not_found(
-                "unknown_token",
-                format!("You have no API token with id {token_id}."),
-            ));
+            return Err(ApiError::UnknownToken {
+                kind: TokenKind::Api,
+                id: token_id,
+            });
         }
         self.subscriptions.end(&subscriptions::token_key(token_id));
         tracing::info!(user_id, token_id, "API token revoked");
@@ -490,9 +450,5 @@ impl Backend for Vantage {
 }
 
 fn setup_done() -> ApiError {
-    ApiError::new(
-        409,
-        "setup_already_done",
-        "Setup has already been completed; sign in instead.",
-    )
+    ApiError::SetupDone
 }
