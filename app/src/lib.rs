@@ -4,11 +4,13 @@
 #[cfg(feature = "ssr")]
 pub mod backend;
 mod error;
+mod states;
 pub mod text;
 mod types;
 pub mod ui;
 
 pub use error::{ApiError, ErrorBody, Field, TokenKind};
+pub use states::{AgentStatus, ContainerHealth, ContainerState, Runtime, TokenState};
 pub use types::*;
 pub use ui::{App, shell};
 

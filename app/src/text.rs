@@ -28,6 +28,56 @@ pub fn check_name(what: &str, text: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// The most characters in a host label.
+pub const LABEL_MAX: usize = 64;
+/// The most tags on a host, and the most characters in each.
+pub const TAGS_MAX: usize = 32;
+pub const TAG_MAX: usize = 64;
+/// The most characters in an API token's name.
+pub const TOKEN_NAME_MAX: usize = 100;
+/// How long an enrollment token may stay usable, in hours (7 days at most).
+pub const ENROLLMENT_TTL_HOURS: std::ops::RangeInclusive<i64> = 1..=168;
+
+/// A name that must not be empty: 1 to `max` characters, the [`check_name`] rule.
+pub fn check_required_name(what: &str, text: &str, max: usize) -> Result<(), String> {
+    if text.is_empty() || text.chars().count() > max {
+        return Err(format!("{what} is 1 to {max} characters."));
+    }
+    check_name(what, text, max)
+}
+
+/// A host label (trimmed by the caller).
+pub fn check_label(label: &str) -> Result<(), String> {
+    check_required_name("A label", label, LABEL_MAX)
+}
+
+/// A host's tags (each trimmed by the caller).
+pub fn check_tags(tags: &[String]) -> Result<(), String> {
+    if tags.len() > TAGS_MAX {
+        return Err(format!("A host has at most {TAGS_MAX} tags."));
+    }
+    tags.iter()
+        .try_for_each(|t| check_required_name("A tag", t, TAG_MAX))
+}
+
+/// An API token's name (trimmed by the caller).
+pub fn check_token_name(name: &str) -> Result<(), String> {
+    check_required_name("A token name", name, TOKEN_NAME_MAX)
+}
+
+/// An enrollment token's lifetime.
+pub fn check_enrollment_ttl(hours: i64) -> Result<(), String> {
+    if ENROLLMENT_TTL_HOURS.contains(&hours) {
+        Ok(())
+    } else {
+        Err(format!(
+            "ttl_hours is {} to {} (7 days).",
+            ENROLLMENT_TTL_HOURS.start(),
+            ENROLLMENT_TTL_HOURS.end()
+        ))
+    }
+}
+
 /// Free text (a status line, an error message, a certificate subject): like a name, but tabs
 /// and line breaks are allowed.
 pub fn forbidden_in_free_text(text: &str) -> Option<char> {

@@ -312,7 +312,10 @@ mod tests {
         for m in Metric::ALL {
             assert_eq!(m.as_str().parse::<Metric>().unwrap(), m);
         }
-        assert_eq!("swap".parse::<Metric>().unwrap_err().code(), "invalid_metric");
+        assert_eq!(
+            "swap".parse::<Metric>().unwrap_err().code(),
+            "invalid_metric"
+        );
     }
 }
 
@@ -328,11 +331,11 @@ pub struct AgentInfo {
     /// Free-form tags.
     pub tags: Vec<String>,
     /// `active` or `revoked`.
-    pub status: String,
+    pub status: crate::AgentStatus,
     /// Live or not.
     pub connection_state: ConnectionState,
     /// docker, swarm, kubernetes, systemd or bare.
-    pub runtime: String,
+    pub runtime: crate::Runtime,
     /// Operating system.
     pub os: String,
     /// CPU architecture.
@@ -385,7 +388,7 @@ pub struct EnrollmentTokenInfo {
     /// `vtg_enr_abcd…wxyz`.
     pub masked: String,
     /// `active`, `used` or `expired`.
-    pub state: String,
+    pub state: crate::TokenState,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -426,11 +429,11 @@ pub struct ContainerInfo {
     /// Image reference.
     pub image: String,
     /// running, exited, paused, created, restarting or dead.
-    pub state: String,
+    pub state: crate::ContainerState,
     /// Docker's status text, e.g. `Up 2 hours (healthy)`.
     pub status: String,
     /// healthy, unhealthy, starting, or empty without a health check.
-    pub health: String,
+    pub health: crate::ContainerHealth,
     /// Compose project and service, when it belongs to one.
     pub compose_project: Option<String>,
     /// See `compose_project`.

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use super::RequireUser;
 use super::server_fns::*;
-use crate::{AgentInfo, ConnectionState, CreatedEnrollmentToken};
+use crate::{AgentInfo, AgentStatus, ConnectionState, CreatedEnrollmentToken};
 
 #[component]
 pub fn AgentsPage() -> impl IntoView {
@@ -81,14 +81,14 @@ fn AgentRow(
     delete: ServerAction<DeleteAgent>,
 ) -> impl IntoView {
     let confirming = RwSignal::new(false);
-    let (badge, badge_text) = match (agent.status.as_str(), agent.connection_state) {
-        ("revoked", _) => ("badge crit", "revoked"),
+    let (badge, badge_text) = match (agent.status, agent.connection_state) {
+        (AgentStatus::Revoked, _) => ("badge crit", "revoked"),
         (_, ConnectionState::Connected) => ("badge ok", "connected"),
         (_, ConnectionState::Disconnected) => ("badge warn", "disconnected"),
     };
     let id = agent.id.clone();
     let (id_revoke, id_delete, id_form) = (id.clone(), id.clone(), id.clone());
-    let revoked = agent.status == "revoked";
+    let revoked = agent.status == AgentStatus::Revoked;
     view! {
         <article class="agent" data-agent-id=id>
             <header>
@@ -106,7 +106,7 @@ fn AgentRow(
             <ActionForm action=update>
                 <div class="inline-form">
                     <input type="hidden" name="agent_id" value=id_form/>
-                    <label>"Label" <input name="label" value=agent.label.clone() required maxlength="64"/></label>
+                    <label>"Label" <input name="label" value=agent.label.clone() required maxlength=crate::text::LABEL_MAX/></label>
                     <label>"Tags" <input name="tags" value=agent.tags.join(", ") placeholder="prod, db"/></label>
                     <button type="submit">"Save"</button>
                 </div>
@@ -171,7 +171,7 @@ fn EnrollmentDialog(close: impl Fn() + Clone + Send + Sync + 'static) -> impl In
                         <ActionForm action=create>
                             <p class="muted">"The token works once. Paste the snippet for your environment on the new host."</p>
                             <div class="inline-form">
-                                <label>"Valid for (hours)" <input name="ttl_hours" type="number" min="1" max="168" value="24" required/></label>
+                                <label>"Valid for (hours)" <input name="ttl_hours" type="number" min=*crate::text::ENROLLMENT_TTL_HOURS.start() max=*crate::text::ENROLLMENT_TTL_HOURS.end() value="24" required/></label>
                                 <button type="submit" disabled=move || create.pending().get()>"Generate"</button>
                             </div>
                         </ActionForm>

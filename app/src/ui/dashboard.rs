@@ -6,7 +6,8 @@ use super::chart::HistoryChart;
 use super::format;
 use super::server_fns::*;
 use crate::{
-    ConnectionState, ContainerInfo, HostFigures, HostSummary, LOCAL_AGENT_ID, Metric, TopConsumers,
+    ConnectionState, ContainerHealth, ContainerInfo, ContainerState, HostFigures, HostSummary,
+    LOCAL_AGENT_ID, Metric, TopConsumers,
 };
 
 /// `/`: the dashboard of the local host.
@@ -154,14 +155,14 @@ fn ContainerCards(containers: Vec<ContainerInfo>) -> impl IntoView {
             <h2>"Containers"</h2>
             <div class="container-grid">
                 {containers.into_iter().map(|c| {
-                    let state_class = match c.state.as_str() { "running" => "badge ok", "paused" | "restarting" => "badge warn", _ => "badge crit" };
+                    let state_class = match c.state { ContainerState::Running => "badge ok", ContainerState::Paused | ContainerState::Restarting => "badge warn", _ => "badge crit" };
                     let figures = c.cpu_pct.map(|cpu| format!("CPU {} · {}", format::pct(cpu), format::bytes(c.memory_bytes.unwrap_or(0) as f64)));
                     view! {
                         <article class="card container" data-container=c.name.clone()>
                             <header>
                                 <strong>{c.name.clone()}</strong>
-                                <span class=state_class>{c.state.clone()}</span>
-                                {(!c.health.is_empty()).then(|| view! { <span class="badge">{c.health.clone()}</span> })}
+                                <span class=state_class>{c.state.as_str()}</span>
+                                {(c.health != ContainerHealth::None).then(|| view! { <span class="badge">{c.health.as_str()}</span> })}
                                 {show_host.then(|| view! { <span class="badge host" data-testid="host-badge">{c.host_label.clone()}</span> })}
                             </header>
                             <p class="muted image">{c.image.clone()}</p>

@@ -189,7 +189,7 @@ impl proto::agent_service_server::AgentService for Ingest {
         } else {
             r.label.trim().to_owned()
         };
-        registration_text("label", &label, 64)?;
+        app::text::check_label(&label).map_err(Status::invalid_argument)?;
         for (field, text) in [
             ("os", &r.os),
             ("arch", &r.arch),
@@ -197,15 +197,7 @@ impl proto::agent_service_server::AgentService for Ingest {
         ] {
             registration_text(field, text, 64)?;
         }
-        let runtime = match r.runtime.as_str() {
-            "docker" | "swarm" | "kubernetes" | "systemd" | "bare" => r.runtime.clone(),
-            "" => "bare".to_owned(),
-            other => {
-                return Err(Status::invalid_argument(format!(
-                    "unknown runtime {other:?}"
-                )));
-            }
-        };
+        let runtime = app::Runtime::from_report(&r.runtime).map_err(Status::invalid_argument)?;
         let agent = NewAgent {
             agent_id: uuid::Uuid::new_v4().to_string(),
             label,
@@ -506,7 +498,7 @@ impl Ingest {
                 return None;
             }
         };
-        if agent.status != "active" {
+        if agent.status != app::AgentStatus::Active {
             return refuse(ErrorCode::AgentRevoked, "this agent was revoked".into()).await;
         }
         let skew = now_s().saturating_sub(answer.timestamp);

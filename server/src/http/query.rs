@@ -55,7 +55,10 @@ mod tests {
             "invalid_time"
         );
         for extreme in ["-9223372036854775808", "9223372036854775807", "1e300", "-1"] {
-            assert_eq!(parse_time("to", extreme).unwrap_err().code(), "invalid_time");
+            assert_eq!(
+                parse_time("to", extreme).unwrap_err().code(),
+                "invalid_time"
+            );
         }
     }
 

@@ -5,7 +5,7 @@ use std::net::{IpAddr, ToSocketAddrs};
 
 use app::{
     AgentInfo, AgentPatch, ApiError, ConnectionState, CreatedEnrollmentToken, EnrollmentTokenInfo,
-    Field, HostOverview, InstallTemplates, TokenKind,
+    Field, HostOverview, InstallTemplates, TokenKind, TokenState,
 };
 
 use super::{Vantage, internal};
@@ -91,16 +91,16 @@ fn unreachable_kind(host: &str) -> Option<&'static str> {
 
 fn enrollment_info(row: &EnrollmentTokenRow, now: i64) -> EnrollmentTokenInfo {
     let state = if row.used_at.is_some() {
-        "used"
+        TokenState::Used
     } else if row.expires_at <= now {
-        "expired"
+        TokenState::Expired
     } else {
-        "active"
+        TokenState::Active
     };
     EnrollmentTokenInfo {
         id: row.enrollment_token_id,
         masked: row.token_hint.clone(),
-        state: state.to_owned(),
+        state,
         created_at: app::rfc3339_from_millis(row.created_at * 1000),
         expires_at: app::rfc3339_from_millis(row.expires_at * 1000),
         used_by_agent_id: row.used_by_agent_id.clone(),
@@ -193,9 +193,9 @@ fn agent_info(row: &AgentRow, connection_state: ConnectionState) -> AgentInfo {
         label: row.label.clone(),
         hostname: row.hostname.clone(),
         tags: row.tags.clone(),
-        status: row.status.clone(),
+        status: row.status,
         connection_state,
-        runtime: row.runtime.clone(),
+        runtime: row.runtime,
         os: row.os.clone(),
         arch: row.arch.clone(),
         agent_version: row.agent_version.clone(),
@@ -250,12 +250,7 @@ impl Vantage {
         context: InstallContext,
     ) -> Result<CreatedEnrollmentToken, ApiError> {
         let ttl_hours = ttl_hours.unwrap_or(24);
-        if !(1..=168).contains(&ttl_hours) {
-            return Err(ApiError::invalid(
-                Field::Ttl,
-                "ttl_hours is 1 to 168 (7 days).",
-            ));
-        }
+        app::text::check_enrollment_ttl(ttl_hours).map_err(|m| ApiError::invalid(Field::Ttl, m))?;
         let token = auth::new_secret(ENROLLMENT_TOKEN_PREFIX).map_err(internal)?;
         let hint = auth::mask_with(ENROLLMENT_TOKEN_PREFIX, &token);
         let row = self
@@ -355,41 +350,14 @@ impl Vantage {
                 .hostname;
             label = Some(hostname.as_str());
         }
-        if label.is_some_and(|l| l.is_empty() || l.chars().count() > 64) {
-            return Err(ApiError::invalid(
-                Field::Label,
-                "A label is 1 to 64 characters.",
-            ));
-        }
-        let forbidden = |what: &str, text: &str| {
-            app::text::forbidden_char(text).map(|c| {
-                ApiError::invalid(
-                    if what == "label" { Field::Label } else { Field::Tags },
-                    format!("A {what} may not contain control or bidirectional characters (found U+{:04X}).", c as u32),
-                )
-            })
-        };
-        if let Some(e) = label.and_then(|l| forbidden("label", l)) {
-            return Err(e);
-        }
-        if let Some(e) = patch
-            .tags
-            .iter()
-            .flatten()
-            .find_map(|t| forbidden("tag", t))
-        {
-            return Err(e);
+        if let Some(label) = label {
+            app::text::check_label(label).map_err(|m| ApiError::invalid(Field::Label, m))?;
         }
         let tags: Option<Vec<String>> = patch
             .tags
             .map(|t| t.into_iter().map(|t| t.trim().to_owned()).collect());
-        if let Some(tags) = &tags
-            && (tags.len() > 32 || tags.iter().any(|t| t.is_empty() || t.chars().count() > 64))
-        {
-            return Err(ApiError::invalid(
-                Field::Tags,
-                "Up to 32 tags of 1 to 64 characters each.",
-            ));
+        if let Some(tags) = &tags {
+            app::text::check_tags(tags).map_err(|m| ApiError::invalid(Field::Tags, m))?;
         }
         if !self
             .store

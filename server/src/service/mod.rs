@@ -365,21 +365,7 @@ impl Backend for Vantage {
         name: &str,
     ) -> Result<CreatedApiToken, ApiError> {
         let name = name.trim();
-        if let Some(c) = app::text::forbidden_char(name) {
-            return Err(ApiError::invalid(
-                Field::Name,
-                format!(
-                    "A token name may not contain control or bidirectional characters (found U+{:04X}).",
-                    c as u32
-                ),
-            ));
-        }
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(ApiError::invalid(
-                Field::Name,
-                "A token name is 1 to 100 characters.",
-            ));
-        }
+        app::text::check_token_name(name).map_err(|m| ApiError::invalid(Field::Name, m))?;
         let token = auth::new_secret(auth::API_TOKEN_PREFIX).map_err(internal)?;
         let row = self
             .store

@@ -22,9 +22,9 @@ pub struct AgentRow {
     pub agent_id: String,
     pub label: String,
     pub hostname: String,
-    pub status: String,
+    pub status: app::AgentStatus,
     pub public_key: String,
-    pub runtime: String,
+    pub runtime: app::Runtime,
     pub os: String,
     pub arch: String,
     pub agent_version: String,
@@ -43,7 +43,7 @@ pub struct NewAgent {
     pub label: String,
     pub hostname: String,
     pub public_key: String,
-    pub runtime: String,
+    pub runtime: app::Runtime,
     pub os: String,
     pub arch: String,
     pub agent_version: String,
@@ -108,15 +108,27 @@ fn enrollment_row(r: sqlx::any::AnyRow) -> Result<EnrollmentTokenRow, sqlx::Erro
     })
 }
 
+/// A text column holding one of an enum's names.
+fn decoded<T: std::str::FromStr<Err = String>>(
+    r: &sqlx::any::AnyRow,
+    column: &str,
+) -> Result<T, sqlx::Error> {
+    let text: String = r.try_get(column)?;
+    text.parse().map_err(|e: String| sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: e.into(),
+    })
+}
+
 fn agent_row(r: sqlx::any::AnyRow) -> Result<AgentRow, sqlx::Error> {
     let tags: String = r.try_get("tags")?;
     Ok(AgentRow {
         agent_id: r.try_get("agent_id")?,
         label: r.try_get("label")?,
         hostname: r.try_get("hostname")?,
-        status: r.try_get("status")?,
+        status: decoded(&r, "status")?,
         public_key: r.try_get("public_key")?,
-        runtime: r.try_get("runtime")?,
+        runtime: decoded(&r, "runtime")?,
         os: r.try_get("os")?,
         arch: r.try_get("arch")?,
         agent_version: r.try_get("agent_version")?,
@@ -218,7 +230,7 @@ impl Store {
         .bind(&agent.label)
         .bind(&agent.hostname)
         .bind(&agent.public_key)
-        .bind(&agent.runtime)
+        .bind(agent.runtime.as_str())
         .bind(&agent.os)
         .bind(&agent.arch)
         .bind(&agent.agent_version)

@@ -34,9 +34,9 @@ pub struct ContainerRow {
     pub container_id: String,
     pub name: String,
     pub image: String,
-    pub state: String,
+    pub state: app::ContainerState,
     pub status: String,
-    pub health: String,
+    pub health: app::ContainerHealth,
     pub labels: std::collections::HashMap<String, String>,
     pub cpu_pct: Option<f64>,
     pub memory_bytes: Option<i64>,
@@ -56,9 +56,9 @@ fn container_row(r: sqlx::any::AnyRow) -> Result<ContainerRow, sqlx::Error> {
         container_id: r.try_get("container_id")?,
         name: r.try_get("name")?,
         image: r.try_get("image")?,
-        state: r.try_get("state")?,
+        state: app::ContainerState::from_docker(&r.try_get::<String, _>("state")?),
         status: r.try_get("status")?,
-        health: r.try_get("health")?,
+        health: app::ContainerHealth::from_docker(&r.try_get::<String, _>("health")?),
         labels: serde_json::from_str(&labels).unwrap_or_default(),
         cpu_pct: r.try_get("cpu_pct")?,
         memory_bytes: r.try_get("memory_bytes")?,
@@ -76,11 +76,12 @@ const SELECT: &str = "select c.agent_id, a.label as host_label, c.container_id, 
     c.block_read_bps, c.block_write_bps, c.stats_at from container c join agent a on a.agent_id = c.agent_id";
 
 /// What a lifecycle event does to a container's state.
-fn state_after(action: &str) -> Option<&'static str> {
+fn state_after(action: &str) -> Option<app::ContainerState> {
+    use app::ContainerState::*;
     match action {
-        "start" | "unpause" => Some("running"),
-        "die" | "stop" => Some("exited"),
-        "pause" => Some("paused"),
+        "start" | "unpause" => Some(Running),
+        "die" | "stop" => Some(Exited),
+        "pause" => Some(Paused),
         _ => None,
     }
 }
@@ -300,7 +301,7 @@ pub(super) async fn apply(
             .await?;
             if let Some(state) = state_after(&e.action) {
                 sqlx::query("update container set state = $1 where agent_id = $2 and container_id = $3 and listed_at <= $4")
-                    .bind(state)
+                    .bind(state.as_str())
                     .bind(agent_id)
                     .bind(&e.container_id)
                     .bind(*ts_ms)

@@ -1,0 +1,157 @@
+//! The states the UI, REST and store share, as enums: compared by variant, never by text.
+//! Each is written in snake_case on the wire and in the store, as before.
+use serde::{Deserialize, Serialize};
+
+/// An enum whose variants each have one snake_case name, with `as_str` and a parse that
+/// says what it expected.
+macro_rules! named_states {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The wire and store name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, String> {
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                        format!("unknown {} {s:?}; expected one of {}", stringify!($name), names.join(", "))
+                    })
+            }
+        }
+    };
+}
+
+named_states! {
+    /// Whether an agent may stream.
+    AgentStatus {
+        /// Enrolled and allowed to connect.
+        Active = "active",
+        /// Refused at connect; its history stays until deleted.
+        Revoked = "revoked",
+    }
+}
+
+named_states! {
+    /// Where an agent runs, as it reports at enrollment (the empty report means `bare`).
+    Runtime {
+        Docker = "docker",
+        Swarm = "swarm",
+        Kubernetes = "kubernetes",
+        Systemd = "systemd",
+        Bare = "bare",
+    }
+}
+
+named_states! {
+    /// Whether an enrollment token can still enroll an agent.
+    TokenState {
+        Active = "active",
+        Used = "used",
+        Expired = "expired",
+    }
+}
+
+named_states! {
+    /// Docker's container state.
+    ContainerState {
+        Created = "created",
+        Running = "running",
+        Paused = "paused",
+        Restarting = "restarting",
+        Removing = "removing",
+        Exited = "exited",
+        Dead = "dead",
+        /// A state this version does not know (a newer engine's).
+        Unknown = "unknown",
+    }
+}
+
+named_states! {
+    /// A container's health check result.
+    ContainerHealth {
+        Healthy = "healthy",
+        Unhealthy = "unhealthy",
+        Starting = "starting",
+        /// No health check configured.
+        None = "",
+    }
+}
+
+impl ContainerState {
+    /// Docker's text, with states this version does not know as `Unknown`.
+    pub fn from_docker(text: &str) -> Self {
+        text.parse().unwrap_or(ContainerState::Unknown)
+    }
+}
+
+impl ContainerHealth {
+    /// Docker's text; anything unknown counts as no health check.
+    pub fn from_docker(text: &str) -> Self {
+        text.parse().unwrap_or(ContainerHealth::None)
+    }
+}
+
+impl Runtime {
+    /// The runtime an agent reported; empty means `bare`.
+    pub fn from_report(text: &str) -> Result<Self, String> {
+        if text.is_empty() {
+            Ok(Runtime::Bare)
+        } else {
+            text.parse()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_on_the_wire_and_in_text() {
+        for s in ContainerState::ALL {
+            assert_eq!(s.as_str().parse::<ContainerState>().unwrap(), *s);
+            let json = serde_json::to_string(s).unwrap();
+            assert_eq!(json, format!("{:?}", s.as_str()));
+        }
+        assert_eq!(
+            serde_json::to_string(&ContainerHealth::None).unwrap(),
+            "\"\""
+        );
+        assert_eq!(
+            ContainerState::from_docker("frozen"),
+            ContainerState::Unknown
+        );
+        assert_eq!(Runtime::from_report("").unwrap(), Runtime::Bare);
+        let err = Runtime::from_report("vm").unwrap_err();
+        assert!(
+            err.contains("docker, swarm, kubernetes, systemd, bare"),
+            "{err}"
+        );
+    }
+}
