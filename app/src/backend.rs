@@ -42,39 +42,51 @@ pub trait Backend: Send + Sync + 'static {
     /// The user behind a session cookie value, if it is valid.
     async fn session_user(&self, session_token: &str) -> Result<Option<Me>, ApiError>;
     /// Newest figures of one host.
-    async fn host_summary(&self, agent_id: &str) -> Result<HostSummary, ApiError>;
+    async fn host_summary(&self, me: &Me, agent_id: &str) -> Result<HostSummary, ApiError>;
     /// Bucketed history of one metric of one host.
-    async fn history(&self, request: HistoryRequest) -> Result<History, ApiError>;
+    async fn history(&self, me: &Me, request: HistoryRequest) -> Result<History, ApiError>;
     /// A user's API tokens, masked.
-    async fn list_api_tokens(&self, user_id: i64) -> Result<Vec<ApiTokenInfo>, ApiError>;
+    async fn list_api_tokens(&self, me: &Me) -> Result<Vec<ApiTokenInfo>, ApiError>;
     /// Creates an API token; the secret is in the answer and nowhere else.
-    async fn create_api_token(&self, user_id: i64, name: &str)
-    -> Result<CreatedApiToken, ApiError>;
+    async fn create_api_token(&self, me: &Me, name: &str) -> Result<CreatedApiToken, ApiError>;
     /// Revokes one of the user's API tokens.
-    async fn delete_api_token(&self, user_id: i64, token_id: i64) -> Result<(), ApiError>;
+    async fn delete_api_token(&self, me: &Me, token_id: i64) -> Result<(), ApiError>;
     /// The local host and every agent with their newest figures.
-    async fn hosts(&self) -> Result<Vec<HostOverview>, ApiError>;
+    async fn hosts(&self, me: &Me) -> Result<Vec<HostOverview>, ApiError>;
     /// Every registered agent.
-    async fn agents(&self) -> Result<Vec<AgentInfo>, ApiError>;
+    async fn agents(&self, me: &Me) -> Result<Vec<AgentInfo>, ApiError>;
     /// Renames or retags an agent.
-    async fn update_agent(&self, agent_id: &str, patch: AgentPatch) -> Result<AgentInfo, ApiError>;
+    async fn update_agent(
+        &self,
+        me: &Me,
+        agent_id: &str,
+        patch: AgentPatch,
+    ) -> Result<AgentInfo, ApiError>;
     /// Revokes an agent; its live stream ends at once.
-    async fn revoke_agent(&self, agent_id: &str) -> Result<AgentInfo, ApiError>;
+    async fn revoke_agent(&self, me: &Me, agent_id: &str) -> Result<AgentInfo, ApiError>;
     /// Revokes an agent and deletes everything it sent.
-    async fn delete_agent(&self, agent_id: &str) -> Result<(), ApiError>;
+    async fn delete_agent(&self, me: &Me, agent_id: &str) -> Result<(), ApiError>;
     /// A single-use enrollment token with install snippets for a client that reached the
     /// server at `request_host` (over HTTPS or not).
     async fn create_enrollment_token(
         &self,
-        user_id: i64,
+        me: &Me,
         ttl_hours: Option<i64>,
         request_host: Option<String>,
         https: bool,
     ) -> Result<CreatedEnrollmentToken, ApiError>;
     /// Containers of one host, or of all.
-    async fn containers(&self, agent_id: Option<String>) -> Result<Vec<ContainerInfo>, ApiError>;
+    async fn containers(
+        &self,
+        me: &Me,
+        agent_id: Option<String>,
+    ) -> Result<Vec<ContainerInfo>, ApiError>;
     /// Top CPU and memory consumers, on one host or all.
-    async fn top_consumers(&self, agent_id: Option<String>) -> Result<TopConsumers, ApiError>;
+    async fn top_consumers(
+        &self,
+        me: &Me,
+        agent_id: Option<String>,
+    ) -> Result<TopConsumers, ApiError>;
 }
 
 /// How long a browser session lasts, in seconds (the cookie and the stored session agree).

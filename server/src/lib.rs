@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod net;
 pub mod service;
 pub mod store;
+pub mod streams;
 pub mod workers;
 
 use std::sync::Arc;
@@ -87,11 +88,11 @@ pub async fn run(
     let cap = net::connection_cap(config.max_connections, open_files, listeners);
     let store = open_store(&config).await?;
     let live = Arc::new(LiveState::new());
-    let vantage = Arc::new(Vantage::new(store.clone(), live));
+    let vantage = Arc::new(Vantage::new(store.clone(), live, config.retention_raw));
     let config = Arc::new(config);
 
-    let health = vantage.health.clone();
-    let retention = workers::Retention {
+    let health = vantage.health().clone();
+    let retention = service::Retention {
         raw: config.retention_raw,
         minute: config.retention_1m,
         hour: config.retention_1h,
@@ -130,7 +131,7 @@ pub async fn run(
         let address = grpc_listener
             .local_addr()
             .context("gRPC listener has no address")?;
-        let _ = vantage.grpc.set(service::GrpcEndpoint {
+        vantage.set_grpc_endpoint(service::GrpcEndpoint {
             port: address.port(),
             pin: certificate.self_signed.then(|| certificate.pin.clone()),
             public_url: config.grpc_public_url.clone(),
@@ -138,7 +139,6 @@ pub async fn run(
         let settings = grpc::IngestSettings {
             rate_limit_per_second: config.agent_rate_limit_per_second,
             host_interval_s: config.host_interval().as_secs().max(1) as u32,
-            max_event_age_ms: i64::try_from(config.retention_raw.as_millis()).unwrap_or(i64::MAX),
         };
         let ingest = grpc::Ingest::new(vantage.clone(), settings, shutdown.clone());
         let grpc_shutdown = shutdown.clone();

@@ -90,7 +90,11 @@ async fn stop_on_signal(shutdown: CancellationToken) {
 
 async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
     let store = server::open_store(&config).await?;
-    let vantage = Vantage::new(store.clone(), std::sync::Arc::new(LiveState::new()));
+    let vantage = Vantage::new(
+        store.clone(),
+        std::sync::Arc::new(LiveState::new()),
+        config.retention_raw,
+    );
     let result = match command {
         AdminCommand::CreateUser { username, .. } => {
             let password = read_password()?;
@@ -101,9 +105,9 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
         }
         AdminCommand::CreateToken { username, name } => {
             use app::backend::Backend;
-            match vantage.user_id(&username).await {
-                Ok(user_id) => vantage
-                    .create_api_token(user_id, &name)
+            match vantage.acting_as(&username).await {
+                Ok(me) => vantage
+                    .create_api_token(&me, &name)
                     .await
                     .map(|t| println!("{}", t.token)),
                 Err(e) => Err(e),

@@ -66,8 +66,22 @@ mod server {
         }
     }
 
-    pub async fn require_user() -> Result<Me, ApiError> {
+    async fn require_user() -> Result<Me, ApiError> {
         current_user().await?.ok_or(ApiError::Unauthorized)
+    }
+
+    /// The one guard of server functions, as the authentication middleware is REST's: runs
+    /// `body` with the signed-in caller and the backend, or answers 401.
+    pub async fn signed_in<T, F, Fut>(body: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(Me, Arc<dyn Backend>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        answer(async move {
+            let me = require_user().await?;
+            body(me, backend()?).await
+        })
+        .await
     }
 
     pub fn set_cookie(value: String) {
@@ -140,11 +154,7 @@ pub async fn logout() -> Result<(), ApiError> {
 /// The newest figures of a host.
 #[server(prefix = "/_sf", endpoint = "summary")]
 pub async fn get_host_summary(agent_id: String) -> Result<HostSummary, ApiError> {
-    server::answer(async move {
-        server::require_user().await?;
-        server::backend()?.host_summary(&agent_id).await
-    })
-    .await
+    server::signed_in(|me, backend| async move { backend.host_summary(&me, &agent_id).await }).await
 }
 
 /// The last `range_s` seconds of a metric.
@@ -154,8 +164,7 @@ pub async fn metric_history(
     metric: crate::Metric,
     range_s: i64,
 ) -> Result<History, ApiError> {
-    server::answer(async move {
-        server::require_user().await?;
+    server::signed_in(|me, backend| async move {
         let to = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
@@ -167,7 +176,7 @@ pub async fn metric_history(
             to: to + 1,
             step: Some((range_s / 120).max(10)),
         };
-        server::backend()?.history(request).await
+        backend.history(&me, request).await
     })
     .await
 }
@@ -175,51 +184,31 @@ pub async fn metric_history(
 /// The viewer's API tokens.
 #[server(prefix = "/_sf", endpoint = "tokens")]
 pub async fn list_tokens() -> Result<Vec<ApiTokenInfo>, ApiError> {
-    server::answer(async move {
-        let me = server::require_user().await?;
-        server::backend()?.list_api_tokens(me.user_id).await
-    })
-    .await
+    server::signed_in(|me, backend| async move { backend.list_api_tokens(&me).await }).await
 }
 
 /// Creates an API token and returns it, the only time it is shown.
 #[server(prefix = "/_sf", endpoint = "create_token")]
 pub async fn create_token(name: String) -> Result<CreatedApiToken, ApiError> {
-    server::answer(async move {
-        let me = server::require_user().await?;
-        server::backend()?.create_api_token(me.user_id, &name).await
-    })
-    .await
+    server::signed_in(|me, backend| async move { backend.create_api_token(&me, &name).await }).await
 }
 
 /// Revokes one of the viewer's API tokens.
 #[server(prefix = "/_sf", endpoint = "delete_token")]
 pub async fn delete_token(id: i64) -> Result<(), ApiError> {
-    server::answer(async move {
-        let me = server::require_user().await?;
-        server::backend()?.delete_api_token(me.user_id, id).await
-    })
-    .await
+    server::signed_in(|me, backend| async move { backend.delete_api_token(&me, id).await }).await
 }
 
 /// Every host with its newest figures.
 #[server(prefix = "/_sf", endpoint = "hosts")]
 pub async fn list_hosts() -> Result<Vec<crate::HostOverview>, ApiError> {
-    server::answer(async move {
-        server::require_user().await?;
-        server::backend()?.hosts().await
-    })
-    .await
+    server::signed_in(|me, backend| async move { backend.hosts(&me).await }).await
 }
 
 /// Every registered agent.
 #[server(prefix = "/_sf", endpoint = "agents")]
 pub async fn list_agents() -> Result<Vec<crate::AgentInfo>, ApiError> {
-    server::answer(async move {
-        server::require_user().await?;
-        server::backend()?.agents().await
-    })
-    .await
+    server::signed_in(|me, backend| async move { backend.agents(&me).await }).await
 }
 
 /// Renames and retags an agent; `tags` is comma-separated.
@@ -229,16 +218,16 @@ pub async fn update_agent(
     label: String,
     tags: String,
 ) -> Result<crate::AgentInfo, ApiError> {
-    server::answer(async move {
-        server::require_user().await?;
+    server::signed_in(|me, backend| async move {
         let tags = tags
             .split(',')
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .map(str::to_owned)
             .collect();
-        server::backend()?
+        backend
             .update_agent(
+                &me,
                 &agent_id,
                 crate::AgentPatch {
                     label: Some(label),
@@ -253,31 +242,22 @@ pub async fn update_agent(
 /// Revokes an agent.
 #[server(prefix = "/_sf", endpoint = "revoke_agent")]
 pub async fn revoke_agent(agent_id: String) -> Result<crate::AgentInfo, ApiError> {
-    server::answer(async move {
-        server::require_user().await?;
-        server::backend()?.revoke_agent(&agent_id).await
-    })
-    .await
+    server::signed_in(|me, backend| async move { backend.revoke_agent(&me, &agent_id).await }).await
 }
 
 /// Deletes an agent and its data.
 #[server(prefix = "/_sf", endpoint = "delete_agent")]
 pub async fn delete_agent(agent_id: String) -> Result<(), ApiError> {
-    server::answer(async move {
-        server::require_user().await?;
-        server::backend()?.delete_agent(&agent_id).await
-    })
-    .await
+    server::signed_in(|me, backend| async move { backend.delete_agent(&me, &agent_id).await }).await
 }
 
 /// Issues an enrollment token with install snippets for this browser's view of the server.
 #[server(prefix = "/_sf", endpoint = "create_enrollment")]
 pub async fn create_enrollment(ttl_hours: i64) -> Result<crate::CreatedEnrollmentToken, ApiError> {
-    server::answer(async move {
-        let me = server::require_user().await?;
+    server::signed_in(|me, backend| async move {
         let client = server::client().await?;
-        server::backend()?
-            .create_enrollment_token(me.user_id, Some(ttl_hours), client.host, client.https)
+        backend
+            .create_enrollment_token(&me, Some(ttl_hours), client.host, client.https)
             .await
     })
     .await
@@ -288,19 +268,11 @@ pub async fn create_enrollment(ttl_hours: i64) -> Result<crate::CreatedEnrollmen
 pub async fn list_containers(
     agent_id: Option<String>,
 ) -> Result<Vec<crate::ContainerInfo>, ApiError> {
-    server::answer(async move {
-        server::require_user().await?;
-        server::backend()?.containers(agent_id).await
-    })
-    .await
+    server::signed_in(|me, backend| async move { backend.containers(&me, agent_id).await }).await
 }
 
 /// Top consumers of one host (or all).
 #[server(prefix = "/_sf", endpoint = "top")]
 pub async fn top_consumers(agent_id: Option<String>) -> Result<crate::TopConsumers, ApiError> {
-    server::answer(async move {
-        server::require_user().await?;
-        server::backend()?.top_consumers(agent_id).await
-    })
-    .await
+    server::signed_in(|me, backend| async move { backend.top_consumers(&me, agent_id).await }).await
 }

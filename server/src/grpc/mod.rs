@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
-pub use ingest::{ENROLLMENT_TOKEN_PREFIX, Ingest, IngestSettings, StreamRegistry};
+pub use ingest::{Ingest, IngestSettings};
 
 /// HTTP/2 flow-control window per agent connection (and its one stream).
 const RECEIVE_WINDOW: u32 = 64 << 10;

@@ -125,7 +125,7 @@ async fn list_tokens(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> Result<Response, ApiError> {
-    Ok(Json(state.vantage.list_api_tokens(auth.me.user_id).await?).into_response())
+    Ok(Json(state.vantage.list_api_tokens(&auth.me).await?).into_response())
 }
 
 async fn create_token(
@@ -133,10 +133,7 @@ async fn create_token(
     auth: Authenticated,
     ApiJson(body): ApiJson<NewApiToken>,
 ) -> Result<Response, ApiError> {
-    let created = state
-        .vantage
-        .create_api_token(auth.me.user_id, &body.name)
-        .await?;
+    let created = state.vantage.create_api_token(&auth.me, &body.name).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
@@ -146,39 +143,57 @@ async fn delete_token(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id)?;
-    state.vantage.delete_api_token(auth.me.user_id, id).await?;
+    state.vantage.delete_api_token(&auth.me, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn hosts(
     State(state): State<AppState>,
-    _: Authenticated,
+    auth: Authenticated,
 ) -> Result<Json<Vec<HostOverview>>, ApiError> {
-    Ok(Json(state.vantage.hosts().await?))
+    Ok(Json(state.vantage.hosts(&auth.me).await?))
 }
 
 async fn top(
     State(state): State<AppState>,
-    _: Authenticated,
+    auth: Authenticated,
     ApiQuery(q): ApiQuery<HostQuery>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(state.vantage.top_consumers(q.agent_id.as_deref()).await?).into_response())
+    Ok(Json(
+        state
+            .vantage
+            .top_consumers(&auth.me, q.agent_id.as_deref())
+            .await?,
+    )
+    .into_response())
 }
 
 async fn containers(
     State(state): State<AppState>,
-    _: Authenticated,
+    auth: Authenticated,
     ApiQuery(q): ApiQuery<HostQuery>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(state.vantage.containers(q.agent_id.as_deref()).await?).into_response())
+    Ok(Json(
+        state
+            .vantage
+            .containers(&auth.me, q.agent_id.as_deref())
+            .await?,
+    )
+    .into_response())
 }
 
 async fn certificates(
     State(state): State<AppState>,
-    _: Authenticated,
+    auth: Authenticated,
     ApiQuery(q): ApiQuery<HostQuery>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(state.vantage.certificates(q.agent_id.as_deref()).await?).into_response())
+    Ok(Json(
+        state
+            .vantage
+            .certificates(&auth.me, q.agent_id.as_deref())
+            .await?,
+    )
+    .into_response())
 }
 
 fn parse_id(id: &str) -> Result<i64, ApiError> {
@@ -193,68 +208,68 @@ async fn create_enrollment_token(
 ) -> Result<Response, ApiError> {
     let created = state
         .vantage
-        .create_enrollment_token_for(auth.me.user_id, body.ttl_hours, client.host, client.https)
+        .create_enrollment_token_for(&auth.me, body.ttl_hours, client.host, client.https)
         .await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
 async fn list_enrollment_tokens(
     State(state): State<AppState>,
-    _: Authenticated,
+    auth: Authenticated,
 ) -> Result<Response, ApiError> {
-    Ok(Json(state.vantage.list_enrollment_tokens().await?).into_response())
+    Ok(Json(state.vantage.list_enrollment_tokens(&auth.me).await?).into_response())
 }
 
 async fn delete_enrollment_token(
     State(state): State<AppState>,
-    _: Authenticated,
+    auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state
         .vantage
-        .delete_enrollment_token(parse_id(&id)?)
+        .delete_enrollment_token(&auth.me, parse_id(&id)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn list_agents(
     State(state): State<AppState>,
-    _: Authenticated,
+    auth: Authenticated,
 ) -> Result<Response, ApiError> {
-    Ok(Json(state.vantage.list_agents().await?).into_response())
+    Ok(Json(state.vantage.list_agents(&auth.me).await?).into_response())
 }
 
 async fn get_agent(
     State(state): State<AppState>,
-    _: Authenticated,
+    auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(state.vantage.agent(&id).await?).into_response())
+    Ok(Json(state.vantage.agent(&auth.me, &id).await?).into_response())
 }
 
 async fn patch_agent(
     State(state): State<AppState>,
-    _: Authenticated,
+    auth: Authenticated,
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<AgentPatch>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(state.vantage.update_agent(&id, patch).await?).into_response())
+    Ok(Json(state.vantage.update_agent(&auth.me, &id, patch).await?).into_response())
 }
 
 async fn revoke_agent(
     State(state): State<AppState>,
-    _: Authenticated,
+    auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(state.vantage.revoke_agent(&id).await?).into_response())
+    Ok(Json(state.vantage.revoke_agent(&auth.me, &id).await?).into_response())
 }
 
 async fn delete_agent(
     State(state): State<AppState>,
-    _: Authenticated,
+    auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.vantage.delete_agent(&id).await?;
+    state.vantage.delete_agent(&auth.me, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -265,11 +280,11 @@ struct HostQuery {
 
 async fn summary(
     State(state): State<AppState>,
-    _: Authenticated,
+    auth: Authenticated,
     ApiQuery(q): ApiQuery<HostQuery>,
 ) -> Result<Response, ApiError> {
     let agent_id = q.agent_id.unwrap_or_else(|| LOCAL_AGENT_ID.to_owned());
-    Ok(Json(state.vantage.host_summary(&agent_id).await?).into_response())
+    Ok(Json(state.vantage.host_summary(&auth.me, &agent_id).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -283,7 +298,7 @@ struct HistoryQuery {
 
 async fn history(
     State(state): State<AppState>,
-    _: Authenticated,
+    auth: Authenticated,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Result<Response, ApiError> {
     let metric: Metric = q
@@ -311,7 +326,7 @@ async fn history(
         to,
         step,
     };
-    Ok(Json(state.vantage.history(request).await?).into_response())
+    Ok(Json(state.vantage.history(&auth.me, request).await?).into_response())
 }
 
 /// Server-sent events: the current figures at once, then every change.
@@ -320,11 +335,13 @@ async fn events(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let subscription = state.vantage.subscriptions.open(auth.stream_keys);
+    let crate::service::LiveFeed {
+        subscription,
+        first,
+        updates,
+    } = state.vantage.live_events(auth.stream_keys);
     let ended = subscription.ended.clone();
-    let live = state.vantage.live.clone();
-    let first = crate::live::LiveEvent::HostSample(Box::new(live.local_summary()));
-    let updates = BroadcastStream::new(live.subscribe()).filter_map(|e| async move { e.ok() });
+    let updates = BroadcastStream::new(updates).filter_map(|e| async move { e.ok() });
     let stream = futures::stream::iter([first])
         .chain(updates)
         .map(move |e| {

@@ -1,5 +1,5 @@
-//! The batch writer: agent streams hand their batches to one bounded queue, and a single task
-//! commits many of them per transaction. A stream gets its answer (and acknowledges to the
+//! The batch writer: agent streams hand their batches (and local collection its samples) to
+//! one bounded queue, and a single task commits many of them per transaction. A stream gets its answer (and acknowledges to the
 //! agent) only after the commit. When the queue is full a stream waits (holding one batch and
 //! reading nothing more, so HTTP/2 flow control slows its agent); past a short wait it is told
 //! to back off with `retry_after_ms`. Nothing is buffered without limit.
@@ -15,15 +15,23 @@ use futures::FutureExt;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::health::{Health, panic_message};
-use crate::store::{AgentBatch, IngestError, Store};
+use crate::store::{AgentBatch, IngestError, SampleRow, Store};
 
 /// How long a stream waits for room in the queue before it is told to back off.
 pub const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// The health part and task name of the writer.
 pub const WRITER: &str = "batch_writer";
 
+/// What one job writes.
+enum Write {
+    /// An agent's batch: answered with its new position.
+    Agent(AgentBatch),
+    /// A sample of this machine (no sequence): answered with 0.
+    Local(SampleRow),
+}
+
 struct Job {
-    batch: AgentBatch,
+    write: Write,
     reply: oneshot::Sender<Result<u64, IngestError>>,
 }
 
@@ -51,9 +59,18 @@ impl BatchWriter {
     /// Commits a batch: its new position, or why not. A full queue is waited on for up to
     /// [`QUEUE_WAIT`] (the stream simply reads nothing more meanwhile); `Overloaded` after that.
     pub async fn commit(&self, batch: AgentBatch) -> Result<u64, IngestError> {
+        self.submit(Write::Agent(batch)).await
+    }
+
+    /// Commits a sample of this machine, in the same queue and transactions as the agents'.
+    pub async fn commit_local(&self, sample: SampleRow) -> Result<(), IngestError> {
+        self.submit(Write::Local(sample)).await.map(|_| ())
+    }
+
+    async fn submit(&self, write: Write) -> Result<u64, IngestError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send_timeout(Job { batch, reply }, QUEUE_WAIT)
+            .send_timeout(Job { write, reply }, QUEUE_WAIT)
             .await
             .map_err(|_| IngestError::Overloaded)?;
         answer.await.unwrap_or(Err(IngestError::Unavailable))
@@ -110,9 +127,9 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let (batches, replies): (Vec<AgentBatch>, Vec<_>) =
-            jobs.drain(..).map(|j| (j.batch, j.reply)).unzip();
-        let results = commit_isolated(&store, &batches).await;
+        let (writes, replies): (Vec<Write>, Vec<_>) =
+            jobs.drain(..).map(|j| (j.write, j.reply)).unzip();
+        let results = commit_isolated(&store, &writes).await;
         if results
             .iter()
             .any(|r| matches!(r, Err(IngestError::Unavailable)))
@@ -129,23 +146,27 @@ async fn run(
 
 /// Commits the batches together; if that transaction fails (or panics), each one alone, so
 /// only the batches that fail by themselves are refused.
-async fn commit_isolated(store: &Store, batches: &[AgentBatch]) -> Vec<Result<u64, IngestError>> {
-    match attempt(store, batches).await {
+async fn commit_isolated(store: &Store, writes: &[Write]) -> Vec<Result<u64, IngestError>> {
+    let whose = |w: &Write| match w {
+        Write::Agent(b) => b.agent_id.clone(),
+        Write::Local(_) => app::LOCAL_AGENT_ID.to_owned(),
+    };
+    match attempt(store, writes).await {
         Ok(results) => return results,
-        Err(e) if batches.len() == 1 => {
-            tracing::error!(agent_id = %batches[0].agent_id, error = %e, "cannot commit an agent batch");
+        Err(e) if writes.len() == 1 => {
+            tracing::error!(agent_id = %whose(&writes[0]), error = %e, "cannot commit a batch");
             return vec![Err(IngestError::Unavailable)];
         }
         Err(e) => {
-            tracing::warn!(error = %e, batches = batches.len(), "a shared commit failed; committing each batch alone");
+            tracing::warn!(error = %e, batches = writes.len(), "a shared commit failed; committing each batch alone");
         }
     }
-    let mut results = Vec::with_capacity(batches.len());
-    for batch in batches {
-        results.push(match attempt(store, std::slice::from_ref(batch)).await {
+    let mut results = Vec::with_capacity(writes.len());
+    for write in writes {
+        results.push(match attempt(store, std::slice::from_ref(write)).await {
             Ok(mut r) => r.remove(0),
             Err(e) => {
-                tracing::error!(agent_id = %batch.agent_id, error = %e, "cannot commit an agent batch");
+                tracing::error!(agent_id = %whose(write), error = %e, "cannot commit a batch");
                 Err(IngestError::Unavailable)
             }
         });
@@ -153,16 +174,32 @@ async fn commit_isolated(store: &Store, batches: &[AgentBatch]) -> Vec<Result<u6
     results
 }
 
-/// One commit attempt, with a panic turned into an error.
+/// One commit attempt, with a panic turned into an error: one answer per write, in order.
 async fn attempt(
     store: &Store,
-    batches: &[AgentBatch],
+    writes: &[Write],
 ) -> Result<Vec<Result<u64, IngestError>>, StoreFailure> {
-    std::panic::AssertUnwindSafe(store.commit_batches(batches))
+    let mut batches = Vec::new();
+    let mut local = Vec::new();
+    for write in writes {
+        match write {
+            Write::Agent(b) => batches.push(b),
+            Write::Local(s) => local.push(s),
+        }
+    }
+    let committed = std::panic::AssertUnwindSafe(store.commit_writes(&batches, &local))
         .catch_unwind()
         .await
         .map_err(|panic| StoreFailure::Panic(panic_message(&*panic)))?
-        .map_err(StoreFailure::Store)
+        .map_err(StoreFailure::Store)?;
+    let mut agents = committed.into_iter();
+    Ok(writes
+        .iter()
+        .map(|w| match w {
+            Write::Agent(_) => agents.next().unwrap_or(Err(IngestError::Unavailable)),
+            Write::Local(_) => Ok(0),
+        })
+        .collect())
 }
 
 /// Why a commit attempt failed as a whole.

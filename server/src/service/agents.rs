@@ -5,12 +5,12 @@ use std::net::{IpAddr, ToSocketAddrs};
 
 use app::{
     AgentInfo, AgentPatch, ApiError, ConnectionState, CreatedEnrollmentToken, EnrollmentTokenInfo,
-    Field, HostOverview, InstallTemplates, TokenKind, TokenState,
+    Field, HostOverview, InstallTemplates, Me, TokenKind, TokenState,
 };
 
+use super::ingest::ENROLLMENT_TOKEN_PREFIX;
 use super::{Vantage, internal};
 use crate::auth;
-use crate::grpc::ENROLLMENT_TOKEN_PREFIX;
 use crate::live::HostNames;
 use crate::store::{AgentRow, EnrollmentTokenRow};
 
@@ -214,7 +214,7 @@ impl Vantage {
     /// the requesting browser or client does (`request_host` is its Host header).
     pub async fn create_enrollment_token_for(
         &self,
-        user_id: i64,
+        caller: &Me,
         ttl_hours: Option<i64>,
         request_host: Option<String>,
         https: bool,
@@ -238,14 +238,14 @@ impl Vantage {
             pin: grpc.pin,
             warnings,
         };
-        self.create_enrollment_token(user_id, ttl_hours, context)
+        self.create_enrollment_token(caller, ttl_hours, context)
             .await
     }
 
     /// Creates a single-use enrollment token and the snippets that use it.
     pub async fn create_enrollment_token(
         &self,
-        user_id: i64,
+        caller: &Me,
         ttl_hours: Option<i64>,
         context: InstallContext,
     ) -> Result<CreatedEnrollmentToken, ApiError> {
@@ -258,12 +258,12 @@ impl Vantage {
             .create_enrollment_token(
                 &auth::sha256_hex(&token),
                 &hint,
-                user_id,
+                caller.user_id,
                 now_s() + ttl_hours * 3600,
             )
             .await?;
         tracing::info!(
-            user_id,
+            user_id = caller.user_id,
             token_id = row.enrollment_token_id,
             ttl_hours,
             "enrollment token issued"
@@ -279,7 +279,10 @@ impl Vantage {
     }
 
     /// Every enrollment token, masked.
-    pub async fn list_enrollment_tokens(&self) -> Result<Vec<EnrollmentTokenInfo>, ApiError> {
+    pub async fn list_enrollment_tokens(
+        &self,
+        _caller: &Me,
+    ) -> Result<Vec<EnrollmentTokenInfo>, ApiError> {
         let now = now_s();
         Ok(self
             .store
@@ -291,7 +294,7 @@ impl Vantage {
     }
 
     /// Deletes an enrollment token.
-    pub async fn delete_enrollment_token(&self, id: i64) -> Result<(), ApiError> {
+    pub async fn delete_enrollment_token(&self, _caller: &Me, id: i64) -> Result<(), ApiError> {
         if !self.store.delete_enrollment_token(id).await? {
             return Err(ApiError::UnknownToken {
                 kind: TokenKind::Enrollment,
@@ -314,7 +317,7 @@ impl Vantage {
     }
 
     /// Every agent.
-    pub async fn list_agents(&self) -> Result<Vec<AgentInfo>, ApiError> {
+    pub async fn list_agents(&self, _caller: &Me) -> Result<Vec<AgentInfo>, ApiError> {
         let rows = self.store.list_agents().await?;
         Ok(rows
             .iter()
@@ -323,7 +326,7 @@ impl Vantage {
     }
 
     /// One agent.
-    pub async fn agent(&self, agent_id: &str) -> Result<AgentInfo, ApiError> {
+    pub async fn agent(&self, _caller: &Me, agent_id: &str) -> Result<AgentInfo, ApiError> {
         let row = self
             .store
             .agent(agent_id)
@@ -335,6 +338,7 @@ impl Vantage {
     /// Changes label and/or tags.
     pub async fn update_agent(
         &self,
+        caller: &Me,
         agent_id: &str,
         patch: AgentPatch,
     ) -> Result<AgentInfo, ApiError> {
@@ -366,7 +370,7 @@ impl Vantage {
         {
             return Err(unknown_agent(agent_id));
         }
-        let agent = self.agent(agent_id).await?;
+        let agent = self.agent(caller, agent_id).await?;
         let names = HostNames {
             label: agent.label.clone(),
             hostname: agent.hostname.clone(),
@@ -376,17 +380,17 @@ impl Vantage {
     }
 
     /// Revokes an agent: it may never connect again, and its live stream ends now.
-    pub async fn revoke_agent(&self, agent_id: &str) -> Result<AgentInfo, ApiError> {
+    pub async fn revoke_agent(&self, _caller: &Me, agent_id: &str) -> Result<AgentInfo, ApiError> {
         if !self.store.revoke_agent(agent_id).await? {
             return Err(unknown_agent(agent_id));
         }
         self.streams.revoke(agent_id);
         tracing::info!(%agent_id, "agent revoked");
-        self.agent(agent_id).await
+        self.agent(_caller, agent_id).await
     }
 
     /// Revokes an agent and deletes every row that belongs to it.
-    pub async fn delete_agent(&self, agent_id: &str) -> Result<(), ApiError> {
+    pub async fn delete_agent(&self, _caller: &Me, agent_id: &str) -> Result<(), ApiError> {
         self.store.revoke_agent(agent_id).await?;
         self.streams.revoke(agent_id);
         if !self.store.delete_agent(agent_id).await? {
@@ -398,7 +402,7 @@ impl Vantage {
     }
 
     /// The local host and every agent, with their newest figures and running containers.
-    pub async fn hosts(&self) -> Result<Vec<HostOverview>, ApiError> {
+    pub async fn hosts(&self, _caller: &Me) -> Result<Vec<HostOverview>, ApiError> {
         let running = self.store.running_containers().await?;
         let mut summaries = vec![self.live.local_summary()];
         for row in self.store.list_agents().await? {

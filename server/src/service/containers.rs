@@ -1,5 +1,5 @@
 //! Containers across hosts and the top consumers.
-use app::{ApiError, CertificateInfo, ContainerInfo, LOCAL_AGENT_ID, TopConsumers};
+use app::{ApiError, CertificateInfo, ContainerInfo, LOCAL_AGENT_ID, Me, TopConsumers};
 use proto::clock::now_s;
 
 use super::Vantage;
@@ -46,7 +46,11 @@ impl Vantage {
     }
 
     /// Containers of one host, or of all hosts.
-    pub async fn containers(&self, agent_id: Option<&str>) -> Result<Vec<ContainerInfo>, ApiError> {
+    pub async fn containers(
+        &self,
+        _caller: &Me,
+        agent_id: Option<&str>,
+    ) -> Result<Vec<ContainerInfo>, ApiError> {
         let scope = self.container_scope(agent_id).await?;
         Ok(self
             .store
@@ -58,7 +62,11 @@ impl Vantage {
     }
 
     /// The running containers using the most CPU and memory, on one host or all.
-    pub async fn top_consumers(&self, agent_id: Option<&str>) -> Result<TopConsumers, ApiError> {
+    pub async fn top_consumers(
+        &self,
+        _caller: &Me,
+        agent_id: Option<&str>,
+    ) -> Result<TopConsumers, ApiError> {
         let scope = self.container_scope(agent_id).await?;
         let by_cpu = self
             .store
@@ -77,6 +85,7 @@ impl Vantage {
     /// Watched certificates, of one host or all, soonest expiry first.
     pub async fn certificates(
         &self,
+        _caller: &Me,
         agent_id: Option<&str>,
     ) -> Result<Vec<CertificateInfo>, ApiError> {
         let scope = self.container_scope(agent_id).await?;

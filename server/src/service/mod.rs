@@ -29,24 +29,43 @@ pub const MAX_HISTORY_BUCKETS: i64 = 10_000;
 
 mod agents;
 mod containers;
+mod ingest;
+mod ops;
 pub mod subscriptions;
 
 pub use agents::{InstallContext, resolve_grpc_url};
+pub use ingest::{Committed, ENROLLMENT_TOKEN_PREFIX, EnrollError, Refusal, StreamAgent};
+pub use ops::{HealthReport, Retention};
 
-/// Everything the rules need: the store, the live state, the login throttle and the agents'
-/// live streams.
+/// Everything the rules need: the store, the live state, the batch writer, the login
+/// throttle and the agents' live streams. Private: every caller (HTTP, server functions,
+/// gRPC, workers) goes through the methods.
 pub struct Vantage {
-    pub store: Store,
-    pub live: Arc<LiveState>,
+    store: Store,
+    live: Arc<LiveState>,
+    /// Agent batches and local samples, committed together.
+    writer: crate::ingest::BatchWriter,
+    /// Events older than this are refused (history that old is past its retention).
+    max_event_age_ms: i64,
     /// Password hashing (argon2id, 19 MiB each) runs at most this many at a time.
-    pub hashing: Arc<tokio::sync::Semaphore>,
-    pub streams: crate::grpc::StreamRegistry,
+    hashing: Arc<tokio::sync::Semaphore>,
+    streams: crate::streams::StreamRegistry,
     /// The gRPC listener, once bound (server mode only).
-    pub grpc: std::sync::OnceLock<GrpcEndpoint>,
+    grpc: std::sync::OnceLock<GrpcEndpoint>,
     /// Open live event streams, by the credentials that opened them.
-    pub subscriptions: Arc<subscriptions::Subscriptions>,
+    subscriptions: Arc<subscriptions::Subscriptions>,
     /// What is wrong inside the server now (a stalled writer, a restarting worker).
-    pub health: Arc<crate::health::Health>,
+    health: Arc<crate::health::Health>,
+}
+
+/// An open live event stream: hold `subscription` as long as the stream runs.
+pub struct LiveFeed {
+    /// Ends (its `ended` token) when the credentials are revoked; forgotten when dropped.
+    pub subscription: subscriptions::Subscription,
+    /// The current figures, sent first.
+    pub first: crate::live::LiveEvent,
+    /// Every change after that.
+    pub updates: tokio::sync::broadcast::Receiver<crate::live::LiveEvent>,
 }
 
 /// What install snippets need to know about the gRPC listener.
@@ -78,15 +97,43 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 }
 
 impl Vantage {
-    pub fn new(store: Store, live: Arc<LiveState>) -> Self {
+    /// The service over `store`, with its batch writer started (so it must run inside a
+    /// Tokio runtime). Events older than `max_event_age` are refused.
+    pub fn new(store: Store, live: Arc<LiveState>, max_event_age: Duration) -> Self {
+        let health: Arc<crate::health::Health> = Default::default();
+        // Room for a burst of batches (at most 500 events each, so memory stays in tens of MB);
+        // past that, agents back off and resend from their spools.
+        let writer = crate::ingest::BatchWriter::start(store.clone(), health.clone(), 256, 256);
         Self {
             store,
             live,
+            writer,
+            max_event_age_ms: i64::try_from(max_event_age.as_millis()).unwrap_or(i64::MAX),
             hashing: Arc::new(tokio::sync::Semaphore::new(HASHING_AT_ONCE)),
             streams: Default::default(),
             grpc: Default::default(),
-            health: Default::default(),
+            health,
             subscriptions: Default::default(),
+        }
+    }
+
+    /// What is wrong inside the server now; workers report their panics here.
+    pub fn health(&self) -> &Arc<crate::health::Health> {
+        &self.health
+    }
+
+    /// Records where the gRPC listener is, for install snippets (once, at start-up).
+    pub fn set_grpc_endpoint(&self, endpoint: GrpcEndpoint) {
+        let _ = self.grpc.set(endpoint);
+    }
+
+    /// Opens a live event stream for the credentials behind `keys`: the current figures at
+    /// once, then every change, until shutdown or until those credentials are revoked.
+    pub fn live_events(&self, keys: Vec<String>) -> LiveFeed {
+        LiveFeed {
+            subscription: self.subscriptions.open(keys),
+            first: crate::live::LiveEvent::HostSample(Box::new(self.live.local_summary())),
+            updates: self.live.subscribe(),
         }
     }
 
@@ -129,10 +176,14 @@ impl Vantage {
             })
     }
 
-    /// The id of a user, for the admin CLI.
-    pub async fn user_id(&self, username: &str) -> Result<i64, ApiError> {
+    /// The caller the admin CLI acts as: a user by name.
+    pub async fn acting_as(&self, username: &str) -> Result<Me, ApiError> {
         match self.store.user_by_name(username).await? {
-            Some(u) => Ok(u.user_id),
+            Some(u) => Ok(Me {
+                user_id: u.user_id,
+                username: u.username,
+                csrf_token: None,
+            }),
             None => Err(ApiError::UnknownUser(username.to_owned())),
         }
     }
@@ -287,7 +338,7 @@ impl Backend for Vantage {
         }))
     }
 
-    async fn host_summary(&self, agent_id: &str) -> Result<HostSummary, ApiError> {
+    async fn host_summary(&self, _caller: &Me, agent_id: &str) -> Result<HostSummary, ApiError> {
         match self.resolve_host(agent_id).await? {
             None => Ok(self.live.local_summary()),
             Some(names) => {
@@ -304,7 +355,7 @@ impl Backend for Vantage {
         }
     }
 
-    async fn history(&self, r: HistoryRequest) -> Result<History, ApiError> {
+    async fn history(&self, _caller: &Me, r: HistoryRequest) -> Result<History, ApiError> {
         if r.from >= r.to {
             return Err(ApiError::InvalidRange("`from` must be earlier than `to`."));
         }
@@ -349,89 +400,102 @@ impl Backend for Vantage {
         })
     }
 
-    async fn list_api_tokens(&self, user_id: i64) -> Result<Vec<ApiTokenInfo>, ApiError> {
+    async fn list_api_tokens(&self, me: &Me) -> Result<Vec<ApiTokenInfo>, ApiError> {
         Ok(self
             .store
-            .list_api_tokens(user_id)
+            .list_api_tokens(me.user_id)
             .await?
             .iter()
             .map(token_info)
             .collect())
     }
 
-    async fn create_api_token(
-        &self,
-        user_id: i64,
-        name: &str,
-    ) -> Result<CreatedApiToken, ApiError> {
+    async fn create_api_token(&self, me: &Me, name: &str) -> Result<CreatedApiToken, ApiError> {
         let name = name.trim();
         app::text::check_token_name(name).map_err(|m| ApiError::invalid(Field::Name, m))?;
         let token = auth::new_secret(auth::API_TOKEN_PREFIX).map_err(internal)?;
         let row = self
             .store
             .create_api_token(
-                user_id,
+                me.user_id,
                 name,
                 &auth::sha256_hex(&token),
                 &auth::mask(&token),
             )
             .await?;
-        tracing::info!(user_id, token_id = row.api_token_id, "API token created");
+        tracing::info!(
+            user_id = me.user_id,
+            token_id = row.api_token_id,
+            "API token created"
+        );
         Ok(CreatedApiToken {
             token,
             info: token_info(&row),
         })
     }
 
-    async fn delete_api_token(&self, user_id: i64, token_id: i64) -> Result<(), ApiError> {
-        if !self.store.delete_api_token(user_id, token_id).await? {
+    async fn delete_api_token(&self, me: &Me, token_id: i64) -> Result<(), ApiError> {
+        if !self.store.delete_api_token(me.user_id, token_id).await? {
             return Err(ApiError::UnknownToken {
                 kind: TokenKind::Api,
                 id: token_id,
             });
         }
         self.subscriptions.end(&subscriptions::token_key(token_id));
-        tracing::info!(user_id, token_id, "API token revoked");
+        tracing::info!(user_id = me.user_id, token_id, "API token revoked");
         Ok(())
     }
 
-    async fn hosts(&self) -> Result<Vec<HostOverview>, ApiError> {
-        Vantage::hosts(self).await
+    async fn hosts(&self, me: &Me) -> Result<Vec<HostOverview>, ApiError> {
+        Vantage::hosts(self, me).await
     }
 
-    async fn agents(&self) -> Result<Vec<AgentInfo>, ApiError> {
-        self.list_agents().await
+    async fn agents(&self, me: &Me) -> Result<Vec<AgentInfo>, ApiError> {
+        self.list_agents(me).await
     }
 
-    async fn update_agent(&self, agent_id: &str, patch: AgentPatch) -> Result<AgentInfo, ApiError> {
-        Vantage::update_agent(self, agent_id, patch).await
+    async fn update_agent(
+        &self,
+        me: &Me,
+        agent_id: &str,
+        patch: AgentPatch,
+    ) -> Result<AgentInfo, ApiError> {
+        Vantage::update_agent(self, me, agent_id, patch).await
     }
 
-    async fn revoke_agent(&self, agent_id: &str) -> Result<AgentInfo, ApiError> {
-        Vantage::revoke_agent(self, agent_id).await
+    async fn revoke_agent(&self, me: &Me, agent_id: &str) -> Result<AgentInfo, ApiError> {
+        Vantage::revoke_agent(self, me, agent_id).await
     }
 
-    async fn delete_agent(&self, agent_id: &str) -> Result<(), ApiError> {
-        Vantage::delete_agent(self, agent_id).await
+    async fn delete_agent(&self, me: &Me, agent_id: &str) -> Result<(), ApiError> {
+        Vantage::delete_agent(self, me, agent_id).await
     }
 
     async fn create_enrollment_token(
         &self,
-        user_id: i64,
+        me: &Me,
         ttl_hours: Option<i64>,
         request_host: Option<String>,
         https: bool,
     ) -> Result<CreatedEnrollmentToken, ApiError> {
-        self.create_enrollment_token_for(user_id, ttl_hours, request_host, https)
+        self.create_enrollment_token_for(me, ttl_hours, request_host, https)
             .await
     }
 
-    async fn containers(&self, agent_id: Option<String>) -> Result<Vec<ContainerInfo>, ApiError> {
-        Vantage::containers(self, agent_id.as_deref()).await
+    async fn containers(
+        &self,
+        me: &Me,
+        agent_id: Option<String>,
+    ) -> Result<Vec<ContainerInfo>, ApiError> {
+        Vantage::containers(self, me, agent_id.as_deref()).await
     }
 
-    async fn top_consumers(&self, agent_id: Option<String>) -> Result<TopConsumers, ApiError> {
-        Vantage::top_consumers(self, agent_id.as_deref()).await
+    async fn top_consumers(
+        &self,
+        me: &Me,
+        agent_id: Option<String>,
+    ) -> Result<TopConsumers, ApiError> {
+        Vantage::top_consumers(self, me, agent_id.as_deref()).await
     }
 }
 

@@ -341,11 +341,22 @@ impl Store {
         &self,
         batches: &[AgentBatch],
     ) -> Result<Vec<Result<u64, IngestError>>, StoreError> {
+        let batches: Vec<&AgentBatch> = batches.iter().collect();
+        self.commit_writes(&batches, &[]).await
+    }
+
+    /// [`commit_batches`](Self::commit_batches) plus samples of this machine (which have no
+    /// sequence), all in one transaction: what the batch writer commits.
+    pub async fn commit_writes(
+        &self,
+        batches: &[&AgentBatch],
+        local: &[&SampleRow],
+    ) -> Result<Vec<Result<u64, IngestError>>, StoreError> {
         let mut results = Vec::with_capacity(batches.len());
         // Host samples of every batch go in together, many rows per statement.
-        let mut host_rows: Vec<&SampleRow> = Vec::new();
+        let mut host_rows: Vec<&SampleRow> = local.to_vec();
         let mut tx = self.write_tx().await?;
-        for b in batches {
+        for b in batches.iter().copied() {
             let count = b.items.len() as u64;
             // Every position must fit the signed column: checked, whatever the caller sent.
             let new_last = match b.first_seq.checked_add(count.saturating_sub(1)) {

@@ -7,10 +7,9 @@ use tokio::time::{Instant, MissedTickBehavior, interval_at};
 use tokio_util::sync::CancellationToken;
 
 use crate::service::Vantage;
-use crate::store::SampleRow;
 
-/// Collects this machine's figures every `period` and feeds them to the store and live state
-/// with agent_id = local.
+/// Collects this machine's figures every `period` and hands them to the service, which
+/// stores them through the batch writer (as agent_id = local) and puts them live.
 pub async fn local_collection(
     proc_root: PathBuf,
     period: Duration,
@@ -54,14 +53,7 @@ pub async fn local_collection(
         let took = started.elapsed();
         match result {
             Ok(sample) => {
-                if let Err(e) = vantage
-                    .store
-                    .insert_host_sample(&SampleRow::from_host(None, &sample))
-                    .await
-                {
-                    tracing::error!(error = %e, "cannot store the local sample");
-                }
-                vantage.live.record_local(sample, took);
+                vantage.record_local_sample(sample, took).await;
                 failures.recovered();
             }
             Err(e) => failures.record(&vantage, e.to_string(), took),
@@ -81,7 +73,7 @@ impl FailureLog {
             tracing::warn!(%error, "local collection failed");
             self.last = Some(error.clone());
         }
-        vantage.live.record_local_failure(error, took);
+        vantage.record_local_failure(error, took);
     }
 
     fn recovered(&mut self) {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub use collect::local_collection;
-pub use housekeeping::{Retention, housekeeping};
+pub use housekeeping::housekeeping;
 pub use staleness::agent_staleness;
 
 use crate::health::{Health, panic_message};

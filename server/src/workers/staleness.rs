@@ -20,9 +20,6 @@ pub async fn agent_staleness(
             _ = shutdown.cancelled() => break,
             _ = ticker.tick() => {}
         }
-        for agent_id in vantage.live.silent_agents(threshold) {
-            tracing::info!(%agent_id, "agent silent past the threshold: disconnected");
-            vantage.live.set_connected(&agent_id, false);
-        }
+        vantage.mark_silent_agents(threshold);
     }
 }
