@@ -46,7 +46,9 @@ pub struct FilesystemFigures {
     pub device: String,
     /// File system type.
     pub fs_type: String,
-    /// Size in bytes.
+    /// Size in bytes as `df` counts it: used plus available (the figure shown as its size).
+    pub size_bytes: u64,
+    /// Every block of the file system, including those reserved for root.
     pub total_bytes: u64,
     /// Used bytes.
     pub used_bytes: u64,
@@ -92,8 +94,12 @@ pub struct HostFigures {
     pub swap_total_bytes: u64,
     /// Used swap in bytes.
     pub swap_used_bytes: u64,
-    /// Used share of all real file systems in percent.
+    /// Used share of all real file systems in percent: used ÷ (used + available).
     pub disk_pct: f64,
+    /// Used bytes of all real file systems.
+    pub disk_used_bytes: u64,
+    /// Size of all real file systems, as `df` counts it (used + available).
+    pub disk_size_bytes: u64,
     /// Each real file system.
     pub filesystems: Vec<FilesystemFigures>,
     /// Received bytes per second over all interfaces.

@@ -337,24 +337,20 @@ pub fn figures(s: &HostSample) -> HostFigures {
         swap_total_bytes: s.memory.swap_total_bytes,
         swap_used_bytes: s.memory.swap_used_bytes,
         disk_pct: round2(s.disk_used_pct()),
+        disk_used_bytes: s.disk_used_bytes(),
+        disk_size_bytes: s.disk_size_bytes(),
         filesystems: s
             .filesystems
             .iter()
-            .map(|f| {
-                let usable = f.used_bytes + f.available_bytes;
-                FilesystemFigures {
-                    mount_point: f.mount_point.clone(),
-                    device: f.device.clone(),
-                    fs_type: f.fs_type.clone(),
-                    total_bytes: f.total_bytes,
-                    used_bytes: f.used_bytes,
-                    available_bytes: f.available_bytes,
-                    used_pct: if usable == 0 {
-                        0.0
-                    } else {
-                        round2(f.used_bytes as f64 * 100.0 / usable as f64)
-                    },
-                }
+            .map(|f| FilesystemFigures {
+                mount_point: f.mount_point.clone(),
+                device: f.device.clone(),
+                fs_type: f.fs_type.clone(),
+                size_bytes: f.size_bytes(),
+                total_bytes: f.total_bytes,
+                used_bytes: f.used_bytes,
+                available_bytes: f.available_bytes,
+                used_pct: round2(f.used_pct()),
             })
             .collect(),
         net_rx_bytes_per_s: round2(s.net_rx_bytes_per_s()),
@@ -373,4 +369,63 @@ pub fn figures(s: &HostSample) -> HostFigures {
 
 fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use agent::collect::{CpuUsage, FilesystemUsage, LoadAverage, Memory};
+
+    use super::*;
+
+    fn filesystem(mount_point: &str, total: u64, used: u64, available: u64) -> FilesystemUsage {
+        FilesystemUsage {
+            mount_point: mount_point.into(),
+            device: "/dev/sda1".into(),
+            fs_type: "ext4".into(),
+            total_bytes: total,
+            used_bytes: used,
+            available_bytes: available,
+        }
+    }
+
+    #[test]
+    fn gauge_and_table_show_disk_size_and_share_the_same_way() {
+        // 5 % reserved for root: the size df shows is used + available, not every block.
+        let root = filesystem("/", 100 << 30, 20 << 30, 75 << 30);
+        let data = filesystem("/data", 10 << 30, 5 << 30, 5 << 30);
+        let sample = HostSample {
+            taken_at_ms: 1_000,
+            hostname: "h".into(),
+            uptime_s: 1,
+            cpu: CpuUsage {
+                total_pct: 1.0,
+                per_core_pct: vec![1.0],
+            },
+            load: LoadAverage {
+                one: 0.0,
+                five: 0.0,
+                fifteen: 0.0,
+            },
+            memory: Memory {
+                total_bytes: 4,
+                available_bytes: 3,
+                used_bytes: 1,
+                swap_total_bytes: 0,
+                swap_used_bytes: 0,
+            },
+            filesystems: vec![root, data],
+            network: Vec::new(),
+        };
+        let f = figures(&sample);
+        assert_eq!(f.filesystems[0].size_bytes, 95 << 30);
+        assert_eq!(f.filesystems[0].used_pct, round2(20.0 * 100.0 / 95.0));
+        let sizes: u64 = f.filesystems.iter().map(|fs| fs.size_bytes).sum();
+        let used: u64 = f.filesystems.iter().map(|fs| fs.used_bytes).sum();
+        assert_eq!((f.disk_size_bytes, f.disk_used_bytes), (sizes, used));
+        assert_eq!(f.disk_pct, round2(25.0 * 100.0 / 105.0));
+        // The stored row and its charted figure agree with the gauge.
+        let row = crate::store::SampleRow::from_host(None, &sample);
+        assert_eq!(round2(row.figure(app::Metric::Disk)), f.disk_pct);
+        assert_eq!(round2(row.figure(app::Metric::Memory)), f.memory_pct);
+    }
 }

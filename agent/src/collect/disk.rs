@@ -26,6 +26,19 @@ pub struct FilesystemUsage {
     pub available_bytes: u64,
 }
 
+impl FilesystemUsage {
+    /// The size `df` divides by: used plus available (the blocks reserved for root are in
+    /// neither). Shown as the file system's size everywhere.
+    pub fn size_bytes(&self) -> u64 {
+        self.used_bytes.saturating_add(self.available_bytes)
+    }
+
+    /// Used share in percent, as `df` shows it: used ÷ (used + available).
+    pub fn used_pct(&self) -> f64 {
+        super::percent(self.used_bytes as f64, self.size_bytes() as f64)
+    }
+}
+
 /// File system types that store data on a disk or a network share. Everything else
 /// (proc, sysfs, tmpfs, overlay, squashfs, cgroup, ...) is not a place the operator fills up.
 const REAL_FS_TYPES: &[&str] = &[

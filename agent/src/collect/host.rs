@@ -20,28 +20,34 @@ pub struct HostSample {
 }
 
 impl HostSample {
+    /// Used bytes of all reported file systems together (saturating: a sum of reported
+    /// figures never overflows, whatever an agent sent).
+    pub fn disk_used_bytes(&self) -> u64 {
+        self.filesystems
+            .iter()
+            .map(|f| f.used_bytes)
+            .fold(0, u64::saturating_add)
+    }
+
+    /// Size of all reported file systems together, as `df` counts it (used + available).
+    pub fn disk_size_bytes(&self) -> u64 {
+        self.filesystems
+            .iter()
+            .map(FilesystemUsage::size_bytes)
+            .fold(0, u64::saturating_add)
+    }
+
     /// Used share of all reported file systems together, in percent.
     pub fn disk_used_pct(&self) -> f64 {
-        let used: u64 = self.filesystems.iter().map(|f| f.used_bytes).sum();
-        let usable: u64 = self
-            .filesystems
-            .iter()
-            .map(|f| f.used_bytes + f.available_bytes)
-            .sum();
-        if usable == 0 {
-            0.0
-        } else {
-            used as f64 * 100.0 / usable as f64
-        }
+        percent(self.disk_used_bytes() as f64, self.disk_size_bytes() as f64)
     }
 
     /// Used share of memory, in percent.
     pub fn memory_used_pct(&self) -> f64 {
-        if self.memory.total_bytes == 0 {
-            0.0
-        } else {
-            self.memory.used_bytes as f64 * 100.0 / self.memory.total_bytes as f64
-        }
+        percent(
+            self.memory.used_bytes as f64,
+            self.memory.total_bytes as f64,
+        )
     }
 
     /// Received bytes per second over all interfaces.

@@ -16,6 +16,17 @@ pub use memory::{Memory, parse_meminfo};
 pub use net::{InterfaceCounters, InterfaceRate, interface_rates, parse_net_dev};
 pub use uptime::parse_uptime;
 
+/// `part` as a percentage of `whole` (0 when there is no whole): the one formula behind
+/// every derived share (memory, swap, disk, per file system), on the agent, in the store
+/// and on screen.
+pub fn percent(part: f64, whole: f64) -> f64 {
+    if whole > 0.0 {
+        part * 100.0 / whole
+    } else {
+        0.0
+    }
+}
+
 /// A `/proc` file whose text did not have the expected shape.
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("unexpected {file} format: {reason}")]

@@ -208,16 +208,10 @@ fn FigureCards(f: HostFigures) -> impl IntoView {
         format::bytes(f.memory_used_bytes as f64),
         format::bytes(f.memory_total_bytes as f64)
     );
-    let disk_used: u64 = f.filesystems.iter().map(|fs| fs.used_bytes).sum();
-    let disk_usable: u64 = f
-        .filesystems
-        .iter()
-        .map(|fs| fs.used_bytes + fs.available_bytes)
-        .sum();
     let disk_caption = format!(
         "{} of {}",
-        format::bytes(disk_used as f64),
-        format::bytes(disk_usable as f64)
+        format::bytes(f.disk_used_bytes as f64),
+        format::bytes(f.disk_size_bytes as f64)
     );
     let load = format!(
         "load {:.2} · {:.2} · {:.2}",
@@ -256,10 +250,10 @@ fn FigureCards(f: HostFigures) -> impl IntoView {
             <div class="card">
                 <h2>"File systems"</h2>
                 <table>
-                    <thead><tr><th>"Mount"</th><th>"Used"</th><th>"Size"</th></tr></thead>
+                    <thead><tr><th>"Mount"</th><th>"Used"</th><th>"Used of size"</th></tr></thead>
                     <tbody>
                         {f.filesystems.iter().map(|fs| view! {
-                            <tr><td title=fs.device.clone()>{fs.mount_point.clone()}</td><td>{format::pct(fs.used_pct)}</td><td>{format::bytes(fs.total_bytes as f64)}</td></tr>
+                            <tr><td title=fs.device.clone()>{fs.mount_point.clone()}</td><td>{format::pct(fs.used_pct)}</td><td>{format!("{} of {}", format::bytes(fs.used_bytes as f64), format::bytes(fs.size_bytes as f64))}</td></tr>
                         }).collect_view()}
                     </tbody>
                 </table>

@@ -27,12 +27,6 @@ impl SampleRow {
         agent_id: Option<std::sync::Arc<str>>,
         s: &agent::collect::HostSample,
     ) -> Self {
-        // Saturating: a sum of reported figures must never overflow, whatever was sent.
-        let sum = |f: fn(&agent::collect::FilesystemUsage) -> u64| {
-            s.filesystems.iter().map(f).fold(0u64, u64::saturating_add)
-        };
-        let disk_used = sum(|f| f.used_bytes);
-        let disk_usable = sum(|f| f.used_bytes.saturating_add(f.available_bytes));
         let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         SampleRow {
             agent_id,
@@ -43,10 +37,24 @@ impl SampleRow {
             mem_used: int(s.memory.used_bytes),
             swap_total: int(s.memory.swap_total_bytes),
             swap_used: int(s.memory.swap_used_bytes),
-            disk_total: int(disk_usable),
-            disk_used: int(disk_used),
+            disk_total: int(s.disk_size_bytes()),
+            disk_used: int(s.disk_used_bytes()),
             net_rx_bps: s.net_rx_bytes_per_s(),
             net_tx_bps: s.net_tx_bytes_per_s(),
+        }
+    }
+}
+
+impl SampleRow {
+    /// A charted figure of this sample, derived as the collector's sample derives it.
+    pub fn figure(&self, metric: app::Metric) -> f64 {
+        use agent::collect::percent;
+        match metric {
+            app::Metric::Cpu => self.cpu_pct,
+            app::Metric::Memory => percent(self.mem_used as f64, self.mem_total as f64),
+            app::Metric::Disk => percent(self.disk_used as f64, self.disk_total as f64),
+            app::Metric::NetRx => self.net_rx_bps,
+            app::Metric::NetTx => self.net_tx_bps,
         }
     }
 }

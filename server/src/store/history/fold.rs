@@ -1,0 +1,178 @@
+//! The fold: pending raw chunks into merged hours, 1-minute and 1-hour rollups.
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::FutureExt;
+use sqlx::{AssertSqlSafe, Row};
+
+use super::layout::{RAW_WIDTH, bucket, points};
+use super::*;
+use crate::store::chunk::Block;
+
+/// Folds one host's hour: merges its raw chunks into one once the hour is over (or once
+/// many have piled up), settles the pending ones (unreadable ones too, so they are not read
+/// again every pass) and rewrites the hour's 1-minute rollup. Returns the new samples.
+pub(super) async fn fold_hour(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    agent_id: Option<&str>,
+    period: i64,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let chunks = read_chunks(
+        &mut **tx,
+        agent_id,
+        Layer::Raw,
+        period,
+        period.saturating_add(1),
+    )
+    .await?;
+    let new_samples = chunks
+        .iter()
+        .filter(|c| c.pending)
+        .filter_map(|c| c.block.as_ref())
+        .map(|b| b.len() as u64)
+        .sum();
+    let pending_ids: Vec<i64> = chunks.iter().filter(|c| c.pending).map(|c| c.id).collect();
+    let readable: Vec<i64> = chunks
+        .iter()
+        .filter(|c| c.block.is_some())
+        .map(|c| c.id)
+        .collect();
+    let mut minutes = BTreeMap::new();
+    for b in chunks.iter().filter_map(|c| c.block.as_ref()) {
+        bucket(&mut minutes, MINUTE_MS, points(Layer::Raw, b));
+    }
+    let sealed = period.saturating_add(HOUR_MS + SEAL_AFTER_MS) <= now;
+    if readable.len() > 1 && (sealed || readable.len() >= MERGE_AT) {
+        for_chunks(tx, "delete from host_chunk", &readable).await?;
+        let merged = NewChunk {
+            agent_id,
+            layer: Layer::Raw,
+            period,
+            pending: false,
+            block: Block::concat(RAW_WIDTH, chunks.into_iter().filter_map(|c| c.block)),
+        };
+        insert_chunks(tx, std::slice::from_ref(&merged)).await?;
+    }
+    for_chunks(tx, "update host_chunk set pending = 0", &pending_ids).await?;
+    replace_rollup(tx, agent_id, Layer::Minute, period, &minutes).await?;
+    Ok(new_samples)
+}
+
+impl Store {
+    /// Folds raw chunks stored since the last run into the rollups (merging each finished
+    /// hour's chunks into one). Returns how many samples were folded in.
+    pub async fn roll_up(&self) -> Result<u64, StoreError> {
+        let mut folded = 0u64;
+        'batches: loop {
+            let now = proto::clock::now_ms();
+            let mut tx = self.write_tx().await?;
+            let groups: Vec<(Option<String>, i64)> = sqlx::query(AssertSqlSafe(format!(
+                "select distinct agent_id, period from host_chunk where pending = 1 limit {FOLD_GROUPS_PER_TX}"
+            )))
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|r| Ok((r.try_get("agent_id")?, r.try_get("period")?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+            if groups.is_empty() {
+                tx.commit().await.map_err(StoreError::from_sqlx)?;
+                break;
+            }
+            let mut days = BTreeSet::new();
+            let mut agent_samples = 0u64;
+            for (agent_id, period) in &groups {
+                let agent_id = agent_id.as_deref();
+                // A host-hour that cannot be folded (a bug meeting odd data) is settled unfolded,
+                // counted and logged once, instead of failing every pass.
+                let attempt =
+                    std::panic::AssertUnwindSafe(fold_hour(&mut tx, agent_id, *period, now))
+                        .catch_unwind()
+                        .await;
+                let new_samples = match attempt {
+                    Ok(result) => result?,
+                    Err(panic) => {
+                        drop(tx);
+                        let why = crate::health::panic_message(&*panic);
+                        self.skip_unfoldable(agent_id, *period, &why).await?;
+                        continue 'batches;
+                    }
+                };
+                folded += new_samples;
+                if agent_id.is_some() {
+                    agent_samples += new_samples;
+                }
+                days.insert((agent_id, floor(*period, DAY_MS)));
+            }
+            for (agent_id, day) in days {
+                let mut hours = BTreeMap::new();
+                for c in read_chunks(
+                    &mut *tx,
+                    agent_id,
+                    Layer::Minute,
+                    day,
+                    day.saturating_add(DAY_MS),
+                )
+                .await?
+                {
+                    if let Some(b) = &c.block {
+                        bucket(&mut hours, HOUR_MS, points(Layer::Minute, b));
+                    }
+                }
+                replace_rollup(&mut tx, agent_id, Layer::Hour, day, &hours).await?;
+            }
+            tx.commit().await.map_err(StoreError::from_sqlx)?;
+            self.folded_agent_samples
+                .fetch_add(agent_samples, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.reclaim_free_pages().await;
+        Ok(folded)
+    }
+
+    /// Marks a host-hour's raw chunks folded without folding them (their samples stay
+    /// readable as raw history) and counts it.
+    async fn skip_unfoldable(
+        &self,
+        agent_id: Option<&str>,
+        period: i64,
+        why: &str,
+    ) -> Result<(), StoreError> {
+        tracing::error!(agent_id = ?agent_id, period, panic = %why, "cannot fold a host-hour of history; skipping it");
+        let sql = format!(
+            "update host_chunk set pending = 0 where layer = $1 and period = $2 and {}",
+            host_filter(agent_id, 3)
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .bind(Layer::Raw.code())
+            .bind(period);
+        if let Some(id) = agent_id {
+            query = query.bind(id.to_owned());
+        }
+        query.execute(&self.pool).await?;
+        self.skipped_hours
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Gives the pages that merged and expired chunks left free back to the file system
+    /// (SQLite in incremental auto-vacuum mode), once there are enough to matter.
+    pub(super) async fn reclaim_free_pages(&self) {
+        if self.dialect != crate::store::Dialect::Sqlite {
+            return;
+        }
+        let counts = sqlx::query(
+            "select f.freelist_count as free, p.page_count as pages from pragma_freelist_count() f, pragma_page_count() p",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .and_then(|r| Ok((r.try_get::<i64, _>("free")?, r.try_get::<i64, _>("pages")?)));
+        if let Ok((free, pages)) = counts
+            && free >= 256
+            && free * 10 >= pages
+            && let Err(e) = sqlx::query("pragma incremental_vacuum")
+                .execute(&self.pool)
+                .await
+        {
+            tracing::warn!(error = %e, "cannot return free database pages");
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! Host history in packed chunks ([`chunk`](super::chunk)): one table, three layers.
+//!
+//! - Raw samples: the batch writer stores each commit's samples of a host as one chunk per
+//!   hour they fall in, marked pending. The fold (every 30 s) merges an hour's chunks into
+//!   one once the hour is over (or once many have piled up), and recomputes that hour's
+//!   1-minute rollup and that day's 1-hour rollup from what is stored, so late backfills are
+//!   folded in like live samples.
+//! - 1-minute rollups: one chunk per host and hour, one row per minute.
+//! - 1-hour rollups: one chunk per host and day (UTC), one row per hour.
+//!
+//! Values are stored as integers: CPU and load in hundredths, bytes exact, network rates in
+//! whole bytes per second, rollup percentages in hundredths of a percent.
+use std::collections::{BTreeMap, BTreeSet};
+
+use sqlx::{AssertSqlSafe, Row};
+
+use super::chunk::{self, Block};
+use super::samples::SampleRow;
+use super::{Store, StoreError};
+
+mod fold;
+mod layout;
+mod legacy;
+mod query;
+mod retention;
+
+use layout::{Figures, RAW_WIDTH, rollup_block};
+
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+/// An hour's raw chunks are merged into one this long after the hour ends...
+const SEAL_AFTER_MS: i64 = 2 * MINUTE_MS;
+/// ...or as soon as this many have piled up.
+const MERGE_AT: usize = 32;
+/// Host-hours folded per transaction, so the batch writer never waits long.
+const FOLD_GROUPS_PER_TX: i64 = 64;
+/// Chunk rows per INSERT statement (eight parameters each).
+const CHUNKS_PER_INSERT: usize = 64;
+
+/// A stored layer of host history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    Raw,
+    Minute,
+    Hour,
+}
+
+impl Layer {
+    /// The coarsest layer whose resolution still fits a step of `step_ms`.
+    pub fn for_step(step_ms: i64) -> Layer {
+        if step_ms >= HOUR_MS {
+            Layer::Hour
+        } else if step_ms >= MINUTE_MS {
+            Layer::Minute
+        } else {
+            Layer::Raw
+        }
+    }
+
+    fn code(self) -> i64 {
+        match self {
+            Layer::Raw => 0,
+            Layer::Minute => 1,
+            Layer::Hour => 2,
+        }
+    }
+
+    /// The span of one chunk of this layer.
+    fn period_ms(self) -> i64 {
+        match self {
+            Layer::Raw | Layer::Minute => HOUR_MS,
+            Layer::Hour => DAY_MS,
+        }
+    }
+}
+
+fn floor(ts: i64, unit: i64) -> i64 {
+    // Saturating: a time near i64::MIN has no whole unit below it.
+    ts.div_euclid(unit).saturating_mul(unit)
+}
+
+/// `agent_id = $n` for an agent, `agent_id is null` for the local host.
+fn host_filter(agent_id: Option<&str>, n: usize) -> String {
+    match agent_id {
+        Some(_) => format!("agent_id = ${n}"),
+        None => "agent_id is null".into(),
+    }
+}
+
+/// A chunk about to be inserted.
+struct NewChunk<'a> {
+    agent_id: Option<&'a str>,
+    layer: Layer,
+    period: i64,
+    pending: bool,
+    block: Block,
+}
+
+async fn insert_chunks(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    chunks: &[NewChunk<'_>],
+) -> Result<(), StoreError> {
+    for group in chunks.chunks(CHUNKS_PER_INSERT) {
+        let values: Vec<String> = (0..group.len())
+            .map(|r| {
+                let p: Vec<String> = (1..=8).map(|c| format!("${}", r * 8 + c)).collect();
+                format!("({})", p.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "insert into host_chunk (agent_id, layer, period, first_ts, last_ts, n, pending, data) values {}",
+            values.join(", ")
+        );
+        // Up to 64 texts (one per row count): kept out of each connection's statement cache.
+        let mut query = sqlx::query(AssertSqlSafe(sql)).persistent(false);
+        for c in group {
+            query = query
+                .bind(c.agent_id.map(str::to_owned))
+                .bind(c.layer.code())
+                .bind(c.period)
+                .bind(c.block.ts.iter().copied().min().unwrap_or(c.period))
+                .bind(c.block.ts.iter().copied().max().unwrap_or(c.period))
+                .bind(c.block.len() as i64)
+                .bind(i64::from(c.pending))
+                .bind(chunk::encode(&c.block));
+        }
+        query
+            .execute(&mut **tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+    }
+    Ok(())
+}
+
+/// Stores host samples as pending raw chunks: one per host and hour they fall in.
+pub(in crate::store) async fn insert_samples(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    rows: &[&SampleRow],
+) -> Result<(), StoreError> {
+    let mut groups: BTreeMap<(Option<&str>, i64), Block> = BTreeMap::new();
+    for s in rows {
+        groups
+            .entry((s.agent_id.as_deref(), floor(s.ts_ms, HOUR_MS)))
+            .or_insert_with(|| Block::new(RAW_WIDTH))
+            .push(s.ts_ms, &s.columns());
+    }
+    let chunks: Vec<NewChunk> = groups
+        .into_iter()
+        .map(|((agent_id, period), block)| NewChunk {
+            agent_id,
+            layer: Layer::Raw,
+            period,
+            pending: true,
+            block,
+        })
+        .collect();
+    insert_chunks(tx, &chunks).await
+}
+
+/// Chunks that could not be decoded: each is skipped wherever it is read, logged the first
+/// time and counted once (`vantage_history_unreadable_chunks_total`).
+#[derive(Default)]
+pub struct UnreadableChunks {
+    seen: std::sync::Mutex<BTreeSet<i64>>,
+}
+
+impl UnreadableChunks {
+    /// Remembers chunk `id`; true the first time.
+    fn report(&self, id: i64) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.insert(id)
+    }
+
+    /// How many distinct chunks could not be read since the start.
+    pub fn count(&self) -> usize {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// The process's record of unreadable chunks: chunk ids are unique per database, and one
+/// process serves one database.
+pub fn unreadable_chunks() -> &'static UnreadableChunks {
+    static SEEN: std::sync::OnceLock<UnreadableChunks> = std::sync::OnceLock::new();
+    SEEN.get_or_init(UnreadableChunks::default)
+}
+
+/// A stored chunk, read back.
+struct StoredChunk {
+    id: i64,
+    pending: bool,
+    block: Option<Block>,
+}
+
+async fn read_chunks<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    db: E,
+    agent_id: Option<&str>,
+    layer: Layer,
+    from_period: i64,
+    to_period: i64,
+) -> Result<Vec<StoredChunk>, StoreError> {
+    let sql = format!(
+        "select host_chunk_id, pending, data from host_chunk \
+         where layer = $1 and period >= $2 and period < $3 and {} order by period, host_chunk_id",
+        host_filter(agent_id, 4)
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql))
+        .bind(layer.code())
+        .bind(from_period)
+        .bind(to_period);
+    if let Some(id) = agent_id {
+        query = query.bind(id.to_owned());
+    }
+    let rows = query.fetch_all(db).await?;
+    rows.into_iter()
+        .map(|r| {
+            let id: i64 = r.try_get("host_chunk_id")?;
+            let data: Vec<u8> = r.try_get("data")?;
+            let block = chunk::decode(&data)
+                .inspect_err(|e| {
+                    if unreadable_chunks().report(id) {
+                        tracing::error!(chunk = id, error = %e, "skipping an unreadable history chunk");
+                    }
+                })
+                .ok();
+            Ok(StoredChunk {
+                id,
+                pending: r.try_get::<i64, _>("pending")? != 0,
+                block,
+            })
+        })
+        .collect()
+}
+
+async fn replace_rollup(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    agent_id: Option<&str>,
+    layer: Layer,
+    period: i64,
+    buckets: &BTreeMap<i64, Figures>,
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "delete from host_chunk where layer = $1 and period = $2 and {}",
+        host_filter(agent_id, 3)
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql))
+        .bind(layer.code())
+        .bind(period);
+    if let Some(id) = agent_id {
+        query = query.bind(id.to_owned());
+    }
+    query.execute(&mut **tx).await?;
+    if !buckets.is_empty() {
+        let chunk = NewChunk {
+            agent_id,
+            layer,
+            period,
+            pending: false,
+            block: rollup_block(buckets),
+        };
+        insert_chunks(tx, std::slice::from_ref(&chunk)).await?;
+    }
+    Ok(())
+}
+
+/// Runs `statement` (a delete or update of `host_chunk`) on the chunks with these ids.
+async fn for_chunks(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    statement: &str,
+    ids: &[i64],
+) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let list = ids
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    sqlx::query(AssertSqlSafe(format!(
+        "{statement} where host_chunk_id in ({list})"
+    )))
+    // One text per id list: not worth a place in the statement cache.
+    .persistent(false)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Appends a sample (the local collector's).
+    pub async fn insert_host_sample(&self, s: &SampleRow) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        insert_samples(&mut tx, &[s]).await?;
+        tx.commit().await.map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// History chunks not yet folded into the rollups.
+    pub async fn pending_chunks(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("select count(*) as n from host_chunk where pending = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+}

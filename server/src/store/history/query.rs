@@ -1,0 +1,104 @@
+//! Reading history: buckets of one figure from the coarsest layer that fits the step.
+use std::collections::{BTreeMap, BTreeSet};
+
+use sqlx::{AssertSqlSafe, Row};
+
+use super::layout::{Figures, bucket, points};
+use super::*;
+use crate::store::HistoryBucket;
+
+impl Store {
+    /// Average, minimum and maximum of `metric` per `step_ms` bucket in `[from_ms, to_ms)`,
+    /// read from the coarsest layer that fits the step. Hours whose rollups are not yet
+    /// current (new samples arrived since the last fold) are read from their raw samples, so
+    /// the newest figures show at every step.
+    pub async fn history(
+        &self,
+        agent_id: Option<&str>,
+        metric: app::Metric,
+        from_ms: i64,
+        to_ms: i64,
+        step_ms: i64,
+    ) -> Result<Vec<HistoryBucket>, StoreError> {
+        let step_ms = step_ms.max(1);
+        let layer = Layer::for_step(step_ms);
+        let figure = super::layout::slot(metric);
+        let mut buckets: BTreeMap<i64, Figures> = BTreeMap::new();
+        let in_range = |(ts, _): &(i64, Figures)| *ts >= from_ms && *ts < to_ms;
+        let first_hour = floor(from_ms, HOUR_MS);
+        if layer == Layer::Raw {
+            for c in read_chunks(&self.pool, agent_id, Layer::Raw, first_hour, to_ms).await? {
+                if let Some(b) = &c.block {
+                    let p = points(Layer::Raw, b).into_iter().filter(in_range).collect();
+                    bucket(&mut buckets, step_ms, p);
+                }
+            }
+        } else {
+            let sql = format!(
+                "select distinct period from host_chunk where pending = 1 and period >= $1 and period < $2 and {}",
+                host_filter(agent_id, 3)
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(first_hour).bind(to_ms);
+            if let Some(id) = agent_id {
+                query = query.bind(id.to_owned());
+            }
+            let stale: BTreeSet<i64> = query
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(|r| r.try_get("period"))
+                .collect::<Result<_, _>>()?;
+            let first = floor(from_ms, layer.period_ms());
+            for c in read_chunks(&self.pool, agent_id, layer, first, to_ms).await? {
+                if let Some(b) = &c.block {
+                    let p = points(layer, b)
+                        .into_iter()
+                        .filter(in_range)
+                        .filter(|(ts, _)| !stale.contains(&floor(*ts, HOUR_MS)))
+                        .collect();
+                    bucket(&mut buckets, step_ms, p);
+                }
+            }
+            for hour in stale {
+                for c in read_chunks(
+                    &self.pool,
+                    agent_id,
+                    Layer::Raw,
+                    hour,
+                    hour.saturating_add(1),
+                )
+                .await?
+                {
+                    if let Some(b) = &c.block {
+                        let p = points(Layer::Raw, b).into_iter().filter(in_range).collect();
+                        bucket(&mut buckets, step_ms, p);
+                    }
+                }
+            }
+        }
+        Ok(buckets
+            .into_iter()
+            .map(|(start_ms, figures)| {
+                let s = figures[figure];
+                HistoryBucket {
+                    start_ms,
+                    avg: s.avg(),
+                    min: s.min,
+                    max: s.max,
+                }
+            })
+            .collect())
+    }
+
+    /// The time of every raw sample stored for a host, oldest first (for audits and tests).
+    pub async fn raw_sample_times(&self, agent_id: Option<&str>) -> Result<Vec<i64>, StoreError> {
+        let mut times = Vec::new();
+        for c in read_chunks(&self.pool, agent_id, Layer::Raw, i64::MIN, i64::MAX).await? {
+            if let Some(b) = c.block {
+                times.extend(b.ts);
+            }
+        }
+        times.sort_unstable();
+        Ok(times)
+    }
+}
