@@ -14,12 +14,23 @@ pub struct HistoryRequest {
     pub agent_id: String,
     /// What to chart.
     pub metric: Metric,
-    /// Range start, unix seconds.
-    pub from: i64,
-    /// Range end, unix seconds.
-    pub to: i64,
-    /// Bucket width in seconds; `None` picks one that gives about 120 buckets.
+    /// Range start, unix seconds; `None`: [`last_s`](Self::last_s) before `to`.
+    pub from: Option<i64>,
+    /// Range end (excluded), unix seconds; `None`: now, the current second included.
+    pub to: Option<i64>,
+    /// Without `from`: how far before `to` the range starts (default
+    /// [`DEFAULT_HISTORY_RANGE_S`]).
+    pub last_s: Option<i64>,
+    /// Bucket width in seconds; `None` picks [`default_history_step`].
     pub step: Option<i64>,
+}
+
+/// The range of a history request that names neither `from` nor `last_s`: one hour.
+pub const DEFAULT_HISTORY_RANGE_S: i64 = 3600;
+
+/// The step of a history request that names none: about 120 buckets, at least 10 s.
+pub fn default_history_step(span_s: i64) -> i64 {
+    (span_s / 120).max(10)
 }
 
 /// What a signed-in browser session or an API token may do.

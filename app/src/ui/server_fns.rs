@@ -165,16 +165,13 @@ pub async fn metric_history(
     range_s: i64,
 ) -> Result<History, ApiError> {
     server::signed_in(|me, backend| async move {
-        let to = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let range_s = range_s.clamp(60, 366 * 86_400);
         let request = crate::backend::HistoryRequest {
             agent_id,
             metric,
-            from: to - range_s,
-            to: to + 1,
-            step: Some((range_s / 120).max(10)),
+            from: None,
+            to: None,
+            last_s: Some(range_s),
+            step: None,
         };
         backend.history(&me, request).await
     })

@@ -40,10 +40,29 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
+/// `/api/v1`: the public routes, then every area behind the authentication middleware.
+fn api_router(state: AppState) -> Router<AppState> {
+    let protected = Router::new()
+        .merge(api::auth::routes())
+        .merge(api::tokens::routes())
+        .merge(api::resources::routes())
+        .merge(api::agents::routes())
+        .merge(api::events::routes())
+        .fallback(api::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            extract::require_auth,
+        ));
+    Router::new()
+        .merge(api::auth::public_routes())
+        .merge(protected)
+        .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY_BYTES))
+}
+
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .nest("/api/v1", api::router(state.clone()))
+        .nest("/api/v1", api_router(state.clone()))
         .merge(ops::router())
         .merge(install::router())
         .merge(ui::router(&state))

@@ -5,10 +5,11 @@ use std::net::{IpAddr, ToSocketAddrs};
 
 use app::{
     AgentInfo, AgentPatch, ApiError, ConnectionState, CreatedEnrollmentToken, EnrollmentTokenInfo,
-    Field, HostOverview, InstallTemplates, Me, TokenKind, TokenState,
+    Field, HostOverview, Me, TokenKind, TokenState,
 };
 
 use super::ingest::ENROLLMENT_TOKEN_PREFIX;
+use super::snippets::install_templates;
 use super::{Vantage, internal};
 use crate::auth;
 use crate::live::HostNames;
@@ -104,86 +105,6 @@ fn enrollment_info(row: &EnrollmentTokenRow, now: i64) -> EnrollmentTokenInfo {
         created_at: app::rfc3339_from_millis(row.created_at * 1000),
         expires_at: app::rfc3339_from_millis(row.expires_at * 1000),
         used_by_agent_id: row.used_by_agent_id.clone(),
-    }
-}
-
-/// `text` as one shell word: single-quoted, with each `'` written `'\''`.
-pub fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "'\\''"))
-}
-
-/// The install commands for one token. Every value in a shell command is single-quoted;
-/// values in YAML are double-quoted and cannot hold `"` or `\\` (the host was checked against
-/// host-name grammar, tokens are hex, pins base64).
-pub fn install_templates(token: &str, context: &InstallContext) -> InstallTemplates {
-    let version = env!("CARGO_PKG_VERSION");
-    let InstallContext {
-        grpc_url,
-        http_url,
-        pin,
-        ..
-    } = context;
-    let pin_flag = pin
-        .as_ref()
-        .map(|p| format!(" --server-pin {}", shell_quote(p)))
-        .unwrap_or_default();
-    let pin_env = pin
-        .as_ref()
-        .map(|p| format!("  -e VANTAGE_SERVER_PIN={} \\\n", shell_quote(p)))
-        .unwrap_or_default();
-    let (q_grpc, q_token) = (shell_quote(grpc_url), shell_quote(token));
-    let q_script = shell_quote(&format!("{http_url}/install.sh"));
-    let pin_yaml = pin
-        .as_ref()
-        .map(|p| format!("      VANTAGE_SERVER_PIN: \"{p}\"\n"))
-        .unwrap_or_default();
-    let pin_secret = pin
-        .as_ref()
-        .map(|p| format!("  VANTAGE_SERVER_PIN: \"{p}\"\n"))
-        .unwrap_or_default();
-    InstallTemplates {
-        standalone: format!(
-            "curl -fsSL {q_script} | sudo sh -s -- --server {q_grpc} --enrollment-token {q_token}{pin_flag}"
-        ),
-        docker_run: format!(
-            "docker run -d --name vantage-agent --restart unless-stopped \\\n  --pid host --network host --uts host \\\n  \
-             -v /proc:/host/proc:ro -v /:/host/root:ro \\\n  -v /var/run/docker.sock:/var/run/docker.sock:ro \\\n  \
-             -v vantage-agent-state:/var/lib/vantage-agent \\\n  -e VANTAGE_SERVER={q_grpc} \\\n  \
-             -e VANTAGE_ENROLLMENT_TOKEN={q_token} \\\n{pin_env}  -e VANTAGE_PROC_ROOT=/host/proc -e VANTAGE_HOST_ROOT=/host/root \\\n  \
-             vantage-agent:{version}"
-        ),
-        docker_compose: format!(
-            "services:\n  vantage-agent:\n    image: vantage-agent:{version}\n    restart: unless-stopped\n    pid: host\n    \
-             network_mode: host\n    uts: host\n    volumes:\n      - /proc:/host/proc:ro\n      - /:/host/root:ro\n      \
-             - /var/run/docker.sock:/var/run/docker.sock:ro\n      - vantage-agent-state:/var/lib/vantage-agent\n    \
-             environment:\n      VANTAGE_SERVER: \"{grpc_url}\"\n      VANTAGE_ENROLLMENT_TOKEN: \"{token}\"\n{pin_yaml}      \
-             VANTAGE_PROC_ROOT: /host/proc\n      VANTAGE_HOST_ROOT: /host/root\nvolumes:\n  vantage-agent-state: {{}}\n"
-        ),
-        kubernetes: format!(
-            "# One enrollment token enrolls one agent: this DaemonSet suits a single-node cluster\n\
-             # (or pin it to one node); generate a token per node for more.\n\
-             apiVersion: v1\nkind: Namespace\nmetadata:\n  name: vantage\n---\n\
-             apiVersion: v1\nkind: Secret\nmetadata:\n  name: vantage-agent\n  namespace: vantage\ntype: Opaque\nstringData:\n  \
-             VANTAGE_SERVER: \"{grpc_url}\"\n  VANTAGE_ENROLLMENT_TOKEN: \"{token}\"\n{pin_secret}---\n\
-             apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: vantage-agent\n  namespace: vantage\n---\n\
-             apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: vantage-agent\nrules:\n  \
-             - apiGroups: [\"\"]\n    resources: [\"nodes\", \"pods\"]\n    verbs: [\"get\", \"list\", \"watch\"]\n---\n\
-             apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: vantage-agent\n\
-             roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: vantage-agent\nsubjects:\n  \
-             - kind: ServiceAccount\n    name: vantage-agent\n    namespace: vantage\n---\n\
-             apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: vantage-agent\n  namespace: vantage\nspec:\n  \
-             selector:\n    matchLabels:\n      app: vantage-agent\n  template:\n    metadata:\n      labels:\n        \
-             app: vantage-agent\n    spec:\n      serviceAccountName: vantage-agent\n      hostPID: true\n      \
-             hostNetwork: true\n      containers:\n        - name: agent\n          image: vantage-agent:{version}\n          \
-             envFrom:\n            - secretRef:\n                name: vantage-agent\n          env:\n            \
-             - name: VANTAGE_PROC_ROOT\n              value: /host/proc\n            - name: VANTAGE_HOST_ROOT\n              value: /host/root\n            - name: VANTAGE_RUNTIME\n              \
-             value: kubernetes\n          volumeMounts:\n            - {{ name: proc, mountPath: /host/proc, readOnly: true }}\n            - {{ name: root, mountPath: /host/root, readOnly: true }}\n            \
-             - {{ name: docker, mountPath: /var/run/docker.sock, readOnly: true }}\n            \
-             - {{ name: state, mountPath: /var/lib/vantage-agent }}\n      volumes:\n        \
-             - {{ name: proc, hostPath: {{ path: /proc }} }}\n        - {{ name: root, hostPath: {{ path: / }} }}\n        \
-             - {{ name: docker, hostPath: {{ path: /var/run/docker.sock }} }}\n        \
-             - {{ name: state, hostPath: {{ path: /var/lib/vantage-agent, type: DirectoryOrCreate }} }}\n"
-        ),
     }
 }
 
@@ -458,62 +379,5 @@ mod tests {
         assert_eq!(url, "grpcs://[::1]:8443");
         let (_, warnings) = resolve_grpc_url(Some("http://x"), Some("203.0.113.9"), 8443);
         assert!(warnings[0].contains("unusable"));
-    }
-
-    #[test]
-    fn snippets_carry_server_token_pin_and_mounts() {
-        let context = InstallContext {
-            grpc_url: "grpcs://v.example:8443".into(),
-            http_url: "https://v.example".into(),
-            pin: Some("sha256:PIN".into()),
-            warnings: vec![],
-        };
-        let t = install_templates("vtg_enr_TOKEN", &context);
-        for snippet in [
-            &t.standalone,
-            &t.docker_run,
-            &t.docker_compose,
-            &t.kubernetes,
-        ] {
-            assert!(snippet.contains("grpcs://v.example:8443"), "{snippet}");
-            assert!(snippet.contains("vtg_enr_TOKEN"), "{snippet}");
-            assert!(snippet.contains("sha256:PIN"), "{snippet}");
-        }
-        assert_eq!(
-            t.standalone,
-            "curl -fsSL 'https://v.example/install.sh' | sudo sh -s -- --server 'grpcs://v.example:8443' \
-             --enrollment-token 'vtg_enr_TOKEN' --server-pin 'sha256:PIN'"
-        );
-        assert!(
-            t.docker_run
-                .contains("-e VANTAGE_ENROLLMENT_TOKEN='vtg_enr_TOKEN'")
-        );
-        assert_eq!(shell_quote("it's $(id)"), "'it'\\''s $(id)'");
-        for snippet in [&t.docker_run, &t.docker_compose, &t.kubernetes] {
-            assert!(
-                snippet.contains("/proc")
-                    && snippet.contains("/host/proc")
-                    && snippet.contains("docker.sock")
-            );
-            assert!(
-                snippet.contains("/var/lib/vantage-agent"),
-                "persistent state: {snippet}"
-            );
-            assert!(
-                snippet.contains("/host/root") && snippet.contains("VANTAGE_HOST_ROOT"),
-                "disks: {snippet}"
-            );
-        }
-        for kind in [
-            "Namespace",
-            "Secret",
-            "ServiceAccount",
-            "ClusterRole",
-            "ClusterRoleBinding",
-            "DaemonSet",
-        ] {
-            assert!(t.kubernetes.contains(&format!("kind: {kind}\n")), "{kind}");
-        }
-        assert!(t.docker_run.contains(":ro"));
     }
 }

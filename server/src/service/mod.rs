@@ -31,6 +31,7 @@ mod agents;
 mod containers;
 mod ingest;
 mod ops;
+mod snippets;
 pub mod subscriptions;
 
 pub use agents::{InstallContext, resolve_grpc_url};
@@ -356,13 +357,27 @@ impl Backend for Vantage {
     }
 
     async fn history(&self, _caller: &Me, r: HistoryRequest) -> Result<History, ApiError> {
-        if r.from >= r.to {
-            return Err(ApiError::InvalidRange("`from` must be earlier than `to`."));
-        }
         let out_of_range =
             || ApiError::InvalidRange("`from` and `to` must lie between 1970 and 9999.");
-        let span = r.to.checked_sub(r.from).ok_or_else(out_of_range)?;
-        let step = r.step.unwrap_or_else(|| (span / 120).max(10));
+        let to = r.to.unwrap_or_else(|| now_s() + 1);
+        let from = match (r.from, r.last_s) {
+            (Some(from), _) => from,
+            (None, Some(last)) if last < 1 => {
+                return Err(ApiError::InvalidRange(
+                    "The range must be at least 1 second.",
+                ));
+            }
+            (None, last) => to
+                .checked_sub(last.unwrap_or(app::backend::DEFAULT_HISTORY_RANGE_S))
+                .ok_or_else(out_of_range)?,
+        };
+        if from >= to {
+            return Err(ApiError::InvalidRange("`from` must be earlier than `to`."));
+        }
+        let span = to.checked_sub(from).ok_or_else(out_of_range)?;
+        let step = r
+            .step
+            .unwrap_or_else(|| app::backend::default_history_step(span));
         if step < 1 {
             return Err(ApiError::InvalidStep);
         }
@@ -378,14 +393,14 @@ impl Backend for Vantage {
         let ms = |s: i64| s.checked_mul(1000).ok_or_else(out_of_range);
         let buckets = self
             .store
-            .history(agent, r.metric, ms(r.from)?, ms(r.to)?, ms(step)?)
+            .history(agent, r.metric, ms(from)?, ms(to)?, ms(step)?)
             .await?;
         Ok(History {
             agent_id: r.agent_id.clone(),
             metric: r.metric,
             unit: r.metric.unit().to_owned(),
-            from: r.from,
-            to: r.to,
+            from,
+            to,
             step,
             points: buckets
                 .into_iter()

@@ -1,0 +1,1 @@
+curl -fsSL {{script_url}} | sudo sh -s -- --server {{grpc_url}} --enrollment-token {{token}}{{pin_flag}}
