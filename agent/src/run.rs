@@ -4,7 +4,6 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::Signer;
 use proto::ErrorCode;
 use proto::agent_message::Body as Up;
 use proto::agent_service_client::AgentServiceClient;
@@ -320,15 +319,7 @@ impl Session<'_> {
             Ok(other) => return end_for(other),
             Err(end) => return end,
         };
-        let timestamp = proto::clock::now_s();
-        let signature = self
-            .key
-            .sign(&proto::auth_message(&nonce, &self.uuid, timestamp));
-        let auth = proto::AuthResponse {
-            agent_id: self.agent_id.to_owned(),
-            timestamp,
-            signature: signature.to_bytes().to_vec(),
-        };
+        let auth = crate::stream::answer_challenge(self.key, self.agent_id, &self.uuid, &nonce);
         if !send(Up::Auth(auth)).await {
             return SessionEnd::Retry("the stream closed during authentication".into());
         }

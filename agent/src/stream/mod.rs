@@ -23,6 +23,24 @@ pub const MAX_BATCH_EVENTS: usize = 16;
 /// pace of a storm.
 pub const MAX_BATCHES_IN_FLIGHT: usize = 1;
 
+/// The signed answer to the server's challenge: (nonce, agent id, now) signed with the
+/// agent's key, as the server checks it. The one place an agent (or a simulated one) signs in.
+pub fn answer_challenge(
+    key: &ed25519_dalek::SigningKey,
+    agent_id: &str,
+    uuid: &[u8; 16],
+    nonce: &[u8],
+) -> proto::AuthResponse {
+    use ed25519_dalek::Signer;
+    let timestamp = proto::clock::now_s();
+    let signature = key.sign(&proto::auth_message(nonce, uuid, timestamp));
+    proto::AuthResponse {
+        agent_id: agent_id.to_owned(),
+        timestamp,
+        signature: signature.to_bytes().to_vec(),
+    }
+}
+
 /// `grpcs://host[:port]`, the port 443 unless given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerAddress {
