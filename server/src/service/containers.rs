@@ -1,6 +1,6 @@
 //! Containers across hosts and the top consumers.
 use app::{ApiError, CertificateInfo, ContainerInfo, LOCAL_AGENT_ID, Me, TopConsumers};
-use proto::clock::now_s;
+use proto::clock::now_ms;
 
 use super::Vantage;
 use crate::store::ContainerRow;
@@ -28,7 +28,7 @@ fn info(row: ContainerRow) -> ContainerInfo {
         net_tx_bytes_per_s: row.net_tx_bps,
         block_read_bytes_per_s: row.block_read_bps,
         block_write_bytes_per_s: row.block_write_bps,
-        stats_at: row.stats_at.map(app::rfc3339_from_millis),
+        stats_at: row.stats_ms.map(app::rfc3339_from_millis),
     }
 }
 
@@ -89,7 +89,7 @@ impl Vantage {
         agent_id: Option<&str>,
     ) -> Result<Vec<CertificateInfo>, ApiError> {
         let scope = self.container_scope(agent_id).await?;
-        let now = now_s();
+        let now = now_ms();
         Ok(self
             .store
             .certificates(scope.as_deref())
@@ -102,11 +102,11 @@ impl Vantage {
                 subject: c.subject,
                 issuer: c.issuer,
                 sans: c.sans,
-                not_after: c.not_after.map(|t| app::rfc3339_from_millis(t * 1000)),
-                days_left: c.not_after.map(|t| (t - now).div_euclid(86_400)),
+                not_after: c.not_after_ms.map(app::rfc3339_from_millis),
+                days_left: c.not_after_ms.map(|t| (t - now).div_euclid(86_400_000)),
                 chain_valid: c.chain_valid,
                 error: c.error,
-                scanned_at: app::rfc3339_from_millis(c.scanned_at),
+                scanned_at: app::rfc3339_from_millis(c.scanned_ms),
             })
             .collect())
     }

@@ -45,7 +45,7 @@ pub struct ContainerRow {
     pub net_tx_bps: Option<f64>,
     pub block_read_bps: Option<f64>,
     pub block_write_bps: Option<f64>,
-    pub stats_at: Option<i64>,
+    pub stats_ms: Option<i64>,
 }
 
 fn container_row(r: sqlx::any::AnyRow) -> Result<ContainerRow, sqlx::Error> {
@@ -67,13 +67,13 @@ fn container_row(r: sqlx::any::AnyRow) -> Result<ContainerRow, sqlx::Error> {
         net_tx_bps: r.try_get("net_tx_bps")?,
         block_read_bps: r.try_get("block_read_bps")?,
         block_write_bps: r.try_get("block_write_bps")?,
-        stats_at: r.try_get("stats_at")?,
+        stats_ms: r.try_get("stats_ms")?,
     })
 }
 
 const SELECT: &str = "select c.agent_id, a.label as host_label, c.container_id, c.name, c.image, c.state, c.status, \
     c.health, c.labels, c.cpu_pct, c.memory_bytes, c.memory_limit_bytes, c.net_rx_bps, c.net_tx_bps, \
-    c.block_read_bps, c.block_write_bps, c.stats_at from container c join agent a on a.agent_id = c.agent_id";
+    c.block_read_bps, c.block_write_bps, c.stats_ms from container c join agent a on a.agent_id = c.agent_id";
 
 /// What a lifecycle event does to a container's state.
 fn state_after(action: &str) -> Option<app::ContainerState> {
@@ -95,10 +95,10 @@ pub struct CertificateRow {
     pub subject: String,
     pub issuer: String,
     pub sans: Vec<String>,
-    pub not_after: Option<i64>,
+    pub not_after_ms: Option<i64>,
     pub chain_valid: bool,
     pub error: String,
-    pub scanned_at: i64,
+    pub scanned_ms: i64,
 }
 
 impl Store {
@@ -113,9 +113,9 @@ impl Store {
             ""
         };
         let mut query = sqlx::query(AssertSqlSafe(format!(
-            "select c.agent_id, a.label as host_label, c.target, c.subject, c.issuer, c.sans, c.not_after, c.chain_valid, \
-             c.error, c.scanned_at from certificate c join agent a on a.agent_id = c.agent_id{filter} \
-             order by c.not_after is null, c.not_after, c.target"
+            "select c.agent_id, a.label as host_label, c.target, c.subject, c.issuer, c.sans, c.not_after_ms, c.chain_valid, \
+             c.error, c.scanned_ms from certificate c join agent a on a.agent_id = c.agent_id{filter} \
+             order by c.not_after_ms is null, c.not_after_ms, c.target"
         )));
         if let Some(id) = agent_id {
             query = query.bind(id.to_owned());
@@ -131,10 +131,10 @@ impl Store {
                     subject: r.try_get("subject")?,
                     issuer: r.try_get("issuer")?,
                     sans: serde_json::from_str(&sans).unwrap_or_default(),
-                    not_after: r.try_get("not_after")?,
+                    not_after_ms: r.try_get("not_after_ms")?,
                     chain_valid: r.try_get::<i64, _>("chain_valid")? != 0,
                     error: r.try_get("error")?,
-                    scanned_at: r.try_get("scanned_at")?,
+                    scanned_ms: r.try_get("scanned_ms")?,
                 })
             })
             .collect()
@@ -224,11 +224,11 @@ pub(super) async fn apply(
         BatchItem::ContainerList { ts_ms, containers } => {
             for c in containers {
                 sqlx::query(
-                    "insert into container (agent_id, container_id, name, image, state, status, health, created_unix, labels, listed_at) \
+                    "insert into container (agent_id, container_id, name, image, state, status, health, created_ms, labels, listed_ms) \
                      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                      on conflict (agent_id, container_id) do update set name = excluded.name, image = excluded.image, \
                      state = excluded.state, status = excluded.status, health = excluded.health, labels = excluded.labels, \
-                     listed_at = excluded.listed_at where container.listed_at <= excluded.listed_at",
+                     listed_ms = excluded.listed_ms where container.listed_ms <= excluded.listed_ms",
                 )
                 .bind(agent_id)
                 .bind(&c.container_id)
@@ -237,14 +237,14 @@ pub(super) async fn apply(
                 .bind(&c.state)
                 .bind(&c.status)
                 .bind(&c.health)
-                .bind(c.created_unix)
+                .bind(c.created_unix.saturating_mul(1000))
                 .bind(serde_json::to_string(&c.labels).unwrap_or_else(|_| "{}".into()))
                 .bind(*ts_ms)
                 .execute(&mut **tx)
                 .await?;
             }
             // Containers missing from a newer list are gone.
-            sqlx::query("delete from container where agent_id = $1 and listed_at < $2")
+            sqlx::query("delete from container where agent_id = $1 and listed_ms < $2")
                 .bind(agent_id)
                 .bind(*ts_ms)
                 .execute(&mut **tx)
@@ -271,8 +271,8 @@ pub(super) async fn apply(
             .await?;
             sqlx::query(
                 "update container set cpu_pct = $1, memory_bytes = $2, memory_limit_bytes = $3, net_rx_bps = $4, \
-                 net_tx_bps = $5, block_read_bps = $6, block_write_bps = $7, stats_at = $8 \
-                 where agent_id = $9 and container_id = $10 and (stats_at is null or stats_at <= $8)",
+                 net_tx_bps = $5, block_read_bps = $6, block_write_bps = $7, stats_ms = $8 \
+                 where agent_id = $9 and container_id = $10 and (stats_ms is null or stats_ms <= $8)",
             )
             .bind(finite(s.cpu_pct))
             .bind(int(s.memory_bytes))
@@ -300,7 +300,7 @@ pub(super) async fn apply(
             .execute(&mut **tx)
             .await?;
             if let Some(state) = state_after(&e.action) {
-                sqlx::query("update container set state = $1 where agent_id = $2 and container_id = $3 and listed_at <= $4")
+                sqlx::query("update container set state = $1 where agent_id = $2 and container_id = $3 and listed_ms <= $4")
                     .bind(state.as_str())
                     .bind(agent_id)
                     .bind(&e.container_id)
@@ -320,18 +320,18 @@ pub(super) async fn apply(
         }
         BatchItem::CertificateScan { ts_ms, scan } => {
             sqlx::query(
-                "insert into certificate (agent_id, target, subject, issuer, sans, not_after, chain_valid, error, scanned_at) \
+                "insert into certificate (agent_id, target, subject, issuer, sans, not_after_ms, chain_valid, error, scanned_ms) \
                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (agent_id, target) do update set \
-                 subject = excluded.subject, issuer = excluded.issuer, sans = excluded.sans, not_after = excluded.not_after, \
-                 chain_valid = excluded.chain_valid, error = excluded.error, scanned_at = excluded.scanned_at \
-                 where certificate.scanned_at <= excluded.scanned_at",
+                 subject = excluded.subject, issuer = excluded.issuer, sans = excluded.sans, not_after_ms = excluded.not_after_ms, \
+                 chain_valid = excluded.chain_valid, error = excluded.error, scanned_ms = excluded.scanned_ms \
+                 where certificate.scanned_ms <= excluded.scanned_ms",
             )
             .bind(agent_id)
             .bind(&scan.target)
             .bind(&scan.subject)
             .bind(&scan.issuer)
             .bind(serde_json::to_string(&scan.sans).unwrap_or_else(|_| "[]".into()))
-            .bind((scan.not_after_unix != 0).then_some(scan.not_after_unix))
+            .bind((scan.not_after_unix != 0).then(|| scan.not_after_unix.saturating_mul(1000)))
             .bind(i64::from(scan.chain_valid))
             .bind(&scan.error)
             .bind(*ts_ms)
