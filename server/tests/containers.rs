@@ -266,9 +266,9 @@ async fn the_docker_run_snippet_starts_a_working_agent() {
     let id = hex_id();
     let name = format!("vantage-agent-{id}");
     // Run the snippet as a user would paste it, with a name and volume of its own.
-    let snippet = created["install_templates"]["docker_run"]
-        .as_str()
-        .unwrap()
+    let snippet = created
+        .install_templates
+        .docker_run
         .replace("--name vantage-agent ", &format!("--name {name} "))
         .replace(
             "vantage-agent-state:",
@@ -285,60 +285,42 @@ async fn the_docker_run_snippet_starts_a_working_agent() {
         Duration::from_secs(30),
         "the containerised agent streaming",
         || async {
-            let hosts: Value = get_json(&http, server.path("/api/v1/resources/hosts")).await;
-            hosts
-                .as_array()?
-                .iter()
-                .find(|h| {
-                    h["id"] != "local"
-                        && h["connection_state"] == "connected"
-                        && h["cpu_pct"].is_number()
-                })
-                .cloned()
+            let hosts: Vec<app::HostOverview> =
+                get_json(&http, server.path("/api/v1/resources/hosts")).await;
+            hosts.into_iter().find(|h| {
+                h.id != app::LOCAL_AGENT_ID
+                    && h.connection_state == app::ConnectionState::Connected
+                    && h.cpu_pct.is_some()
+            })
         },
     )
     .await;
-    let agent: Value = get_json(
-        &http,
-        server.path(&format!("/api/v1/agents/{}", host["id"].as_str().unwrap())),
-    )
-    .await;
+    let agent: app::AgentInfo =
+        get_json(&http, server.path(&format!("/api/v1/agents/{}", host.id))).await;
     assert_eq!(
-        agent["runtime"], "docker",
+        agent.runtime,
+        app::Runtime::Docker,
         "the agent detects the Docker socket"
     );
     // The host's own memory, read through /host/proc.
-    let summary: Value = get_json(
-        &http,
-        server.path(&format!(
-            "/api/v1/resources/summary?agent_id={}",
-            host["id"].as_str().unwrap()
-        )),
-    )
-    .await;
-    let local: Value = get_json(
-        &http,
-        server.path("/api/v1/resources/summary?agent_id=local"),
-    )
-    .await;
-    assert_eq!(
-        summary["latest"]["memory_total_bytes"],
-        local["latest"]["memory_total_bytes"]
-    );
-    // And its disks, through the read-only root mount.
+    let figures = |agent_id: String| {
+        let http = http.clone();
+        let url = server.path(&format!("/api/v1/resources/summary?agent_id={agent_id}"));
+        async move {
+            let summary: app::HostSummary = get_json(&http, url).await;
+            summary.latest.expect("a sample")
+        }
+    };
+    let remote = figures(host.id.clone()).await;
+    let local = figures(app::LOCAL_AGENT_ID.to_owned()).await;
+    assert_eq!(remote.memory_total_bytes, local.memory_total_bytes);
+    // And its disks, through the read-only root mount, measured the way the gauge shows them.
+    assert!(!remote.filesystems.is_empty(), "{remote:?}");
     assert!(
-        !summary["latest"]["filesystems"]
-            .as_array()
-            .unwrap()
-            .is_empty(),
-        "{summary}"
-    );
-    let disk = |s: &Value| s["latest"]["disk_pct"].as_f64().unwrap();
-    assert!(
-        (disk(&summary) - disk(&local)).abs() < 2.0,
+        (remote.disk_pct - local.disk_pct).abs() < 2.0,
         "{} vs {}",
-        disk(&summary),
-        disk(&local)
+        remote.disk_pct,
+        local.disk_pct
     );
     drop(container);
     let _ = Command::new("docker")

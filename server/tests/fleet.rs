@@ -35,28 +35,29 @@ impl Fleet {
     }
 
     fn agent(&self, state_dir: &std::path::Path, token: &str, pin: &str) -> Child {
-        Command::new(agent_binary())
-            .args([
-                "--server",
-                self.grpc_url(),
-                "--enrollment-token",
-                token,
-                "--server-pin",
-                pin,
-                "--host-interval",
-                "1s",
-            ])
-            .arg("--state-dir")
-            .arg(state_dir)
-            .env("VANTAGE_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start vantage-agent")
+        let flags = [
+            "--server",
+            self.grpc_url(),
+            "--enrollment-token",
+            token,
+            "--server-pin",
+            pin,
+            "--host-interval",
+            "1s",
+        ];
+        spawn_agent(state_dir, &flags, Stdio::piped())
     }
 
     async fn get(&self, path: &str) -> Value {
         get_json(&self.http, self.server.path(path)).await
+    }
+
+    async fn enrollment_tokens(&self) -> Vec<app::EnrollmentTokenInfo> {
+        get_json(
+            &self.http,
+            self.server.path("/api/v1/agents/enrollment-tokens"),
+        )
+        .await
     }
 
     async fn connected_agent(&self) -> Value {
@@ -131,47 +132,35 @@ async fn an_enrolled_agent_streams_metrics_and_can_be_renamed() {
     assert_eq!(history["agent_id"], id.as_str());
 
     // The token was consumed.
-    let tokens = fleet.get("/api/v1/agents/enrollment-tokens").await;
-    assert_eq!(tokens[0]["state"], "used");
-    assert_eq!(tokens[0]["used_by_agent_id"], id.as_str());
+    let tokens = fleet.enrollment_tokens().await;
+    assert_eq!(tokens[0].state, app::TokenState::Used);
+    assert_eq!(tokens[0].used_by_agent_id.as_deref(), Some(id.as_str()));
     assert!(
-        !tokens.to_string().contains(&token[8..]),
+        !tokens[0].masked.contains(&token[8..]),
         "tokens are listed masked"
     );
 
-    let res = fleet
-        .http
-        .patch(fleet.server.path(&format!("/api/v1/agents/{id}")))
-        .header("x-csrf-token", &fleet.csrf)
-        .json(&json!({"label": "db-primary", "tags": ["prod", "db"]}))
-        .send()
-        .await
-        .unwrap();
+    let url = fleet.server.path(&format!("/api/v1/agents/{id}"));
+    let body = json!({"label": "db-primary", "tags": ["prod", "db"]});
+    let res = patch_json(&fleet.http, url.clone(), &fleet.csrf, &body).await;
     assert_eq!(res.status(), 200);
-    let agent_info = fleet.get(&format!("/api/v1/agents/{id}")).await;
-    assert_eq!(agent_info["label"], "db-primary");
-    assert_eq!(agent_info["tags"], json!(["prod", "db"]));
-    assert_eq!(agent_info["status"], "active");
-    let res = fleet
-        .http
-        .patch(fleet.server.path(&format!("/api/v1/agents/{id}")))
-        .header("x-csrf-token", &fleet.csrf)
-        .json(&json!({"label": "x".repeat(65)}))
-        .send()
-        .await
-        .unwrap();
+    let agent_info: app::AgentInfo = get_json(&fleet.http, url.clone()).await;
+    assert_eq!(agent_info.label, "db-primary");
+    assert_eq!(agent_info.tags, ["prod", "db"]);
+    assert_eq!(agent_info.status, app::AgentStatus::Active);
+    let res = patch_json(
+        &fleet.http,
+        url,
+        &fleet.csrf,
+        &json!({"label": "x".repeat(65)}),
+    )
+    .await;
     assert_eq!(error_code(res, 422).await, "invalid_label");
 
     // A restarted agent uses its identity and does not need the (used) token again.
     agent.kill().unwrap();
     agent.wait().unwrap();
-    let mut again = Command::new(agent_binary())
-        .args(["--host-interval", "1s", "--state-dir"])
-        .arg(state.path())
-        .env("VANTAGE_LOG", "warn")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut again = spawn_agent(state.path(), &["--host-interval", "1s"], Stdio::null());
     let list = fleet.get("/api/v1/agents").await;
     assert_eq!(list.as_array().unwrap().len(), 1, "no second enrollment");
     let t0 = fleet
@@ -232,14 +221,8 @@ async fn used_expired_and_forged_tokens_are_refused() {
         Some(1)
     );
     assert!(stderr_of(late).contains("unknown, used or expired"));
-    let tokens = fleet.get("/api/v1/agents/enrollment-tokens").await;
-    assert!(
-        tokens
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["state"] == "expired")
-    );
+    let tokens = fleet.enrollment_tokens().await;
+    assert!(tokens.iter().any(|t| t.state == app::TokenState::Expired));
 
     let fourth = tempfile::tempdir().unwrap();
     let mut forged = fleet.agent(fourth.path(), &format!("vtg_enr_{}", "0".repeat(64)), &pin);
@@ -265,8 +248,8 @@ async fn a_wrong_pin_stops_the_agent_before_it_sends_the_token() {
     let stderr = stderr_of(agent);
     assert!(stderr.contains("does not match --server-pin"), "{stderr}");
     // The token never reached the server: it is still usable.
-    let tokens = fleet.get("/api/v1/agents/enrollment-tokens").await;
-    assert_eq!(tokens[0]["state"], "active");
+    let tokens = fleet.enrollment_tokens().await;
+    assert_eq!(tokens[0].state, app::TokenState::Active);
 }
 
 #[tokio::test]
@@ -300,12 +283,7 @@ async fn revocation_stops_the_agent_for_good_and_delete_purges() {
     );
 
     // Started again, it is refused at once and does not retry.
-    let mut retry = Command::new(agent_binary())
-        .arg("--state-dir")
-        .arg(state.path())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut retry = spawn_agent::<&str>(state.path(), &[], Stdio::piped());
     let status = wait_exit(&mut retry, Duration::from_secs(5))
         .expect("a revoked agent does not keep retrying");
     assert_eq!(status.code(), Some(3));

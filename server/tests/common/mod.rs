@@ -277,9 +277,43 @@ pub fn agent_binary() -> PathBuf {
 
 /// An enrollment token issued through the API, with the pin its snippets carry.
 pub struct Enrollment {
-    pub body: Value,
+    pub body: app::CreatedEnrollmentToken,
     pub token: String,
     pub pin: String,
+}
+
+impl Enrollment {
+    /// The flags that enroll an agent with this token: server, token and pin.
+    pub fn agent_flags(&self) -> Vec<String> {
+        [
+            "--server",
+            &self.body.grpc_url,
+            "--enrollment-token",
+            &self.token,
+            "--server-pin",
+            &self.pin,
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
+}
+
+/// Starts `vantage-agent` with `args` and its state in `state_dir`, logging warnings only,
+/// its standard error captured when `stderr` is piped.
+pub fn spawn_agent<S: AsRef<std::ffi::OsStr>>(
+    state_dir: &Path,
+    args: &[S],
+    stderr: std::process::Stdio,
+) -> std::process::Child {
+    std::process::Command::new(agent_binary())
+        .args(args)
+        .arg("--state-dir")
+        .arg(state_dir)
+        .env("VANTAGE_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("start vantage-agent")
 }
 
 /// `POST /api/v1/agents/enrollment-tokens` as the signed-in admin.
@@ -292,18 +326,15 @@ pub async fn issue_enrollment(server: &Server, http: &reqwest::Client, csrf: &st
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
-    let body: Value = res.json().await.unwrap();
-    let pin = body["pin"]
-        .as_str()
-        .expect("self-signed servers give a pin")
-        .to_owned();
-    let standalone = body["install_templates"]["standalone"].as_str().unwrap();
+    let body: app::CreatedEnrollmentToken = res.json().await.unwrap();
+    let pin = body.pin.clone().expect("self-signed servers give a pin");
+    let standalone = &body.install_templates.standalone;
     assert!(
         standalone.contains(&format!("--server-pin '{pin}'")),
         "the snippet carries the same pin: {standalone}"
     );
     Enrollment {
-        token: body["token"].as_str().unwrap().to_owned(),
+        token: body.token.clone(),
         pin,
         body,
     }
@@ -317,6 +348,21 @@ pub fn loadgen_binary() -> PathBuf {
 /// GET `url` and decode the JSON answer (panics on a transport or decoding error).
 pub async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: String) -> T {
     http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// PATCH `body` as JSON to `url` with the session's CSRF token; the raw answer.
+pub async fn patch_json(
+    http: &reqwest::Client,
+    url: String,
+    csrf: &str,
+    body: &Value,
+) -> reqwest::Response {
+    http.patch(url)
+        .header("x-csrf-token", csrf)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// POST `body` as JSON to `url`, with the session's CSRF token when given; the raw answer.
