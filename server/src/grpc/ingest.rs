@@ -266,17 +266,10 @@ impl Ingest {
                         )))
                         .await;
                 }
-                Err(IngestError::Unavailable) => {
-                    let _ = out
-                        .send(message(error(
-                            ErrorCode::Unavailable,
-                            "the server cannot store events right now",
-                            2000,
-                        )))
-                        .await;
-                }
-                Err(IngestError::Store(e)) => {
-                    tracing::error!(%agent_id, error = %e, "cannot commit a batch");
+                Err(e @ (IngestError::Unavailable | IngestError::Store(_))) => {
+                    if let IngestError::Store(e) = e {
+                        tracing::error!(%agent_id, error = %e, "cannot commit a batch");
+                    }
                     let _ = out
                         .send(message(error(
                             ErrorCode::Unavailable,

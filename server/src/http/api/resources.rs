@@ -7,7 +7,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use app::backend::{Backend, HistoryRequest};
-use app::{ApiError, HostOverview, LOCAL_AGENT_ID, Metric};
+use app::{
+    ApiError, CertificateInfo, ContainerInfo, HostOverview, LOCAL_AGENT_ID, Metric, TopConsumers,
+};
 
 use super::HostQuery;
 use crate::http::AppState;
@@ -35,42 +37,27 @@ async fn top(
     State(state): State<AppState>,
     auth: Authenticated,
     ApiQuery(q): ApiQuery<HostQuery>,
-) -> Result<Response, ApiError> {
-    Ok(Json(
-        state
-            .vantage
-            .top_consumers(&auth.me, q.agent_id.as_deref())
-            .await?,
-    )
-    .into_response())
+) -> Result<Json<TopConsumers>, ApiError> {
+    let scope = q.agent_id.as_deref();
+    Ok(Json(state.vantage.top_consumers(&auth.me, scope).await?))
 }
 
 async fn containers(
     State(state): State<AppState>,
     auth: Authenticated,
     ApiQuery(q): ApiQuery<HostQuery>,
-) -> Result<Response, ApiError> {
-    Ok(Json(
-        state
-            .vantage
-            .containers(&auth.me, q.agent_id.as_deref())
-            .await?,
-    )
-    .into_response())
+) -> Result<Json<Vec<ContainerInfo>>, ApiError> {
+    let scope = q.agent_id.as_deref();
+    Ok(Json(state.vantage.containers(&auth.me, scope).await?))
 }
 
 async fn certificates(
     State(state): State<AppState>,
     auth: Authenticated,
     ApiQuery(q): ApiQuery<HostQuery>,
-) -> Result<Response, ApiError> {
-    Ok(Json(
-        state
-            .vantage
-            .certificates(&auth.me, q.agent_id.as_deref())
-            .await?,
-    )
-    .into_response())
+) -> Result<Json<Vec<CertificateInfo>>, ApiError> {
+    let scope = q.agent_id.as_deref();
+    Ok(Json(state.vantage.certificates(&auth.me, scope).await?))
 }
 
 async fn summary(
