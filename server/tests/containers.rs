@@ -65,23 +65,11 @@ async fn container_list_stats_and_events_reach_the_server() {
     }
     let server = Server::start_with(&["--mode", "server"], None);
     let (http, csrf) = signed_in(&server).await;
-    let Enrollment { token, pin, .. } = issue_enrollment(&server, &http, &csrf).await;
-    let (token, pin) = (token.as_str(), pin.as_str());
+    let enrollment = issue_enrollment(&server, &http, &csrf).await;
     let state = tempfile::tempdir().unwrap();
-    let mut agent = Command::new(agent_binary())
-        .args([
-            "--server",
-            server.grpc_url.as_deref().unwrap(),
-            "--enrollment-token",
-            token,
-            "--server-pin",
-            pin,
-        ])
-        .args(["--host-interval", "1s", "--state-dir"])
-        .arg(state.path())
-        .env("VANTAGE_LOG", "warn")
-        .spawn()
-        .unwrap();
+    let mut flags = enrollment.agent_flags();
+    flags.extend(["--host-interval".into(), "1s".into()]);
+    let mut agent = spawn_agent(state.path(), &flags, Stdio::inherit());
 
     let name = format!("vantage-test-{}", hex_id());
     let mut events = http

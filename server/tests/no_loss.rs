@@ -141,14 +141,11 @@ fn agent_flags(state: &std::path::Path, interval: &str, extra: &[&str]) -> Vec<S
     .collect()
 }
 
-/// Starts `vantage-agent` with `args`, quiet.
+/// Starts `vantage-agent` with `args` as [`agent_flags`] makes them, quiet.
 fn agent(args: Vec<String>) -> std::process::Child {
-    Command::new(agent_binary())
-        .args(args)
-        .env("VANTAGE_LOG", "warn")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    // The flags end with `--state-dir DIR`, which spawn_agent takes on its own.
+    let (flags, state) = args.split_at(args.len() - 2);
+    spawn_agent(std::path::Path::new(&state[1]), flags, Stdio::null())
 }
 
 #[tokio::test]
