@@ -632,3 +632,67 @@ async fn a_damaged_history_chunk_is_skipped_not_fatal() {
         "counted once, however often it was read"
     );
 }
+
+/// A store made by the version before time units were unified (migrations up to 0008), with
+/// a container and a certificate in it, keeps them and their times when it is opened now.
+async fn time_units_are_converted(url: &str, dialect: &str) {
+    let old = tempfile::tempdir().unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../migrations")
+        .join(dialect);
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.as_str() < "0009" {
+            std::fs::copy(&path, old.path().join(&name)).unwrap();
+        }
+    }
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    sqlx::migrate::Migrator::new(old.path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    for sql in [
+        "insert into agent (agent_id, label, hostname, created_at) values ('a1', 'web', 'web', 1700000000)",
+        "insert into container (agent_id, container_id, name, image, state, status, created_unix, listed_at, stats_at) \
+         values ('a1', 'c1', 'db', 'postgres:16', 'running', 'Up', 1700000000, 1700000001000, 1700000002000)",
+        "insert into certificate (agent_id, target, subject, issuer, not_after, chain_valid, scanned_at) \
+         values ('a1', 'example.org:443', 'CN=example.org', 'CN=CA', 1800000000, 1, 1700000003000)",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    let store = Store::open(url).await.unwrap();
+    let certificates = store.certificates(None).await.unwrap();
+    assert_eq!(certificates.len(), 1);
+    assert_eq!(certificates[0].not_after_ms, Some(1_800_000_000_000));
+    assert_eq!(certificates[0].scanned_ms, 1_700_000_003_000);
+    let containers = store.containers(None).await.unwrap();
+    assert_eq!(containers.len(), 1);
+    assert_eq!(containers[0].stats_ms, Some(1_700_000_002_000));
+    store.close().await;
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    let created: i64 = sqlx::query_scalar("select created_ms from container")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(created, 1_700_000_000_000);
+}
+
+#[tokio::test]
+async fn time_units_converted_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    time_units_are_converted(&url, "sqlite").await;
+}
+
+#[tokio::test]
+async fn time_units_converted_on_postgres() {
+    let Some(url) = common::postgres_database().await else {
+        return;
+    };
+    time_units_are_converted(&url, "postgres").await;
+}
