@@ -7,11 +7,11 @@ use common::*;
 use serde_json::{Value, json};
 
 async fn summary(http: &reqwest::Client, server: &Server) -> Value {
-    get_json(
-        http,
-        server.path("/api/v1/resources/summary?agent_id=local"),
-    )
-    .await
+    get_json(http, summary_url(server)).await
+}
+
+fn summary_url(server: &Server) -> String {
+    server.path("/api/v1/resources/summary?agent_id=local")
 }
 
 #[tokio::test]
@@ -19,75 +19,67 @@ async fn local_figures_are_live_and_kept_in_history() {
     let server = Server::start();
     let (http, _) = signed_in(&server).await;
 
-    let first = eventually(Duration::from_secs(15), "a first sample", || async {
-        let s = summary(&http, &server).await;
-        (!s["latest"].is_null()).then_some(s)
+    let (first, f) = eventually(Duration::from_secs(15), "a first sample", || async {
+        let s: app::HostSummary = get_json(&http, summary_url(&server)).await;
+        let latest = s.latest.clone()?;
+        Some((s, latest))
     })
     .await;
-    let f = &first["latest"];
-    assert_eq!(first["agent_id"], "local");
-    assert_eq!(first["connection_state"], "connected");
-    assert!((0.0..=100.0).contains(&f["cpu_pct"].as_f64().unwrap()));
-    assert!(!f["cpu_per_core_pct"].as_array().unwrap().is_empty());
-    assert!(f["memory_total_bytes"].as_u64().unwrap() > 0);
-    assert!(f["memory_pct"].as_f64().unwrap() > 0.0);
+    assert_eq!(first.agent_id, app::LOCAL_AGENT_ID);
+    assert_eq!(first.connection_state, app::ConnectionState::Connected);
+    assert!((0.0..=100.0).contains(&f.cpu_pct));
+    assert!(!f.cpu_per_core_pct.is_empty());
+    assert!(f.memory_total_bytes > 0 && f.memory_pct > 0.0);
     assert!(
-        !f["filesystems"].as_array().unwrap().is_empty(),
+        !f.filesystems.is_empty(),
         "the root file system is reported"
     );
-    assert!(
-        f["interfaces"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|i| i["name"] != "lo")
-    );
-    assert!(f["load"].as_array().unwrap().len() == 3);
+    assert!(f.interfaces.iter().all(|i| i.name != "lo"));
+    // The disk gauge is the file systems' used share of their size, as df counts it.
+    let used: u64 = f.filesystems.iter().map(|fs| fs.used_bytes).sum();
+    let size: u64 = f.filesystems.iter().map(|fs| fs.size_bytes).sum();
+    assert_eq!((f.disk_used_bytes, f.disk_size_bytes), (used, size));
 
     // A newer sample replaces it.
-    let t0 = f["taken_at_ms"].as_i64().unwrap();
+    let t0 = f.taken_at_ms;
     eventually(Duration::from_secs(10), "a newer sample", || async {
-        let s = summary(&http, &server).await;
-        (s["latest"]["taken_at_ms"].as_i64().unwrap() > t0).then_some(())
+        let s: app::HostSummary = get_json(&http, summary_url(&server)).await;
+        (s.latest?.taken_at_ms > t0).then_some(())
     })
     .await;
 
-    let hosts: Vec<Value> = get_json(&http, server.path("/api/v1/resources/hosts")).await;
+    let hosts: Vec<app::HostOverview> =
+        get_json(&http, server.path("/api/v1/resources/hosts")).await;
     assert_eq!(hosts.len(), 1);
-    assert_eq!(hosts[0]["id"], "local");
-    assert_eq!(hosts[0]["connection_state"], "connected");
+    assert_eq!(hosts[0].id, app::LOCAL_AGENT_ID);
+    assert_eq!(hosts[0].connection_state, app::ConnectionState::Connected);
     assert!(
-        hosts[0]["cpu_pct"].is_number()
-            && hosts[0]["memory_pct"].is_number()
-            && hosts[0]["disk_pct"].is_number()
+        hosts[0].cpu_pct.is_some() && hosts[0].memory_pct.is_some() && hosts[0].disk_pct.is_some()
     );
-    assert_eq!(hosts[0]["running_containers"], 0);
+    assert_eq!(hosts[0].running_containers, 0);
 
     // Stored samples come back as buckets with avg <= max and min <= avg.
-    let history: Value = eventually(Duration::from_secs(15), "three stored samples", || async {
-        let h: Value = get_json(
+    let history = eventually(Duration::from_secs(15), "three stored samples", || async {
+        let h: app::History = get_json(
             &http,
             server.path("/api/v1/resources/history?agent_id=local&metric=memory&step=1"),
         )
         .await;
-        (h["points"].as_array().unwrap().len() >= 3).then_some(h)
+        (h.points.len() >= 3).then_some(h)
     })
     .await;
-    assert_eq!(history["unit"], "percent");
-    assert_eq!(history["step"], 1);
-    for p in history["points"].as_array().unwrap() {
-        let (min, avg, max) = (
-            p["min"].as_f64().unwrap(),
-            p["avg"].as_f64().unwrap(),
-            p["max"].as_f64().unwrap(),
+    assert_eq!((history.unit.as_str(), history.step), ("percent", 1));
+    for p in &history.points {
+        assert!(
+            p.min <= p.avg && p.avg <= p.max && p.max <= 100.0 && p.min > 0.0,
+            "{p:?}"
         );
-        assert!(min <= avg && avg <= max && max <= 100.0 && min > 0.0, "{p}");
-        assert!(p["time"].as_str().unwrap().ends_with('Z'));
+        assert!(p.time.ends_with('Z'));
     }
     // One wide bucket holds them all.
     let now = chrono::Utc::now();
     let from = (now - chrono::Duration::minutes(5)).to_rfc3339();
-    let wide: Value = http
+    let wide: app::History = http
         .get(server.path("/api/v1/resources/history"))
         .query(&[
             ("metric", "cpu"),
@@ -102,17 +94,15 @@ async fn local_figures_are_live_and_kept_in_history() {
         .await
         .unwrap();
     assert!(
-        !wide["points"].as_array().unwrap().is_empty()
-            && wide["points"].as_array().unwrap().len() <= 2,
-        "{wide}"
+        !wide.points.is_empty() && wide.points.len() <= 2,
+        "{wide:?}"
     );
-    for metric in ["cpu", "disk", "net_rx", "net_tx"] {
-        let res = http
-            .get(server.path(&format!("/api/v1/resources/history?metric={metric}")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "{metric}");
+    // Without a range: the last hour of each metric, in about 120 buckets of at least 10 s.
+    for metric in app::Metric::ALL {
+        let url = format!("/api/v1/resources/history?metric={}", metric.as_str());
+        let h: app::History = get_json(&http, server.path(&url)).await;
+        assert_eq!(h.metric, metric);
+        assert_eq!((h.to - h.from, h.step), (3600, 30), "{metric:?}");
     }
 }
 
