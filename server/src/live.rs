@@ -254,6 +254,15 @@ impl LiveState {
         self.sample(LOCAL_AGENT_ID)
     }
 
+    /// When the newest sample of a host was taken, without copying the sample.
+    pub fn sample_time_ms(&self, host: &str) -> Option<i64> {
+        self.hosts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(host)
+            .and_then(|h| h.sample.as_ref().map(|s| s.taken_at_ms))
+    }
+
     /// The newest sample of a host.
     pub fn sample(&self, host: &str) -> Option<HostSample> {
         self.hosts

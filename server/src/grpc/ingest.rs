@@ -155,7 +155,7 @@ impl Ingest {
             return;
         };
         let agent_id = agent.agent_id.clone();
-        let (stream_id, mut control) = self.vantage.stream_opened(&agent_id);
+        let (stream_id, mut control) = self.vantage.stream_opened(&agent);
         let ok = proto::AuthOk {
             last_seq: agent.last_seq,
             settings: Some(self.agent_settings()),

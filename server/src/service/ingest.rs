@@ -227,10 +227,10 @@ impl Vantage {
 
     /// Registers an authenticated stream (superseding an older one of the same agent) and
     /// marks the agent connected. The receiver says when revocation or a newer stream ends it.
-    pub fn stream_opened(&self, agent_id: &str) -> (u64, mpsc::Receiver<Control>) {
-        let opened = self.streams.register(agent_id);
-        self.live.set_connected(agent_id, true);
-        tracing::info!(%agent_id, "agent connected");
+    pub fn stream_opened(&self, agent: &StreamAgent) -> (u64, mpsc::Receiver<Control>) {
+        let opened = self.streams.register(&agent.agent_id);
+        self.live.set_connected(&agent.agent_id, true);
+        tracing::info!(agent_id = %agent.agent_id, label = ?agent.names.label, "agent connected");
         opened
     }
 
@@ -335,11 +335,7 @@ impl Vantage {
         if new_last > last_seq {
             // Only the newest sample goes live: a backfill after an outage is history, not news.
             if let Some(newest) = newest_host
-                && newest.taken_at_ms
-                    > self
-                        .live
-                        .sample(agent_id)
-                        .map_or(i64::MIN, |s| s.taken_at_ms)
+                && Some(newest.taken_at_ms) > self.live.sample_time_ms(agent_id)
             {
                 self.live.record_remote(agent_id, &agent.names, newest);
             }

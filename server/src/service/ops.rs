@@ -75,46 +75,46 @@ impl Vantage {
     /// The Prometheus text of `/metrics`.
     pub async fn metrics_text(&self, http: &HttpMetrics) -> String {
         let mut body = crate::metrics::render(http, &self.live);
-        let mut counter = |name: &str, help: &str, kind: &str, value: String| {
+        let mut metric = |name: &str, help: &str, kind: &str, value: String| {
             body.push_str(&format!(
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
             ));
         };
         if let Ok(bytes) = self.store.size_bytes().await {
-            counter(
+            metric(
                 "vantage_store_size_bytes",
                 "Bytes the database takes on disk.",
                 "gauge",
                 bytes.to_string(),
             );
         }
-        counter(
+        metric(
             "vantage_history_folded_agent_samples_total",
             "Host samples of remote agents folded into the rollups.",
             "counter",
             self.store.folded_agent_samples().to_string(),
         );
         if let Ok(n) = self.store.pending_chunks().await {
-            counter(
+            metric(
                 "vantage_history_pending_chunks",
                 "Chunks of host samples not yet merged and rolled up.",
                 "gauge",
                 n.to_string(),
             );
         }
-        counter(
+        metric(
             "vantage_history_skipped_hours_total",
             "Host-hours of history the fold could not process and left unfolded.",
             "counter",
             self.store.skipped_hours().to_string(),
         );
-        counter(
+        metric(
             "vantage_history_unreadable_chunks_total",
             "Stored history chunks that could not be decoded (skipped wherever read).",
             "counter",
             crate::store::unreadable_chunks().count().to_string(),
         );
-        counter(
+        metric(
             "vantage_ingest_refused_events_total",
             "Agent events refused by the ingest's checks.",
             "counter",

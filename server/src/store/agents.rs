@@ -310,28 +310,6 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Commits one batch of an agent's events; see [`commit_batches`](Self::commit_batches).
-    pub async fn commit_batch(
-        &self,
-        agent_id: &str,
-        last_seq: u64,
-        first_seq: u64,
-        items: &[super::BatchItem],
-        spool: SpoolReport,
-    ) -> Result<u64, IngestError> {
-        let batch = AgentBatch {
-            agent_id: agent_id.to_owned(),
-            last_seq,
-            first_seq,
-            items: items.to_vec(),
-            spool,
-            known_dropped: 0,
-        };
-        self.commit_batches(std::slice::from_ref(&batch))
-            .await?
-            .remove(0)
-    }
-
     /// Commits many agents' batches in one transaction. In each batch, events at or below the
     /// agent's `last_seq` are duplicates and skipped; the rest must continue the sequence
     /// without a gap (unless the agent declared one). Each agent's new position is written in
