@@ -36,14 +36,15 @@ ensure_wasm_tools() {
     fi
 }
 
-# Builds the dashboard's WASM bundle into target/site/pkg. $1: debug or release.
+# Builds the dashboard's WASM bundle into target/site/pkg. $1: debug, run (optimised without
+# LTO, what scripts/run serves; "quick") or release (fully optimised, for packages).
 build_frontend() {
     local profile="${1:-debug}" dir
     ensure_wasm_tools
     say "building the dashboard's WASM bundle ($profile)"
-    if [ "$profile" = release ]; then
-        cargo build -p frontend --lib --target wasm32-unknown-unknown --target-dir target/wasm --profile wasm-release
-        dir=wasm-release
+    if [ "$profile" = release ] || [ "$profile" = quick ]; then
+        dir="wasm-$profile"
+        cargo build -p frontend --lib --target wasm32-unknown-unknown --target-dir target/wasm --profile "$dir"
     else
         cargo build -p frontend --lib --target wasm32-unknown-unknown --target-dir target/wasm
         dir=debug
@@ -51,4 +52,34 @@ build_frontend() {
     mkdir -p target/site/pkg
     wasm-bindgen --target web --no-typescript --out-name frontend --out-dir target/site/pkg \
         "target/wasm/wasm32-unknown-unknown/$dir/frontend.wasm"
+}
+
+# Zig (from PyPI, in a venv under target/tools) and cargo-zigbuild, for static agent builds,
+# plus the musl targets.
+ensure_zig_tools() {
+    local venv="$ROOT/target/tools/zig"
+    if [ ! -x "$venv/bin/python-zig" ]; then
+        say "installing Zig from PyPI (ziglang) into $venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q ziglang
+    fi
+    export CARGO_ZIGBUILD_ZIG_PATH="$venv/bin/python-zig"
+    command -v cargo-zigbuild >/dev/null || { say "installing cargo-zigbuild (about 2 minutes, once)"; cargo install cargo-zigbuild --locked; }
+    local installed
+    installed="$(rustup target list --installed 2>/dev/null)"
+    for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+        grep -qx "$target" <<<"$installed" || { say "adding the $target target"; rustup target add "$target"; }
+    done
+}
+
+# The test tools from PyPI (Playwright, pytest, kubernetes-validate, schemathesis) in
+# end2end/.venv, reinstalled when end2end/requirements.txt changes.
+ensure_test_venv() {
+    local venv="$ROOT/end2end/.venv" stamp="$ROOT/end2end/.venv/.requirements"
+    if [ ! -x "$venv/bin/pip" ] || ! cmp -s "$ROOT/end2end/requirements.txt" "$stamp"; then
+        say "installing the test tools from PyPI into end2end/.venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q -r "$ROOT/end2end/requirements.txt"
+        cp "$ROOT/end2end/requirements.txt" "$stamp"
+    fi
 }

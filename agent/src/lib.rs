@@ -4,9 +4,11 @@
 pub mod certs;
 pub mod collect;
 pub mod docker;
+pub mod exposition;
 pub mod files;
 pub mod identity;
 pub mod install;
+pub mod metrics;
 pub mod run;
 pub mod spool;
 pub mod stream;

@@ -117,6 +117,11 @@ struct RunArgs {
     #[arg(long, env = "VANTAGE_CERT_INTERVAL", default_value = "60s", value_parser = parse_scan_interval, global = true)]
     cert_interval: Duration,
 
+    /// Serve the agent's own Prometheus metrics at `/metrics` and a liveness check at
+    /// `/healthz` on this address, e.g. `127.0.0.1:9101`. Off by default.
+    #[arg(long, env = "VANTAGE_METRICS_ADDR", global = true)]
+    metrics_addr: Option<std::net::SocketAddr>,
+
     /// Log filter, e.g. `info` or `debug`.
     #[arg(long, env = "VANTAGE_LOG", default_value = "info", global = true)]
     log: String,
@@ -235,6 +240,7 @@ fn main() -> ExitCode {
         spool_max_age: args.spool_max_age,
         cert_targets: args.cert_targets,
         cert_interval: args.cert_interval,
+        metrics_addr: args.metrics_addr,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -2,6 +2,7 @@
 //! host samples and reconnecting with backoff until revoked or stopped.
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use proto::ErrorCode;
@@ -13,6 +14,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::collect::HostCollector;
 use crate::identity::{self, Identity};
+use crate::metrics::Status;
 use crate::spool::Spool;
 use crate::stream::{self, ConnectError, ServerAddress, ServerTrust};
 
@@ -40,6 +42,8 @@ pub struct RunConfig {
     pub cert_targets: Vec<crate::certs::CertTarget>,
     /// How often they are scanned.
     pub cert_interval: Duration,
+    /// Where to serve `/metrics` and `/healthz`; off when `None`.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// How a run ended without an error.
@@ -70,6 +74,11 @@ pub async fn run(
     config: RunConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<Outcome> {
+    let status = Arc::new(Status::new(config.host_interval));
+    let metrics = match config.metrics_addr {
+        Some(addr) => Some(crate::metrics::serve(addr, status.clone()).await?),
+        None => None,
+    };
     let identity_path = identity::path_in(&config.state_dir);
     let identity = ensure_enrolled(&config).await?;
     let address = ServerAddress::parse(&identity.server).map_err(anyhow::Error::msg)?;
@@ -101,9 +110,11 @@ pub async fn run(
         config.proc_root.clone(),
         config.host_interval,
         events_tx,
+        status.clone(),
     ));
     let spool_dir = config.state_dir.join("spool");
     let mut spool = Spool::open(&spool_dir, config.spool_max_bytes, config.spool_max_age)?;
+    status.spooled(&spool);
     let mut backoff = Backoff::default();
     let mut last_failure = String::new();
     tokio::pin!(shutdown);
@@ -114,12 +125,14 @@ pub async fn run(
             key: &key,
             uuid: *uuid.as_bytes(),
             agent_id: &identity.agent_id,
+            status: &status,
         };
         let started = Instant::now();
         let end = tokio::select! {
             end = session.run(&mut spool, &mut events) => end,
             _ = &mut shutdown => break Ok(Outcome::Stopped),
         };
+        status.set_connected(false);
         let reason = match end {
             SessionEnd::Revoked(reason) => break Ok(Outcome::Revoked(reason)),
             SessionEnd::Fatal(e) => break Err(e),
@@ -138,7 +151,10 @@ pub async fn run(
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(wake) => break,
-                Some(event) = events.recv() => record(&mut spool, event, &mut events),
+                Some(event) = events.recv() => {
+                    record(&mut spool, event, &mut events);
+                    status.spooled(&spool);
+                }
                 _ = &mut shutdown => return Ok(Outcome::Stopped),
             }
         }
@@ -146,6 +162,9 @@ pub async fn run(
     collector.abort();
     containers.abort();
     certificates.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     outcome
 }
 
@@ -176,9 +195,7 @@ async fn enroll(config: &RunConfig) -> anyhow::Result<Identity> {
         config.server_pin.as_deref(),
         config.insecure_skip_tls_verify,
     )?;
-    let hostname = std::fs::read_to_string(config.proc_root.join("sys/kernel/hostname"))
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_default();
+    let hostname = crate::collect::host_name(&config.proc_root, config.host_root.as_deref());
     let label = config.label.clone().unwrap_or_else(|| hostname.clone());
     if label.chars().count() > 64 {
         anyhow::bail!("--label is at most 64 characters");
@@ -227,6 +244,7 @@ async fn collect_host(
     proc_root: PathBuf,
     interval: Duration,
     events: mpsc::Sender<proto::Event>,
+    status: Arc<Status>,
 ) {
     let mut collector = match HostCollector::new(&proc_root) {
         Ok(c) => c.with_host_root(host_root),
@@ -243,14 +261,18 @@ async fn collect_host(
     loop {
         ticker.tick().await;
         let result = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
             let result = collector.collect();
-            (collector, result)
+            (collector, result, started.elapsed())
         })
         .await;
-        let Ok((c, result)) = result else { return };
+        let Ok((c, result, took)) = result else {
+            return;
+        };
         collector = c;
         match result {
             Ok(sample) => {
+                status.collected(took);
                 let event = proto::Event {
                     time_ms: sample.taken_at_ms,
                     body: Some(proto::event::Body::HostSample(proto::HostSample::from(
@@ -261,7 +283,10 @@ async fn collect_host(
                     return;
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "host collection failed"),
+            Err(e) => {
+                status.collection_failed();
+                tracing::warn!(error = %e, "host collection failed");
+            }
         }
     }
 }
@@ -278,6 +303,7 @@ struct Session<'a> {
     key: &'a ed25519_dalek::SigningKey,
     uuid: [u8; 16],
     agent_id: &'a str,
+    status: &'a Status,
 }
 
 impl Session<'_> {
@@ -336,6 +362,8 @@ impl Session<'_> {
             tracing::error!(error = %e, "cannot update the spool");
         }
         tracing::info!(server = %self.address, resume_after = server_seq, "stream authenticated");
+        self.status.set_connected(true);
+        self.status.spooled(spool);
         let mut sent = server_seq;
         // The last sequence number of each batch sent and not yet answered.
         let mut in_flight: VecDeque<u64> = VecDeque::new();
@@ -371,7 +399,10 @@ impl Session<'_> {
             }
             let pause = paused_until;
             tokio::select! {
-                Some(event) = events.recv() => record(spool, event, events),
+                Some(event) = events.recv() => {
+                    record(spool, event, events);
+                    self.status.spooled(spool);
+                }
                 message = next(&mut down) => match message {
                     Ok(Down::Ack(ack)) => {
                         server_seq = server_seq.max(ack.seq);
@@ -381,6 +412,7 @@ impl Session<'_> {
                         if let Err(e) = spool.ack(ack.seq) {
                             tracing::error!(error = %e, "cannot update the spool");
                         }
+                        self.status.spooled(spool);
                     }
                     Ok(Down::Error(e)) if e.error_code() == ErrorCode::InvalidEvent => {
                         // The server stored the rest of the batch and acknowledges past this

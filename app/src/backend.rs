@@ -77,15 +77,22 @@ pub trait Backend: Send + Sync + 'static {
     async fn revoke_agent(&self, me: &Me, agent_id: &str) -> Result<AgentInfo, ApiError>;
     /// Revokes an agent and deletes everything it sent.
     async fn delete_agent(&self, me: &Me, agent_id: &str) -> Result<(), ApiError>;
-    /// A single-use enrollment token with install snippets for a client that reached the
-    /// server at `request_host` (over HTTPS or not).
+    /// An enrollment token (one host or a fleet) with install snippets for a client that
+    /// reached the server at `request_host` (over HTTPS or not).
     async fn create_enrollment_token(
         &self,
         me: &Me,
-        ttl_hours: Option<i64>,
+        request: crate::NewEnrollmentToken,
         request_host: Option<String>,
         https: bool,
     ) -> Result<CreatedEnrollmentToken, ApiError>;
+    /// Every enrollment token, with the agents each enrolled.
+    async fn enrollment_tokens(&self, me: &Me)
+    -> Result<Vec<crate::EnrollmentTokenInfo>, ApiError>;
+    /// Deletes an enrollment token: it enrolls no one from then on.
+    async fn delete_enrollment_token(&self, me: &Me, id: i64) -> Result<(), ApiError>;
+    /// The agent downloads and whether each is there (ready, building, missing).
+    async fn agent_builds(&self, me: &Me) -> Result<Vec<crate::AgentBuildInfo>, ApiError>;
     /// Containers of one host, or of all.
     async fn containers(
         &self,

@@ -9,6 +9,7 @@ pub enum Field {
     Label,
     Tags,
     Ttl,
+    MaxUses,
 }
 
 impl Field {
@@ -20,6 +21,7 @@ impl Field {
             Field::Label => "invalid_label",
             Field::Tags => "invalid_tags",
             Field::Ttl => "invalid_ttl",
+            Field::MaxUses => "invalid_max_uses",
         }
     }
 }
@@ -90,8 +92,12 @@ pub enum ApiError {
     UnknownToken { kind: TokenKind, id: i64 },
     /// 404: not an agent build target.
     UnknownTarget(String),
-    /// 404: the agent build for a target is not on this server.
-    AgentBuildMissing { arch: String, path: String },
+    /// 404: an agent download (`linux-<arch>` or `image`) is not on this server (yet).
+    AgentBuildMissing {
+        target: String,
+        building: bool,
+        path: String,
+    },
     /// 503: every password-hashing slot is taken.
     Busy,
     /// 500: something broke inside; logged where it happened.
@@ -255,11 +261,20 @@ impl ApiError {
                 id,
             } => format!("No enrollment token has id {id}."),
             UnknownTarget(target) => format!(
-                "No agent build for {:?}; targets are linux-x86_64, linux-aarch64 and linux-armv7.",
+                "No agent build for {:?}; targets are linux-x86_64 and linux-aarch64.",
                 target.chars().take(64).collect::<String>()
             ),
-            AgentBuildMissing { arch, path } => format!(
-                "This server has no vantage-agent for linux-{arch}: copy one to {path} (see the README)."
+            AgentBuildMissing {
+                target,
+                building: true,
+                ..
+            } => format!(
+                "The vantage-agent {} is still being built (scripts/run builds it after the dashboard starts); try again in a few minutes.",
+                build_name(target)
+            ),
+            AgentBuildMissing { target, path, .. } => format!(
+                "This server has no vantage-agent {}: run scripts/build-agents, or copy one to {path} (see the README).",
+                build_name(target)
             ),
             Busy => "The server is busy checking other sign-ins; try again in a moment.".into(),
             Internal => "Something went wrong on the server; it has been logged.".into(),
@@ -346,6 +361,15 @@ impl leptos::server_fn::error::FromServerFnError for ApiError {
             options.set_status(status);
         }
         error
+    }
+}
+
+/// `build for linux-x86_64`, or `image`.
+fn build_name(target: &str) -> String {
+    if target == "image" {
+        "image".to_owned()
+    } else {
+        format!("build for {target}")
     }
 }
 

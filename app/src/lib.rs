@@ -10,7 +10,7 @@ mod types;
 pub mod ui;
 
 pub use error::{ApiError, ErrorBody, Field, TokenKind};
-pub use states::{AgentStatus, ContainerHealth, ContainerState, Runtime, TokenState};
+pub use states::{AgentStatus, BuildState, ContainerHealth, ContainerState, Runtime, TokenState};
 pub use types::*;
 pub use ui::{App, shell};
 

@@ -78,6 +78,15 @@ named_states! {
 }
 
 named_states! {
+    /// Whether an agent download is there to serve.
+    BuildState {
+        Ready = "ready",
+        Building = "building",
+        Missing = "missing",
+    }
+}
+
+named_states! {
     /// Docker's container state.
     ContainerState {
         Created = "created",

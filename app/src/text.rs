@@ -78,6 +78,22 @@ pub fn check_enrollment_ttl(hours: i64) -> Result<(), String> {
     }
 }
 
+/// The uses a fleet enrollment token may allow.
+pub const ENROLLMENT_MAX_USES: std::ops::RangeInclusive<i64> = 1..=100_000;
+
+/// `max_uses` of an enrollment token: `None` (any number within its TTL) or within
+/// [`ENROLLMENT_MAX_USES`].
+pub fn check_enrollment_max_uses(max_uses: Option<i64>) -> Result<(), String> {
+    match max_uses {
+        Some(n) if !ENROLLMENT_MAX_USES.contains(&n) => Err(format!(
+            "max_uses is {} to {}, or null for any number of hosts within the TTL.",
+            ENROLLMENT_MAX_USES.start(),
+            ENROLLMENT_MAX_USES.end()
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Free text (a status line, an error message, a certificate subject): like a name, but tabs
 /// and line breaks are allowed.
 pub fn forbidden_in_free_text(text: &str) -> Option<char> {

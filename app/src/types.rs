@@ -367,20 +367,62 @@ pub struct AgentPatch {
 }
 
 /// Body of `POST /api/v1/agents/enrollment-tokens`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewEnrollmentToken {
     /// Hours the token stays usable, 1 to 168 (default 24).
+    #[serde(default)]
     pub ttl_hours: Option<i64>,
+    /// How many agents it may enroll, 1 to 100000: absent means 1 (one host), `null` any
+    /// number within its TTL (a fleet: DaemonSets, autoscaling groups, golden images).
+    #[serde(default = "single_use")]
+    pub max_uses: Option<i64>,
+}
+
+fn single_use() -> Option<i64> {
+    Some(1)
+}
+
+impl Default for NewEnrollmentToken {
+    fn default() -> Self {
+        Self {
+            ttl_hours: None,
+            max_uses: single_use(),
+        }
+    }
+}
+
+/// An agent an enrollment token enrolled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolledAgent {
+    pub agent_id: String,
+    pub label: String,
+}
+
+/// Whether the server can hand out one agent download.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentBuildInfo {
+    /// `linux-x86_64`, `linux-aarch64` or `image` (the container image, `docker save` form).
+    pub target: String,
+    /// `ready`, `building` (`scripts/run` is still making it) or `missing`.
+    pub state: crate::BuildState,
+    /// Where it is served, relative to the dashboard.
+    pub path: String,
+    /// Hex SHA-256 of the file, when ready.
+    pub sha256: Option<String>,
+    pub size_bytes: Option<u64>,
 }
 
 /// Commands that install an agent, one per environment, all complete and runnable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstallTemplates {
-    /// A shell one-liner for a Linux host with systemd.
+    /// For a Linux host with systemd: fetches `install.sh`, checks its SHA-256, runs it.
     pub standalone: String,
-    /// `docker run …`
+    /// Fetches the server's agent image, checks its SHA-256 and loads it into Docker; absent
+    /// when the server names a registry image (`--agent-image`).
+    pub image_load: Option<String>,
+    /// `docker run …`, after `image_load` when there is one.
     pub docker_run: String,
-    /// A `docker-compose.yml` service.
+    /// A `docker-compose.yml` service (run `image_load` first when there is one).
     pub docker_compose: String,
     /// Namespace, Secret, RBAC and DaemonSet.
     pub kubernetes: String,
@@ -399,8 +441,14 @@ pub struct EnrollmentTokenInfo {
     pub created_at: String,
     /// RFC 3339.
     pub expires_at: String,
-    /// The agent that used it.
+    /// The first agent it enrolled.
     pub used_by_agent_id: Option<String>,
+    /// How many agents it may enroll; `null`: any number within its TTL.
+    pub max_uses: Option<i64>,
+    /// How many it has enrolled.
+    pub uses: i64,
+    /// The agents it enrolled (those not deleted since), by label.
+    pub agents: Vec<EnrolledAgent>,
 }
 
 /// The answer to enrollment-token creation: the only time the token is shown.
@@ -417,7 +465,10 @@ pub struct CreatedEnrollmentToken {
     pub pin: Option<String>,
     /// Ready-to-paste install commands carrying the token, server address and pin.
     pub install_templates: InstallTemplates,
-    /// Things the operator should know (e.g. a loopback address agents cannot reach).
+    /// The downloads the snippets fetch, and whether each is there.
+    pub builds: Vec<AgentBuildInfo>,
+    /// Things the operator should know (e.g. a loopback address agents cannot reach, a
+    /// missing agent build).
     pub warnings: Vec<String>,
 }
 

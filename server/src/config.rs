@@ -109,6 +109,18 @@ pub struct Config {
     #[arg(long, env = "VANTAGE_GRPC_PUBLIC_URL", global = true)]
     pub grpc_public_url: Option<String>,
 
+    /// Directory of the agent downloads (`vantage-agent-linux-x86_64`, `-aarch64`,
+    /// `vantage-agent-image.tar`). Default: `agent-downloads` beside the binary's build
+    /// directory (where `scripts/run` builds them) when that exists, else `<data-dir>/downloads`.
+    #[arg(long, env = "VANTAGE_AGENT_DOWNLOADS", global = true)]
+    pub agent_downloads: Option<PathBuf>,
+
+    /// A registry image for the docker and Kubernetes snippets (e.g.
+    /// `registry.example/vantage-agent:0.1.0`). Unset: they load the image this server serves
+    /// at /download/vantage-agent-image.tar first.
+    #[arg(long, env = "VANTAGE_AGENT_IMAGE", global = true)]
+    pub agent_image: Option<String>,
+
     /// Events per second each agent may send before being told to back off.
     #[arg(
         long,
@@ -221,6 +233,20 @@ impl Config {
             "sqlite://{}",
             self.data_dir.join("vantage.db").display()
         ))
+    }
+
+    /// Where the agent downloads are: `--agent-downloads`, else `target/agent-downloads`
+    /// when this binary runs from `target/<profile>/` and that directory exists (what
+    /// `scripts/run` builds), else `<data-dir>/downloads`.
+    pub fn agent_downloads(&self) -> PathBuf {
+        if let Some(dir) = &self.agent_downloads {
+            return dir.clone();
+        }
+        let beside_build = std::env::current_exe().ok().and_then(|exe| {
+            let dir = exe.parent()?.parent()?.join("agent-downloads");
+            dir.is_dir().then_some(dir)
+        });
+        beside_build.unwrap_or_else(|| self.data_dir.join("downloads"))
     }
 
     /// `--host-interval` (or its older names), 10 s by default.

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod downloads;
 pub mod grpc;
 pub mod health;
 pub mod http;
@@ -89,6 +90,12 @@ pub async fn run(
     let store = open_store(&config).await?;
     let live = Arc::new(LiveState::new());
     let vantage = Arc::new(Vantage::new(store.clone(), live, config.retention_raw));
+    let downloads = config.agent_downloads();
+    tracing::info!(dir = %downloads.display(), "agent downloads");
+    vantage.set_downloads(downloads::Downloads::new(
+        downloads,
+        config.agent_image.clone(),
+    ));
     let config = Arc::new(config);
 
     let health = vantage.health().clone();

@@ -4,29 +4,44 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use agent::exposition::{Histogram, ProcessFigures, counter, escape, gauge};
+
 use crate::live::LiveState;
 
-/// Request counters keyed by (route, method, status), low cardinality by construction:
-/// routes are the matched patterns, not raw paths.
+/// Request counts keyed by (route, method, status) and request durations by route, low
+/// cardinality by construction: routes are the matched patterns, not raw paths.
 #[derive(Default)]
 pub struct HttpMetrics {
-    requests: Mutex<BTreeMap<RequestKey, RequestTotals>>,
+    requests: Mutex<Requests>,
+}
+
+#[derive(Default, Clone)]
+struct Requests {
+    counts: BTreeMap<RequestKey, u64>,
+    durations: BTreeMap<String, Histogram>,
 }
 
 /// Route pattern, method and status.
 type RequestKey = (String, String, u16);
-/// Count and total seconds.
-type RequestTotals = (u64, f64);
+
+/// Upper bounds of the request-duration buckets, in seconds.
+const DURATION_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 impl HttpMetrics {
-    /// Counts one answered request.
+    /// Counts one answered request and its duration.
     pub fn observe(&self, route: &str, method: &str, status: u16, took: Duration) {
-        let mut map = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = map
+        let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        *requests
+            .counts
             .entry((route.to_owned(), method.to_owned(), status))
-            .or_default();
-        entry.0 += 1;
-        entry.1 += took.as_secs_f64();
+            .or_default() += 1;
+        requests
+            .durations
+            .entry(route.to_owned())
+            .or_insert_with(|| Histogram::new(&DURATION_BUCKETS))
+            .observe(took.as_secs_f64());
     }
 }
 
@@ -66,24 +81,22 @@ pub fn render(http: &HttpMetrics, live: &LiveState) -> String {
         .clone();
     out.push_str("# HELP vantage_http_requests_total HTTP requests answered, by route pattern, method and status.\n");
     out.push_str("# TYPE vantage_http_requests_total counter\n");
-    for ((route, method, status), (count, _)) in &requests {
+    for ((route, method, status), count) in &requests.counts {
         let _ = writeln!(
             out,
             "vantage_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {count}",
             escape(route)
         );
     }
-    out.push_str("# HELP vantage_http_request_duration_seconds_sum Time spent answering, by route pattern.\n");
-    out.push_str("# TYPE vantage_http_request_duration_seconds_sum counter\n");
-    let mut per_route: BTreeMap<&str, f64> = BTreeMap::new();
-    for ((route, _, _), (_, seconds)) in &requests {
-        *per_route.entry(route).or_default() += seconds;
-    }
-    for (route, seconds) in per_route {
-        let _ = writeln!(
-            out,
-            "vantage_http_request_duration_seconds_sum{{route=\"{}\"}} {seconds}",
-            escape(route)
+    out.push_str(
+        "# HELP vantage_http_request_duration_seconds Time spent answering, by route pattern.\n",
+    );
+    out.push_str("# TYPE vantage_http_request_duration_seconds histogram\n");
+    for (route, histogram) in &requests.durations {
+        histogram.write(
+            &mut out,
+            "vantage_http_request_duration_seconds",
+            &format!("route=\"{}\"", escape(route)),
         );
     }
 
@@ -170,76 +183,6 @@ pub fn render(http: &HttpMetrics, live: &LiveState) -> String {
         );
     }
     out
-}
-
-fn gauge(out: &mut String, name: &str, help: &str, value: f64) {
-    let _ = write!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
-    );
-}
-
-fn counter(out: &mut String, name: &str, help: &str, value: f64) {
-    let _ = write!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
-    );
-}
-
-fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// Figures of this process from /proc/self.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ProcessFigures {
-    pub rss_bytes: u64,
-    pub cpu_seconds: f64,
-    pub open_fds: usize,
-    pub start_time_s: f64,
-}
-
-impl ProcessFigures {
-    /// Reads /proc/self; figures that cannot be read are 0.
-    pub fn read() -> Self {
-        // /proc reports times in USER_HZ, fixed at 100 by the kernel ABI.
-        const TICKS_PER_SECOND: f64 = 100.0;
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let rss_kb = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-            .unwrap_or(0);
-        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-        // Fields after the parenthesised command name; utime, stime and starttime are 14, 15 and 22.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        let field = |n: usize| {
-            fields
-                .get(n - 3)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        let boot_time = std::fs::read_to_string("/proc/stat")
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("btime "))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .unwrap_or(0.0);
-        ProcessFigures {
-            rss_bytes: rss_kb * 1024,
-            cpu_seconds: (field(14) + field(15)) / TICKS_PER_SECOND,
-            open_fds: std::fs::read_dir("/proc/self/fd")
-                .map(|d| d.count())
-                .unwrap_or(0),
-            start_time_s: boot_time + field(22) / TICKS_PER_SECOND,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -196,7 +196,10 @@ async fn used_expired_and_forged_tokens_are_refused() {
     let status = wait_exit(&mut reuse, Duration::from_secs(10)).expect("a refused agent exits");
     assert_eq!(status.code(), Some(1));
     let stderr = stderr_of(reuse);
-    assert!(stderr.contains("refused the enrollment token"), "{stderr}");
+    assert!(
+        stderr.contains("refused the enrollment token: the enrollment token is used up"),
+        "{stderr}"
+    );
     assert!(!second.path().join("identity.json").exists());
 
     // Expire a fresh token in the store, as time would.
@@ -220,7 +223,11 @@ async fn used_expired_and_forged_tokens_are_refused() {
             .code(),
         Some(1)
     );
-    assert!(stderr_of(late).contains("unknown, used or expired"));
+    let stderr = stderr_of(late);
+    assert!(
+        stderr.contains("the enrollment token has expired"),
+        "{stderr}"
+    );
     let tokens = fleet.enrollment_tokens().await;
     assert!(tokens.iter().any(|t| t.state == app::TokenState::Expired));
 
@@ -231,6 +238,11 @@ async fn used_expired_and_forged_tokens_are_refused() {
             .unwrap()
             .code(),
         Some(1)
+    );
+    let stderr = stderr_of(forged);
+    assert!(
+        stderr.contains("the enrollment token is unknown"),
+        "{stderr}"
     );
     agent.kill().unwrap();
     agent.wait().unwrap();

@@ -5,87 +5,9 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::netns::{TestHost, namespaces_available};
 use common::*;
 use serde_json::Value;
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// A network namespace joined to the host by a veth pair: host side `.1`, namespace `.2`.
-struct TestHost {
-    namespace: String,
-    host_link: String,
-    gateway: String,
-}
-
-impl TestHost {
-    fn create(tag: &str, subnet: u8) -> Result<TestHost, String> {
-        let suffix = std::process::id() % 10_000;
-        let namespace = format!("vt{tag}{suffix}");
-        let host_link = format!("vth{tag}{suffix}");
-        let peer = format!("vtp{tag}{suffix}");
-        let gateway = format!("10.231.{subnet}.1");
-        let host = TestHost {
-            namespace: namespace.clone(),
-            host_link: host_link.clone(),
-            gateway: gateway.clone(),
-        };
-        ip(&["netns", "add", &namespace])?;
-        ip(&[
-            "link", "add", &host_link, "type", "veth", "peer", "name", &peer,
-        ])?;
-        ip(&["link", "set", &peer, "netns", &namespace])?;
-        ip(&["addr", "add", &format!("{gateway}/24"), "dev", &host_link])?;
-        ip(&["link", "set", &host_link, "up"])?;
-        ip(&[
-            "netns",
-            "exec",
-            &namespace,
-            "ip",
-            "addr",
-            "add",
-            &format!("10.231.{subnet}.2/24"),
-            "dev",
-            &peer,
-        ])?;
-        ip(&[
-            "netns", "exec", &namespace, "ip", "link", "set", &peer, "up",
-        ])?;
-        ip(&["netns", "exec", &namespace, "ip", "link", "set", "lo", "up"])?;
-        Ok(host)
-    }
-
-    fn set_link(&self, up: bool) {
-        ip(&[
-            "link",
-            "set",
-            &self.host_link,
-            if up { "up" } else { "down" },
-        ])
-        .unwrap();
-    }
-}
-
-impl Drop for TestHost {
-    fn drop(&mut self) {
-        // Deleting the namespace removes the veth pair with it.
-        let _ = ip(&["netns", "del", &self.namespace]);
-        let _ = ip(&["link", "del", &self.host_link]);
-    }
-}
 
 struct Agent(Child);
 
@@ -94,12 +16,6 @@ impl Drop for Agent {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn namespaces_available() -> Result<(), String> {
-    let probe = format!("vtprobe{}", std::process::id() % 10_000);
-    ip(&["netns", "add", &probe])?;
-    ip(&["netns", "del", &probe])
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The store boundary against SQLite and a real PostgreSQL: the same calls, the same answers.
 mod common;
 
-use server::store::{SampleRow, Store, StoreError};
+use server::store::{Registration, SampleRow, Store, StoreError};
 
 async fn sqlite() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -230,6 +230,7 @@ async fn concurrent_enrollments_do_not_trip_over_sqlite_locks() {
                 "hint",
                 user,
                 proto::clock::now_s() + 3600,
+                Some(1),
             )
             .await
             .unwrap();
@@ -253,7 +254,13 @@ async fn concurrent_enrollments_do_not_trip_over_sqlite_locks() {
         })
         .collect();
     for task in tasks {
-        assert!(task.await.unwrap().unwrap(), "every enrollment commits");
+        assert!(
+            matches!(
+                task.await.unwrap().unwrap(),
+                Registration::Registered { .. }
+            ),
+            "every enrollment commits"
+        );
     }
     assert_eq!(store.list_agents().await.unwrap().len(), 8);
     // A token works once.
@@ -267,7 +274,10 @@ async fn concurrent_enrollments_do_not_trip_over_sqlite_locks() {
         arch: String::new(),
         agent_version: String::new(),
     };
-    assert!(!store.register_agent("hash-0", &again).await.unwrap());
+    assert_eq!(
+        store.register_agent("hash-0", &again).await.unwrap(),
+        Registration::UsedUp { max_uses: 1 }
+    );
 }
 
 async fn agents(store: &Store, n: usize) -> Vec<String> {
@@ -276,7 +286,7 @@ async fn agents(store: &Store, n: usize) -> Vec<String> {
     for i in 0..n {
         let hash = format!("enroll-{i}");
         store
-            .create_enrollment_token(&hash, "hint", user, proto::clock::now_s() + 3600)
+            .create_enrollment_token(&hash, "hint", user, proto::clock::now_s() + 3600, Some(1))
             .await
             .unwrap();
         let id = format!("00000000-0000-4000-8000-0000000001{i:02}");
@@ -290,7 +300,10 @@ async fn agents(store: &Store, n: usize) -> Vec<String> {
             arch: String::new(),
             agent_version: String::new(),
         };
-        assert!(store.register_agent(&hash, &agent).await.unwrap());
+        assert!(matches!(
+            store.register_agent(&hash, &agent).await.unwrap(),
+            Registration::Registered { .. }
+        ));
         ids.push(id);
     }
     ids
@@ -695,4 +708,112 @@ async fn time_units_converted_on_postgres() {
         return;
     };
     time_units_are_converted(&url, "postgres").await;
+}
+
+/// A fleet token with three uses, twelve hosts enrolling at once: exactly three get in, on
+/// either database, and the token lists them; past its TTL a token says so.
+async fn fleet_token_uses_hold_under_racing_enrollments(store: Store) {
+    let user = store.create_first_user("admin", "h").await.unwrap();
+    let token = store
+        .create_enrollment_token("fleet", "hint", user, proto::clock::now_s() + 3600, Some(3))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let agent = server::store::NewAgent {
+                    agent_id: format!("00000000-0000-4000-8000-0000000002{i:02}"),
+                    label: format!("node-{i}"),
+                    hostname: format!("node-{i}"),
+                    public_key: String::new(),
+                    runtime: app::Runtime::Kubernetes,
+                    os: "linux".into(),
+                    arch: "x86_64".into(),
+                    agent_version: "0".into(),
+                };
+                store.register_agent("fleet", &agent).await.unwrap()
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    let registered = outcomes
+        .iter()
+        .filter(|o| matches!(o, Registration::Registered { .. }))
+        .count();
+    assert_eq!(registered, 3, "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|o| matches!(
+            o,
+            Registration::Registered { .. } | Registration::UsedUp { max_uses: 3 }
+        )),
+        "{outcomes:?}"
+    );
+    let row = store
+        .enrollment_token(token.enrollment_token_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((row.uses, row.max_uses, row.used_up()), (3, Some(3), true));
+    let enrolled = store.agents_by_enrollment_token().await.unwrap();
+    assert_eq!(enrolled.len(), 3);
+    assert!(
+        enrolled
+            .iter()
+            .all(|(id, _, _)| *id == token.enrollment_token_id)
+    );
+    assert_eq!(store.list_agents().await.unwrap().len(), 3);
+
+    // Unlimited within the TTL; once past it, "expired", not "used up".
+    store
+        .create_enrollment_token("open", "hint", user, proto::clock::now_s() + 3600, None)
+        .await
+        .unwrap();
+    store
+        .create_enrollment_token("old", "hint", user, proto::clock::now_s() - 1, None)
+        .await
+        .unwrap();
+    for i in 0..5 {
+        let agent = server::store::NewAgent {
+            agent_id: format!("00000000-0000-4000-8000-0000000003{i:02}"),
+            label: format!("open-{i}"),
+            hostname: format!("open-{i}"),
+            public_key: String::new(),
+            runtime: app::Runtime::Bare,
+            os: String::new(),
+            arch: String::new(),
+            agent_version: String::new(),
+        };
+        assert!(matches!(
+            store.register_agent("open", &agent).await.unwrap(),
+            Registration::Registered { .. }
+        ));
+        if i == 0 {
+            assert_eq!(
+                store.register_agent("old", &agent).await.unwrap(),
+                Registration::Expired
+            );
+            assert_eq!(
+                store.register_agent("nope", &agent).await.unwrap(),
+                Registration::Unknown
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn sqlite_fleet_token_uses_hold_under_racing_enrollments() {
+    let (store, _dir) = sqlite().await;
+    fleet_token_uses_hold_under_racing_enrollments(store).await;
+}
+
+#[tokio::test]
+async fn postgres_fleet_token_uses_hold_under_racing_enrollments() {
+    let Some(url) = common::postgres_database().await else {
+        return;
+    };
+    fleet_token_uses_hold_under_racing_enrollments(Store::open(&url).await.unwrap()).await;
 }

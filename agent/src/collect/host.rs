@@ -115,9 +115,7 @@ impl HostCollector {
         let elapsed_s = now.duration_since(self.previous_at).as_secs_f64();
         let sample = HostSample {
             taken_at_ms: proto::clock::now_ms(),
-            hostname: read(&self.proc_root, "sys/kernel/hostname")
-                .map(|h| h.trim().to_owned())
-                .unwrap_or_default(),
+            hostname: host_name(&self.proc_root, self.host_root.as_deref()),
             uptime_s: parse_uptime(&read(&self.proc_root, "uptime")?)?,
             cpu: cpu_usage(&self.previous_stat, &stat),
             load: parse_loadavg(&read(&self.proc_root, "loadavg")?)?,
@@ -171,6 +169,22 @@ impl HostCollector {
     }
 }
 
+/// The host's name. With the host's root mounted (a container), its `/etc/hostname`: the
+/// kernel's name under `<proc>/sys/kernel/hostname` is the reader's UTS namespace, which in a
+/// container without `--uts host` is the container's. Otherwise, or when that file is empty,
+/// the kernel's.
+pub fn host_name(proc_root: &Path, host_root: Option<&Path>) -> String {
+    let from_root = host_root
+        .and_then(|root| std::fs::read_to_string(root.join("etc/hostname")).ok())
+        .map(|text| text.trim().to_owned())
+        .filter(|name| !name.is_empty());
+    from_root.unwrap_or_else(|| {
+        read(proc_root, "sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_default()
+    })
+}
+
 fn read(proc_root: &Path, file: &str) -> Result<String, CollectError> {
     let path = proc_root.join(file);
     std::fs::read_to_string(&path).map_err(|source| CollectError::Read { path, source })
@@ -192,6 +206,32 @@ mod tests {
             "the root file system should be reported"
         );
         assert!(sample.uptime_s > 0);
+    }
+
+    #[test]
+    fn the_host_name_comes_from_the_host_root_then_the_kernel() {
+        let proc_root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(proc_root.path().join("sys/kernel")).unwrap();
+        std::fs::write(
+            proc_root.path().join("sys/kernel/hostname"),
+            "container-1f2e\n",
+        )
+        .unwrap();
+        let host_root = tempfile::tempdir().unwrap();
+        assert_eq!(host_name(proc_root.path(), None), "container-1f2e");
+        // No /etc/hostname under the host root (or an empty one): the kernel's name.
+        assert_eq!(
+            host_name(proc_root.path(), Some(host_root.path())),
+            "container-1f2e"
+        );
+        std::fs::create_dir_all(host_root.path().join("etc")).unwrap();
+        std::fs::write(host_root.path().join("etc/hostname"), "  \n").unwrap();
+        assert_eq!(
+            host_name(proc_root.path(), Some(host_root.path())),
+            "container-1f2e"
+        );
+        std::fs::write(host_root.path().join("etc/hostname"), "db-7\n").unwrap();
+        assert_eq!(host_name(proc_root.path(), Some(host_root.path())), "db-7");
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod uptime;
 
 pub use cpu::{CpuTimes, CpuUsage, cpu_usage, parse_stat};
 pub use disk::{FilesystemUsage, Mount, parse_mountinfo, real_mounts};
-pub use host::{HostCollector, HostSample};
+pub use host::{HostCollector, HostSample, host_name};
 pub use load::{LoadAverage, parse_loadavg};
 pub use memory::{Memory, parse_meminfo};
 pub use net::{InterfaceCounters, InterfaceRate, interface_rates, parse_net_dev};

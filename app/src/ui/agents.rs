@@ -1,10 +1,14 @@
-//! `/agents`: every agent with its live status, label and tag editing, revoke and delete, and
-//! the "Generate enrollment token" dialog with one tab per install snippet.
+//! `/agents`: every agent with its live status, label and tag editing, revoke and delete; the
+//! enrollment tokens with the agents each enrolled; and the "Generate enrollment token" dialog
+//! (one host or a fleet) with one tab per install snippet and the state of the agent builds.
 use leptos::prelude::*;
 
 use super::RequireUser;
 use super::server_fns::*;
-use crate::{AgentInfo, AgentStatus, ConnectionState, CreatedEnrollmentToken};
+use crate::{
+    AgentBuildInfo, AgentInfo, AgentStatus, BuildState, ConnectionState, CreatedEnrollmentToken,
+    EnrollmentTokenInfo, TokenState,
+};
 
 #[component]
 pub fn AgentsPage() -> impl IntoView {
@@ -67,10 +71,86 @@ fn Agents() -> impl IntoView {
                 })}
             </Transition>
         </section>
+        <EnrollmentTokens refresh=dialog_open/>
         <Show when=move || dialog_open.get()>
             <EnrollmentDialog close=move || dialog_open.set(false)/>
         </Show>
     }
+}
+
+/// The enrollment tokens: uses, state, the agents each enrolled, and deletion.
+#[component]
+fn EnrollmentTokens(refresh: RwSignal<bool>) -> impl IntoView {
+    let delete = ServerAction::<DeleteEnrollmentToken>::new();
+    let tokens = Resource::new(
+        move || (refresh.get(), delete.version().get()),
+        |_| list_enrollment_tokens(),
+    );
+    view! {
+        <section class="card" id="enrollment-tokens">
+            <h2>"Enrollment tokens"</h2>
+            {move || delete.value().get().and_then(|r| r.err()).map(|e| view! { <p class="error" role="alert">{e.message()}</p> })}
+            <Transition fallback=|| view! { <p class="muted">"Loading tokens…"</p> }>
+                {move || Suspend::new(async move {
+                    match tokens.await {
+                        Ok(list) if list.is_empty() => view! { <p class="muted">"No enrollment tokens."</p> }.into_any(),
+                        Ok(list) => view! {
+                            <table class="tokens">
+                                <thead><tr><th>"Token"</th><th>"State"</th><th>"Uses"</th><th>"Expires"</th><th>"Enrolled"</th><th></th></tr></thead>
+                                <tbody>{list.into_iter().map(|t| view! { <TokenRow token=t delete/> }).collect_view()}</tbody>
+                            </table>
+                        }.into_any(),
+                        Err(e) => view! { <p class="error">{e.message()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn TokenRow(
+    token: EnrollmentTokenInfo,
+    delete: ServerAction<DeleteEnrollmentToken>,
+) -> impl IntoView {
+    let badge = match token.state {
+        TokenState::Active => "badge ok",
+        TokenState::Used => "badge",
+        TokenState::Expired => "badge warn",
+    };
+    let uses = match token.max_uses {
+        Some(max) => format!("{} of {max}", token.uses),
+        None => format!("{} (fleet, no limit)", token.uses),
+    };
+    let id = token.id;
+    view! {
+        <tr data-token-id=id.to_string()>
+            <td><code>{token.masked.clone()}</code></td>
+            <td><span class=badge>{token.state.to_string()}</span></td>
+            <td data-testid="token-uses">{uses}</td>
+            <td>{token.expires_at.clone()}</td>
+            <td>{if token.agents.is_empty() {
+                view! { <span class="muted">"none"</span> }.into_any()
+            } else {
+                token.agents.iter().map(|a| view! { <span class="tag" title=a.agent_id.clone()>{a.label.clone()}</span> }).collect_view().into_any()
+            }}</td>
+            <td><button class="danger" title="It enrolls no one from now on; enrolled agents stay"
+                on:click=move |_| { delete.dispatch(DeleteEnrollmentToken { id }); }>"Delete"</button></td>
+        </tr>
+    }
+}
+
+/// One line per agent download: what the snippets fetch, and whether it is there.
+fn builds_view(builds: Vec<AgentBuildInfo>) -> impl IntoView {
+    let line = |b: &AgentBuildInfo| {
+        let (class, text) = match b.state {
+            BuildState::Ready => ("badge ok", "ready"),
+            BuildState::Building => ("badge warn", "still building"),
+            BuildState::Missing => ("badge crit", "missing"),
+        };
+        view! { <li data-build=b.target.clone()><span class=class>{text}</span>" "{b.target.clone()}</li> }
+    };
+    view! { <ul class="builds" aria-label="Agent downloads">{builds.iter().map(line).collect_view()}</ul> }
 }
 
 #[component]
@@ -156,6 +236,8 @@ fn snippet(created: &CreatedEnrollmentToken, tab: &str) -> String {
 #[component]
 fn EnrollmentDialog(close: impl Fn() + Clone + Send + Sync + 'static) -> impl IntoView {
     let create = ServerAction::<CreateEnrollment>::new();
+    let builds = Resource::new(|| (), |_| agent_builds());
+    let fleet = RwSignal::new(false);
     let tab = RwSignal::new("standalone");
     let copied = RwSignal::new(false);
     let close_button = close.clone();
@@ -169,16 +251,34 @@ fn EnrollmentDialog(close: impl Fn() + Clone + Send + Sync + 'static) -> impl In
                 {move || match create.value().get() {
                     None => view! {
                         <ActionForm action=create>
-                            <p class="muted">"The token works once. Paste the snippet for your environment on the new host."</p>
+                            <fieldset class="choice">
+                                <legend>"Enrolls"</legend>
+                                <label><input type="radio" name="hosts" value="single" checked on:change=move |_| fleet.set(false)/>"A single host (the token works once)"</label>
+                                <label><input type="radio" name="hosts" value="fleet" on:change=move |_| fleet.set(true)/>"A fleet: DaemonSet, autoscaling group, golden image"</label>
+                            </fieldset>
                             <div class="inline-form">
                                 <label>"Valid for (hours)" <input name="ttl_hours" type="number" min=*crate::text::ENROLLMENT_TTL_HOURS.start() max=*crate::text::ENROLLMENT_TTL_HOURS.end() value="24" required/></label>
+                                <label class:hidden=move || !fleet.get()>"Hosts (empty: no limit)" <input name="fleet_uses" type="number" min=*crate::text::ENROLLMENT_MAX_USES.start() max=*crate::text::ENROLLMENT_MAX_USES.end() placeholder="unlimited"/></label>
                                 <button type="submit" disabled=move || create.pending().get()>"Generate"</button>
                             </div>
+                            <Transition fallback=|| ()>
+                                {move || Suspend::new(async move {
+                                    builds.await.ok().map(|b| {
+                                        let short = b.iter().filter(|b| b.state != BuildState::Ready).count();
+                                        view! {
+                                            {(short > 0).then(|| view! { <p class="warning" role="alert">"Some downloads the snippets fetch are not there yet: the snippets for them fail until they are."</p> })}
+                                            {builds_view(b)}
+                                        }
+                                    })
+                                })}
+                            </Transition>
                         </ActionForm>
                     }.into_any(),
                     Some(Err(e)) => view! { <p class="error" role="alert">{e.message()}</p> }.into_any(),
                     Some(Ok(created)) => {
                         let warnings = created.warnings.clone();
+                        let built = builds_view(created.builds.clone());
+                        let image_load = created.install_templates.image_load.clone();
                         let for_tab = created.clone();
                         let for_copy = created.clone();
                         view! {
@@ -192,6 +292,13 @@ fn EnrollmentDialog(close: impl Fn() + Clone + Send + Sync + 'static) -> impl In
                                     }
                                 }).collect_view()}
                             </div>
+                            {built}
+                            {image_load.map(|load| view! {
+                                <Show when=move || tab.get() == "docker_compose">
+                                    <p class="muted">"First load the image on the host (the Docker run snippet starts with this), then save the YAML below as docker-compose.yml and run docker-compose up -d:"</p>
+                                    <pre class="snippet" data-testid="image-load">{load.clone()}</pre>
+                                </Show>
+                            })}
                             <pre class="snippet" data-testid="snippet">{move || snippet(&for_tab, tab.get())}</pre>
                             <button on:click=move |_| {
                                 let text = snippet(&for_copy, tab.get_untracked());
@@ -203,7 +310,9 @@ fn EnrollmentDialog(close: impl Fn() + Clone + Send + Sync + 'static) -> impl In
                                 let _ = text;
                                 copied.set(true);
                             }>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
-                            <p class="muted">{format!("Token {} expires {}.", created.info.masked, created.info.expires_at)}</p>
+                            <p class="muted">{format!("Token {} ({}) expires {}.", created.info.masked,
+                                match created.info.max_uses { Some(1) => "one host".to_owned(), Some(n) => format!("up to {n} hosts"), None => "any number of hosts".to_owned() },
+                                created.info.expires_at)}</p>
                         }.into_any()
                     }
                 }}

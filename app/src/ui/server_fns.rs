@@ -250,14 +250,53 @@ pub async fn delete_agent(agent_id: String) -> Result<(), ApiError> {
 
 /// Issues an enrollment token with install snippets for this browser's view of the server.
 #[server(prefix = "/_sf", endpoint = "create_enrollment")]
-pub async fn create_enrollment(ttl_hours: i64) -> Result<crate::CreatedEnrollmentToken, ApiError> {
+/// `hosts` is `single` (one host) or `fleet`; a fleet's `fleet_uses` is a number, or empty
+/// for any number of hosts within the TTL.
+pub async fn create_enrollment(
+    ttl_hours: i64,
+    hosts: String,
+    fleet_uses: String,
+) -> Result<crate::CreatedEnrollmentToken, ApiError> {
     server::signed_in(|me, backend| async move {
         let client = server::client().await?;
+        let max_uses = match (hosts.as_str(), fleet_uses.trim()) {
+            ("fleet", "") => None,
+            ("fleet", n) => Some(n.parse::<i64>().map_err(|_| {
+                ApiError::invalid(
+                    crate::Field::MaxUses,
+                    "The number of hosts is a whole number, or empty for any number.",
+                )
+            })?),
+            _ => Some(1),
+        };
+        let request = crate::NewEnrollmentToken {
+            ttl_hours: Some(ttl_hours),
+            max_uses,
+        };
         backend
-            .create_enrollment_token(&me, Some(ttl_hours), client.host, client.https)
+            .create_enrollment_token(&me, request, client.host, client.https)
             .await
     })
     .await
+}
+
+/// Every enrollment token and the agents each enrolled.
+#[server(prefix = "/_sf", endpoint = "enrollment_tokens")]
+pub async fn list_enrollment_tokens() -> Result<Vec<crate::EnrollmentTokenInfo>, ApiError> {
+    server::signed_in(|me, backend| async move { backend.enrollment_tokens(&me).await }).await
+}
+
+/// Deletes an enrollment token.
+#[server(prefix = "/_sf", endpoint = "delete_enrollment_token")]
+pub async fn delete_enrollment_token(id: i64) -> Result<(), ApiError> {
+    server::signed_in(|me, backend| async move { backend.delete_enrollment_token(&me, id).await })
+        .await
+}
+
+/// The agent downloads and their state.
+#[server(prefix = "/_sf", endpoint = "agent_builds")]
+pub async fn agent_builds() -> Result<Vec<crate::AgentBuildInfo>, ApiError> {
+    server::signed_in(|me, backend| async move { backend.agent_builds(&me).await }).await
 }
 
 /// Containers of one host (or all).

@@ -87,7 +87,9 @@ impl proto::agent_service_server::AgentService for Ingest {
     ) -> Result<Response<proto::RegisterAgentResponse>, Status> {
         let r = request.into_inner();
         let agent_id = self.vantage.enroll_agent(&r).await.map_err(|e| match e {
-            EnrollError::Refused => Status::permission_denied(e.to_string()),
+            EnrollError::Refused | EnrollError::UsedUp { .. } | EnrollError::Expired => {
+                Status::permission_denied(e.to_string())
+            }
             EnrollError::Invalid(text) => Status::invalid_argument(text),
             EnrollError::Unavailable => Status::unavailable(e.to_string()),
         })?;

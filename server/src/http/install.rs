@@ -1,6 +1,10 @@
-//! `GET /install.sh` and `GET /download/vantage-agent/linux-<arch>`: what the standalone
-//! install snippet fetches. Binaries are served from `<data-dir>/downloads/`.
+//! What the install snippets fetch, without signing in: `GET /install.sh`,
+//! `GET /download/vantage-agent/linux-<arch>` and `GET /download/vantage-agent-image.tar`,
+//! from the agent downloads directory (`--agent-downloads`). Each answer carries its SHA-256
+//! in `X-Checksum-Sha256`; what checks it is the step before (snippet, `install.sh`).
+use axum::Extension;
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -8,60 +12,69 @@ use axum::routing::get;
 
 use app::ApiError;
 use app::backend::ClientInfo;
-use axum::Extension;
 
 use super::AppState;
-
-const INSTALL_SCRIPT: &str = include_str!("assets/install.sh");
-/// Architectures the installer asks for.
-pub const ARCHITECTURES: [&str; 3] = ["x86_64", "aarch64", "armv7"];
+use crate::downloads::{IMAGE_FILE, ReadyFile};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/install.sh", get(install_script))
-        .route("/download/vantage-agent/{target}", get(download))
+        .route("/download/vantage-agent/{target}", get(agent))
+        .route(&format!("/download/{IMAGE_FILE}"), get(image))
 }
 
-async fn install_script(Extension(client): Extension<ClientInfo>) -> Response {
+async fn install_script(
+    State(state): State<AppState>,
+    Extension(client): Extension<ClientInfo>,
+) -> Result<Response, ApiError> {
     // The host was checked against host-name grammar: nothing else reaches the script.
     let host = client.host.unwrap_or_else(|| "localhost".to_owned());
     let scheme = if client.https { "https" } else { "http" };
-    let script = INSTALL_SCRIPT.replace("__VANTAGE_URL__", &format!("{scheme}://{host}"));
-    (
+    let script = state
+        .vantage
+        .install_script(&format!("{scheme}://{host}"))
+        .await?;
+    Ok((
         [(header::CONTENT_TYPE, "text/x-shellscript; charset=utf-8")],
         script,
     )
-        .into_response()
+        .into_response())
 }
 
-async fn download(State(state): State<AppState>, Path(target): Path<String>) -> Response {
-    let arch = target
-        .strip_prefix("linux-")
-        .filter(|a| ARCHITECTURES.contains(a));
-    let Some(arch) = arch else {
-        return ApiError::UnknownTarget(target).into_response();
-    };
-    let file = state
-        .config
-        .data_dir
-        .join("downloads")
-        .join(format!("vantage-agent-linux-{arch}"));
-    match tokio::fs::read(&file).await {
-        Ok(bytes) => (
-            [
-                (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"vantage-agent\"".to_owned(),
-                ),
-            ],
-            bytes,
-        )
-            .into_response(),
-        Err(_) => ApiError::AgentBuildMissing {
-            arch: arch.to_owned(),
-            path: file.display().to_string(),
-        }
-        .into_response(),
-    }
+async fn agent(
+    State(state): State<AppState>,
+    Path(target): Path<String>,
+) -> Result<Response, ApiError> {
+    let file = state.vantage.agent_download(&target).await?;
+    send(file, "application/octet-stream", "vantage-agent").await
+}
+
+async fn image(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let file = state.vantage.image_download().await?;
+    send(file, "application/x-tar", IMAGE_FILE).await
+}
+
+/// Streams the file (an image is hundreds of megabytes: never read whole into memory).
+async fn send(file: ReadyFile, content_type: &str, name: &str) -> Result<Response, ApiError> {
+    let opened = tokio::fs::File::open(&file.path).await.map_err(|e| {
+        tracing::error!(path = %file.path.display(), error = %e, "cannot open an agent download");
+        ApiError::Internal
+    })?;
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(opened));
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+            (header::CONTENT_LENGTH, file.size_bytes.to_string()),
+            (
+                header::HeaderName::from_static("x-checksum-sha256"),
+                file.sha256,
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }

@@ -1,11 +1,12 @@
 //! Agents and their enrollment: tokens with install snippets, listing, editing, revoking and
 //! deleting.
 use proto::clock::now_s;
+use std::collections::HashMap;
 use std::net::{IpAddr, ToSocketAddrs};
 
 use app::{
-    AgentInfo, AgentPatch, ApiError, ConnectionState, CreatedEnrollmentToken, EnrollmentTokenInfo,
-    Field, HostOverview, Me, TokenKind, TokenState,
+    AgentInfo, AgentPatch, ApiError, ConnectionState, CreatedEnrollmentToken, EnrolledAgent,
+    EnrollmentTokenInfo, Field, HostOverview, Me, NewEnrollmentToken, TokenKind, TokenState,
 };
 
 use super::ingest::ENROLLMENT_TOKEN_PREFIX;
@@ -24,6 +25,13 @@ pub struct InstallContext {
     pub http_url: String,
     /// The certificate pin, when the server's certificate is self-signed.
     pub pin: Option<String>,
+    /// SHA-256 of `install.sh` as this server serves it at `http_url`.
+    pub install_sha256: String,
+    /// Where the docker snippets get the image.
+    pub image: super::snippets::ImageSource,
+    /// The token's uses (`None`: any number) and expiry (RFC 3339), for the snippets' notes.
+    pub max_uses: Option<i64>,
+    pub expires_at: String,
     pub warnings: Vec<String>,
 }
 
@@ -90,8 +98,12 @@ fn unreachable_kind(host: &str) -> Option<&'static str> {
     addresses.iter().any(private).then_some("a private address")
 }
 
-fn enrollment_info(row: &EnrollmentTokenRow, now: i64) -> EnrollmentTokenInfo {
-    let state = if row.used_at.is_some() {
+fn enrollment_info(
+    row: &EnrollmentTokenRow,
+    agents: Vec<EnrolledAgent>,
+    now: i64,
+) -> EnrollmentTokenInfo {
+    let state = if row.used_up() {
         TokenState::Used
     } else if row.expires_at <= now {
         TokenState::Expired
@@ -105,6 +117,9 @@ fn enrollment_info(row: &EnrollmentTokenRow, now: i64) -> EnrollmentTokenInfo {
         created_at: app::rfc3339_from_millis(row.created_at * 1000),
         expires_at: app::rfc3339_from_millis(row.expires_at * 1000),
         used_by_agent_id: row.used_by_agent_id.clone(),
+        max_uses: row.max_uses,
+        uses: row.uses,
+        agents,
     }
 }
 
@@ -131,12 +146,13 @@ fn unknown_agent(agent_id: &str) -> ApiError {
 }
 
 impl Vantage {
-    /// Creates a single-use enrollment token, with snippets that reach this server the way
-    /// the requesting browser or client does (`request_host` is its Host header).
+    /// Creates an enrollment token (one host, or a fleet), with snippets that reach this
+    /// server the way the requesting browser or client does (`request_host` is its Host
+    /// header).
     pub async fn create_enrollment_token_for(
         &self,
         caller: &Me,
-        ttl_hours: Option<i64>,
+        request: NewEnrollmentToken,
         request_host: Option<String>,
         https: bool,
     ) -> Result<CreatedEnrollmentToken, ApiError> {
@@ -148,30 +164,42 @@ impl Vantage {
         let host = request_host.unwrap_or_else(|| "localhost".to_owned());
         let http_url = format!("{}://{host}", if https { "https" } else { "http" });
         // Name resolution for the reachability warning may block.
-        let (grpc_url, warnings) = tokio::task::spawn_blocking(move || {
+        let (grpc_url, mut warnings) = tokio::task::spawn_blocking(move || {
             resolve_grpc_url(grpc.public_url.as_deref(), Some(&host), grpc.port)
         })
         .await
         .map_err(internal)?;
+        let distribution = self.distribution(&http_url).await?;
+        warnings.extend(distribution.warnings);
         let context = InstallContext {
             grpc_url,
             http_url,
             pin: grpc.pin,
+            install_sha256: distribution.install_sha256,
+            image: distribution.image,
+            max_uses: request.max_uses,
+            expires_at: String::new(),
             warnings,
         };
-        self.create_enrollment_token(caller, ttl_hours, context)
-            .await
+        let mut created = self
+            .create_enrollment_token(caller, request, context)
+            .await?;
+        created.builds = distribution.builds;
+        Ok(created)
     }
 
-    /// Creates a single-use enrollment token and the snippets that use it.
+    /// Creates an enrollment token and the snippets that use it. `context.max_uses` and
+    /// `expires_at` are taken from the request and the stored token.
     pub async fn create_enrollment_token(
         &self,
         caller: &Me,
-        ttl_hours: Option<i64>,
-        context: InstallContext,
+        request: NewEnrollmentToken,
+        mut context: InstallContext,
     ) -> Result<CreatedEnrollmentToken, ApiError> {
-        let ttl_hours = ttl_hours.unwrap_or(24);
+        let ttl_hours = request.ttl_hours.unwrap_or(24);
         app::text::check_enrollment_ttl(ttl_hours).map_err(|m| ApiError::invalid(Field::Ttl, m))?;
+        app::text::check_enrollment_max_uses(request.max_uses)
+            .map_err(|m| ApiError::invalid(Field::MaxUses, m))?;
         let token = auth::new_secret(ENROLLMENT_TOKEN_PREFIX).map_err(internal)?;
         let hint = auth::mask_with(ENROLLMENT_TOKEN_PREFIX, &token);
         let row = self
@@ -181,37 +209,80 @@ impl Vantage {
                 &hint,
                 caller.user_id,
                 now_s() + ttl_hours * 3600,
+                request.max_uses,
             )
             .await?;
         tracing::info!(
             user_id = caller.user_id,
             token_id = row.enrollment_token_id,
             ttl_hours,
+            max_uses = ?request.max_uses,
             "enrollment token issued"
         );
+        let info = enrollment_info(&row, Vec::new(), now_s());
+        context.max_uses = row.max_uses;
+        context.expires_at = info.expires_at.clone();
         Ok(CreatedEnrollmentToken {
             grpc_url: context.grpc_url.clone(),
             pin: context.pin.clone(),
             install_templates: install_templates(&token, &context),
             token,
-            info: enrollment_info(&row, now_s()),
+            info,
+            builds: Vec::new(),
             warnings: context.warnings,
         })
     }
 
-    /// Every enrollment token, masked.
+    /// Every enrollment token, masked, with the agents each enrolled.
     pub async fn list_enrollment_tokens(
         &self,
         _caller: &Me,
     ) -> Result<Vec<EnrollmentTokenInfo>, ApiError> {
         let now = now_s();
+        let mut enrolled = self.enrolled_agents().await?;
         Ok(self
             .store
             .list_enrollment_tokens()
             .await?
             .iter()
-            .map(|r| enrollment_info(r, now))
+            .map(|r| {
+                let agents = enrolled.remove(&r.enrollment_token_id).unwrap_or_default();
+                enrollment_info(r, agents, now)
+            })
             .collect())
+    }
+
+    /// One enrollment token and the agents it enrolled.
+    pub async fn enrollment_token(
+        &self,
+        _caller: &Me,
+        id: i64,
+    ) -> Result<EnrollmentTokenInfo, ApiError> {
+        let row = self
+            .store
+            .enrollment_token(id)
+            .await?
+            .ok_or(ApiError::UnknownToken {
+                kind: TokenKind::Enrollment,
+                id,
+            })?;
+        let agents = self
+            .enrolled_agents()
+            .await?
+            .remove(&id)
+            .unwrap_or_default();
+        Ok(enrollment_info(&row, agents, now_s()))
+    }
+
+    async fn enrolled_agents(&self) -> Result<HashMap<i64, Vec<EnrolledAgent>>, ApiError> {
+        let mut by_token: HashMap<i64, Vec<EnrolledAgent>> = HashMap::new();
+        for (token_id, agent_id, label) in self.store.agents_by_enrollment_token().await? {
+            by_token
+                .entry(token_id)
+                .or_default()
+                .push(EnrolledAgent { agent_id, label });
+        }
+        Ok(by_token)
     }
 
     /// Deletes an enrollment token.

@@ -17,7 +17,7 @@ use crate::auth;
 use crate::ingest::validate::{self, Invalid};
 use crate::live::{HostNames, LiveEvent};
 use crate::store::{
-    AgentBatch, AgentRow, BatchItem, IngestError, NewAgent, SampleRow, SpoolReport,
+    AgentBatch, AgentRow, BatchItem, IngestError, NewAgent, Registration, SampleRow, SpoolReport,
 };
 use crate::streams::Control;
 
@@ -31,9 +31,17 @@ const FRESH_EVENT_MS: i64 = 120_000;
 /// Why an enrollment was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum EnrollError {
-    /// The token is unknown, used or expired (one answer for all three).
-    #[error("the enrollment token is unknown, used or expired")]
+    /// No token has that value.
+    #[error("the enrollment token is unknown: generate one on the dashboard (Agents)")]
     Refused,
+    /// The token (its holder knows it) has enrolled as many agents as it may.
+    #[error(
+        "the enrollment token is used up: it enrolled its {max_uses} agent(s); generate a new one"
+    )]
+    UsedUp { max_uses: i64 },
+    /// The token (its holder knows it) is past its TTL.
+    #[error("the enrollment token has expired; generate a new one")]
+    Expired,
     /// A field breaks its rule.
     #[error("{0}")]
     Invalid(String),
@@ -144,9 +152,20 @@ impl Vantage {
                 tracing::error!(error = %e, "cannot register an agent");
                 EnrollError::Unavailable
             })?;
-        if !registered {
-            tracing::warn!("enrollment refused: unknown, used or expired token");
-            return Err(EnrollError::Refused);
+        match registered {
+            Registration::Registered { .. } => {}
+            Registration::Unknown => {
+                tracing::warn!("enrollment refused: unknown token");
+                return Err(EnrollError::Refused);
+            }
+            Registration::UsedUp { max_uses } => {
+                tracing::warn!(max_uses, "enrollment refused: token used up");
+                return Err(EnrollError::UsedUp { max_uses });
+            }
+            Registration::Expired => {
+                tracing::warn!("enrollment refused: token expired");
+                return Err(EnrollError::Expired);
+            }
         }
         tracing::info!(agent_id = %agent.agent_id, label = ?agent.label, "agent enrolled");
         self.live.set_connected(&agent.agent_id, false);

@@ -29,6 +29,7 @@ pub const MAX_HISTORY_BUCKETS: i64 = 10_000;
 
 mod agents;
 mod containers;
+mod downloads;
 mod ingest;
 mod ops;
 mod snippets;
@@ -37,6 +38,7 @@ pub mod subscriptions;
 pub use agents::{InstallContext, resolve_grpc_url};
 pub use ingest::{Committed, ENROLLMENT_TOKEN_PREFIX, EnrollError, Refusal, StreamAgent};
 pub use ops::{HealthReport, Retention};
+pub use snippets::ImageSource;
 
 /// Everything the rules need: the store, the live state, the batch writer, the login
 /// throttle and the agents' live streams. Private: every caller (HTTP, server functions,
@@ -53,6 +55,8 @@ pub struct Vantage {
     streams: crate::streams::StreamRegistry,
     /// The gRPC listener, once bound (server mode only).
     grpc: std::sync::OnceLock<GrpcEndpoint>,
+    /// The agent builds and image the snippets fetch (set once, at start-up).
+    downloads: std::sync::OnceLock<Arc<crate::downloads::Downloads>>,
     /// Open live event streams, by the credentials that opened them.
     subscriptions: Arc<subscriptions::Subscriptions>,
     /// What is wrong inside the server now (a stalled writer, a restarting worker).
@@ -113,6 +117,7 @@ impl Vantage {
             hashing: Arc::new(tokio::sync::Semaphore::new(HASHING_AT_ONCE)),
             streams: Default::default(),
             grpc: Default::default(),
+            downloads: Default::default(),
             health,
             subscriptions: Default::default(),
         }
@@ -126,6 +131,11 @@ impl Vantage {
     /// Records where the gRPC listener is, for install snippets (once, at start-up).
     pub fn set_grpc_endpoint(&self, endpoint: GrpcEndpoint) {
         let _ = self.grpc.set(endpoint);
+    }
+
+    /// Records where the agent downloads are (once, at start-up).
+    pub fn set_downloads(&self, downloads: crate::downloads::Downloads) {
+        let _ = self.downloads.set(Arc::new(downloads));
     }
 
     /// Opens a live event stream for the credentials behind `keys`: the current figures at
@@ -489,12 +499,24 @@ impl Backend for Vantage {
     async fn create_enrollment_token(
         &self,
         me: &Me,
-        ttl_hours: Option<i64>,
+        request: app::NewEnrollmentToken,
         request_host: Option<String>,
         https: bool,
     ) -> Result<CreatedEnrollmentToken, ApiError> {
-        self.create_enrollment_token_for(me, ttl_hours, request_host, https)
+        self.create_enrollment_token_for(me, request, request_host, https)
             .await
+    }
+
+    async fn enrollment_tokens(&self, me: &Me) -> Result<Vec<app::EnrollmentTokenInfo>, ApiError> {
+        self.list_enrollment_tokens(me).await
+    }
+
+    async fn delete_enrollment_token(&self, me: &Me, id: i64) -> Result<(), ApiError> {
+        Vantage::delete_enrollment_token(self, me, id).await
+    }
+
+    async fn agent_builds(&self, _me: &Me) -> Result<Vec<app::AgentBuildInfo>, ApiError> {
+        Vantage::agent_builds(self).await
     }
 
     async fn containers(

@@ -103,8 +103,8 @@ impl Vantage {
             );
         }
         metric(
-            "vantage_history_skipped_hours_total",
-            "Host-hours of history the fold could not process and left unfolded.",
+            "vantage_history_fold_skips_total",
+            "Times the fold could not process one host-hour of history and left it unfolded.",
             "counter",
             self.store.skipped_hours().to_string(),
         );

@@ -12,8 +12,36 @@ pub struct EnrollmentTokenRow {
     pub token_hint: String,
     pub created_at: i64,
     pub expires_at: i64,
+    /// When it last enrolled an agent.
     pub used_at: Option<i64>,
+    /// The first agent it enrolled.
     pub used_by_agent_id: Option<String>,
+    /// How many agents it may enroll; `None`: any number within its TTL.
+    pub max_uses: Option<i64>,
+    /// How many it has enrolled.
+    pub uses: i64,
+}
+
+impl EnrollmentTokenRow {
+    pub fn used_up(&self) -> bool {
+        self.max_uses.is_some_and(|max| self.uses >= max)
+    }
+}
+
+/// What became of an enrollment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    Registered {
+        enrollment_token_id: i64,
+    },
+    /// No token has that hash.
+    Unknown,
+    /// The token has enrolled as many agents as it may.
+    UsedUp {
+        max_uses: i64,
+    },
+    /// The token is past its TTL.
+    Expired,
 }
 
 /// A registered agent.
@@ -92,8 +120,8 @@ pub enum IngestError {
     Unavailable,
 }
 
-const ENROLLMENT_COLUMNS: &str =
-    "enrollment_token_id, token_hint, created_at, expires_at, used_at, used_by_agent_id";
+const ENROLLMENT_COLUMNS: &str = "enrollment_token_id, token_hint, created_at, expires_at, used_at, used_by_agent_id, \
+                                  max_uses, uses";
 const AGENT_COLUMNS: &str = "agent_id, label, hostname, status, public_key, runtime, os, arch, agent_version, tags, \
                              last_seq, created_at, last_seen_at, revoked_at, dropped_events";
 
@@ -105,6 +133,8 @@ fn enrollment_row(r: sqlx::any::AnyRow) -> Result<EnrollmentTokenRow, sqlx::Erro
         expires_at: r.try_get("expires_at")?,
         used_at: r.try_get("used_at")?,
         used_by_agent_id: r.try_get("used_by_agent_id")?,
+        max_uses: r.try_get("max_uses")?,
+        uses: r.try_get("uses")?,
     })
 }
 
@@ -149,16 +179,18 @@ impl Store {
         token_hint: &str,
         created_by: i64,
         expires_at: i64,
+        max_uses: Option<i64>,
     ) -> Result<EnrollmentTokenRow, StoreError> {
         let row = sqlx::query(AssertSqlSafe(format!(
-            "insert into enrollment_token (token_hash, token_hint, created_by, created_at, expires_at) \
-             values ($1, $2, $3, $4, $5) returning {ENROLLMENT_COLUMNS}"
+            "insert into enrollment_token (token_hash, token_hint, created_by, created_at, expires_at, max_uses) \
+             values ($1, $2, $3, $4, $5, $6) returning {ENROLLMENT_COLUMNS}"
         )))
         .bind(token_hash)
         .bind(token_hint)
         .bind(created_by)
         .bind(now_s())
         .bind(expires_at)
+        .bind(max_uses)
         .fetch_one(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
@@ -187,31 +219,71 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Consumes an unused, unexpired enrollment token and registers the agent, in one
-    /// transaction. `Ok(false)` when the token is unknown, used or expired.
+    /// One enrollment token.
+    pub async fn enrollment_token(
+        &self,
+        id: i64,
+    ) -> Result<Option<EnrollmentTokenRow>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "select {ENROLLMENT_COLUMNS} from enrollment_token where enrollment_token_id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(enrollment_row).transpose()?)
+    }
+
+    /// The agents each listed token enrolled, as (token id, agent id, label), by label.
+    pub async fn agents_by_enrollment_token(
+        &self,
+    ) -> Result<Vec<(i64, String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "select enrollment_token_id, agent_id, label from agent \
+             where enrollment_token_id is not null order by label, agent_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("enrollment_token_id")?,
+                    r.try_get("agent_id")?,
+                    r.try_get("label")?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    /// Spends one use of an unexpired enrollment token with uses left and registers the
+    /// agent, in one transaction. The use is taken by one conditional update, so racing
+    /// enrollments never exceed `max_uses` on either database.
     pub async fn register_agent(
         &self,
         token_hash: &str,
         agent: &NewAgent,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Registration, StoreError> {
         let now = now_s();
         let mut tx = self.write_tx().await?;
         let row = sqlx::query(
-            "select enrollment_token_id, token_hash from enrollment_token \
-             where token_hash = $1 and used_at is null and expires_at > $2",
+            "select enrollment_token_id, token_hash from enrollment_token where token_hash = $1",
         )
         .bind(token_hash)
-        .bind(now)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(row) = row else { return Ok(false) };
+        let Some(row) = row else {
+            return Ok(Registration::Unknown);
+        };
         let stored: String = row.try_get("token_hash")?;
         if !constant_time_eq(&stored, token_hash) {
-            return Ok(false);
+            return Ok(Registration::Unknown);
         }
         let id: i64 = row.try_get("enrollment_token_id")?;
-        let used = sqlx::query(
-            "update enrollment_token set used_at = $1, used_by_agent_id = $2 where enrollment_token_id = $3 and used_at is null",
+        let spent = sqlx::query(
+            "update enrollment_token set uses = uses + 1, used_at = $1, \
+             used_by_agent_id = coalesce(used_by_agent_id, $2) \
+             where enrollment_token_id = $3 and expires_at > $1 \
+             and (max_uses is null or uses < max_uses)",
         )
         .bind(now)
         .bind(&agent.agent_id)
@@ -219,12 +291,24 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from_sqlx)?;
-        if used.rows_affected() != 1 {
-            return Ok(false);
+        if spent.rows_affected() != 1 {
+            let row = sqlx::query(AssertSqlSafe(format!(
+                "select {ENROLLMENT_COLUMNS} from enrollment_token where enrollment_token_id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            return Ok(match row.map(enrollment_row).transpose()? {
+                None => Registration::Unknown,
+                Some(token) if token.expires_at <= now => Registration::Expired,
+                Some(token) => Registration::UsedUp {
+                    max_uses: token.max_uses.unwrap_or(token.uses),
+                },
+            });
         }
         sqlx::query(
-            "insert into agent (agent_id, label, hostname, status, public_key, runtime, os, arch, agent_version, created_at) \
-             values ($1, $2, $3, 'active', $4, $5, $6, $7, $8, $9)",
+            "insert into agent (agent_id, label, hostname, status, public_key, runtime, os, arch, agent_version, \
+             created_at, enrollment_token_id) values ($1, $2, $3, 'active', $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&agent.agent_id)
         .bind(&agent.label)
@@ -235,11 +319,14 @@ impl Store {
         .bind(&agent.arch)
         .bind(&agent.agent_version)
         .bind(now)
+        .bind(id)
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from_sqlx)?;
         tx.commit().await.map_err(StoreError::from_sqlx)?;
-        Ok(true)
+        Ok(Registration::Registered {
+            enrollment_token_id: id,
+        })
     }
 
     /// Every agent, by label.

@@ -17,7 +17,9 @@ use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor, Row};
 
-pub use agents::{AgentBatch, AgentRow, EnrollmentTokenRow, IngestError, NewAgent, SpoolReport};
+pub use agents::{
+    AgentBatch, AgentRow, EnrollmentTokenRow, IngestError, NewAgent, Registration, SpoolReport,
+};
 pub use containers::{BatchItem, CertificateRow, ContainerRow};
 pub use history::{Layer, unreadable_chunks};
 pub use samples::{HistoryBucket, SampleRow};

@@ -1,6 +1,8 @@
 //! Starts the real `vantage` binary on port 0 with a temporary data dir.
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -96,6 +98,12 @@ impl Server {
         }
         if !extra.contains(&"--grpc-listen") {
             cmd.args(["--grpc-listen", "127.0.0.1:0"]);
+        }
+        // Never the builds of this checkout's `target/agent-downloads`: a test sees only
+        // what it puts there.
+        if !extra.contains(&"--agent-downloads") {
+            cmd.arg("--agent-downloads")
+                .arg(data_dir.path().join("downloads"));
         }
         let mut child = cmd.spawn().expect("start vantage");
         let stdout = child.stdout.take().expect("stdout");
@@ -316,12 +324,22 @@ pub fn spawn_agent<S: AsRef<std::ffi::OsStr>>(
         .expect("start vantage-agent")
 }
 
-/// `POST /api/v1/agents/enrollment-tokens` as the signed-in admin.
+/// `POST /api/v1/agents/enrollment-tokens` as the signed-in admin: a single-use token.
 pub async fn issue_enrollment(server: &Server, http: &reqwest::Client, csrf: &str) -> Enrollment {
+    issue_enrollment_with(server, http, csrf, &json!({"ttl_hours": 1})).await
+}
+
+/// `POST /api/v1/agents/enrollment-tokens` with `request` (e.g. `{"max_uses": null}`).
+pub async fn issue_enrollment_with(
+    server: &Server,
+    http: &reqwest::Client,
+    csrf: &str,
+    request: &Value,
+) -> Enrollment {
     let res = http
         .post(server.path("/api/v1/agents/enrollment-tokens"))
         .header("x-csrf-token", csrf)
-        .json(&json!({"ttl_hours": 1}))
+        .json(request)
         .send()
         .await
         .unwrap();

@@ -4,7 +4,7 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use app::backend::ClientInfo;
@@ -17,13 +17,14 @@ use crate::http::extract::{ApiJson, Authenticated};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/agents", get(list_agents))
+        .route("/agents/builds", get(list_builds))
         .route(
             "/agents/enrollment-tokens",
             get(list_enrollment_tokens).post(create_enrollment_token),
         )
         .route(
             "/agents/enrollment-tokens/{id}",
-            delete(delete_enrollment_token),
+            get(get_enrollment_token).delete(delete_enrollment_token),
         )
         .route(
             "/agents/{id}",
@@ -40,7 +41,7 @@ async fn create_enrollment_token(
 ) -> Result<Response, ApiError> {
     let created = state
         .vantage
-        .create_enrollment_token_for(&auth.me, body.ttl_hours, client.host, client.https)
+        .create_enrollment_token_for(&auth.me, body, client.host, client.https)
         .await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
@@ -50,6 +51,18 @@ async fn list_enrollment_tokens(
     auth: Authenticated,
 ) -> Result<Response, ApiError> {
     Ok(Json(state.vantage.list_enrollment_tokens(&auth.me).await?).into_response())
+}
+
+async fn get_enrollment_token(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let token = state
+        .vantage
+        .enrollment_token(&auth.me, parse_id(&id)?)
+        .await?;
+    Ok(Json(token).into_response())
 }
 
 async fn delete_enrollment_token(
@@ -62,6 +75,13 @@ async fn delete_enrollment_token(
         .delete_enrollment_token(&auth.me, parse_id(&id)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_builds(
+    State(state): State<AppState>,
+    _auth: Authenticated,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.vantage.agent_builds().await?).into_response())
 }
 
 async fn list_agents(

@@ -1,1 +1,4 @@
-curl -fsSL {{script_url}} | sudo sh -s -- --server {{grpc_url}} --enrollment-token {{token}}{{pin_flag}}
+(set -e; f="$(mktemp)"; trap 'rm -f "$f"' EXIT
+curl -fsSL {{script_url}} -o "$f"
+[ "$(sha256sum "$f" | cut -d' ' -f1)" = {{script_sha256}} ] || { echo 'vantage: install.sh does not match the SHA-256 in this snippet; nothing was installed.' >&2; exit 1; }
+sudo sh "$f" --server {{grpc_url}} --enrollment-token {{token}}{{pin_flag}})
