@@ -26,7 +26,8 @@ class Server:
         env.pop("VANTAGE_DATABASE_URL", None)
         self.process = subprocess.Popen(
             [binary, "--http-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--host-interval", "1s",
-             "--data-dir", self.data_dir, *extra],
+             "--data-dir", self.data_dir,
+             "--agent-downloads", os.path.join(self.data_dir, "downloads"), *extra],
             stdout=subprocess.PIPE,
             text=True,
             env=env,

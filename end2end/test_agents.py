@@ -44,7 +44,10 @@ def test_enroll_watch_rename_revoke_delete(server_mode, browser):
     dialog.get_by_role("button", name="Generate").click()
     snippet = dialog.get_by_test_id("snippet")
     expect(snippet).to_contain_text("install.sh")
-    expect(dialog.locator(".warning")).to_contain_text("loopback")
+    expect(dialog.locator(".warning", has_text="loopback")).to_be_visible()
+    # This server has no agent builds: the dialog says so before anyone pastes.
+    expect(dialog.locator(".warning", has_text="linux-x86_64 is missing")).to_be_visible()
+    expect(dialog.locator("li[data-build=linux-aarch64]")).to_contain_text("missing")
     standalone = snippet.inner_text()
     for tab, text in (("Docker run", "docker run"), ("Compose", "services:"), ("Kubernetes", "kind: DaemonSet")):
         dialog.get_by_role("tab", name=tab).click()
@@ -104,3 +107,26 @@ def test_enroll_watch_rename_revoke_delete(server_mode, browser):
             agent.kill()
     assert not errors, errors
     page.close()
+
+
+def test_a_fleet_token_from_the_dialog_lists_its_uses(server_mode, browser):
+    page = browser.new_page()
+    sign_in(page, server_mode)
+    page.goto(server_mode.url + "/agents")
+    wait_for_hydration(page)
+    page.get_by_role("button", name="Generate enrollment token").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.locator("li[data-build=image]")).to_contain_text("missing")
+    dialog.get_by_label("A fleet: DaemonSet, autoscaling group, golden image").check()
+    dialog.get_by_label("Hosts (empty: no limit)").fill("5")
+    dialog.get_by_role("button", name="Generate").click()
+    expect(dialog.get_by_text(re.compile(r"up to 5 hosts"))).to_be_visible()
+    dialog.get_by_role("tab", name="Kubernetes").click()
+    expect(dialog.get_by_test_id("snippet")).to_contain_text("A fleet token: up to 5 nodes enroll with it")
+    shot(page, "10-fleet-dialog")
+    dialog.get_by_role("button", name="Close").click()
+    row = page.locator("#enrollment-tokens tr", has_text="of 5")
+    expect(row.get_by_test_id("token-uses")).to_have_text("0 of 5")
+    shot(page, "11-enrollment-tokens")
+    row.get_by_role("button", name="Delete").click()
+    expect(page.locator("#enrollment-tokens tr", has_text="of 5")).to_have_count(0)

@@ -71,7 +71,7 @@ fn Agents() -> impl IntoView {
                 })}
             </Transition>
         </section>
-        <EnrollmentTokens refresh=dialog_open/>
+        <EnrollmentTokens refresh=dialog_open agents_changed=live_status/>
         <Show when=move || dialog_open.get()>
             <EnrollmentDialog close=move || dialog_open.set(false)/>
         </Show>
@@ -80,10 +80,11 @@ fn Agents() -> impl IntoView {
 
 /// The enrollment tokens: uses, state, the agents each enrolled, and deletion.
 #[component]
-fn EnrollmentTokens(refresh: RwSignal<bool>) -> impl IntoView {
+fn EnrollmentTokens(refresh: RwSignal<bool>, agents_changed: RwSignal<u32>) -> impl IntoView {
     let delete = ServerAction::<DeleteEnrollmentToken>::new();
+    // An agent that enrolls (or goes) changes a token's uses and agents.
     let tokens = Resource::new(
-        move || (refresh.get(), delete.version().get()),
+        move || (refresh.get(), delete.version().get(), agents_changed.get()),
         |_| list_enrollment_tokens(),
     );
     view! {
