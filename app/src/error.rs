@@ -327,10 +327,39 @@ impl<'de> Deserialize<'de> for ApiError {
 
 /// The JSON body of an error response.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// The error itself.
     pub error: ApiError,
 }
+
+/// On the wire an error is `{"code", "message"}` (its own `Serialize`), and so in OpenAPI.
+#[cfg(feature = "ssr")]
+impl utoipa::PartialSchema for ApiError {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .property(
+                "code",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some("snake_case, stable: what went wrong")),
+            )
+            .required("code")
+            .property(
+                "message",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some("one human sentence")),
+            )
+            .required("message")
+            .build()
+            .into()
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl utoipa::ToSchema for ApiError {}
 
 #[cfg(feature = "ssr")]
 impl axum::response::IntoResponse for ApiError {

@@ -6,6 +6,7 @@ pub const LOCAL_AGENT_ID: &str = "local";
 
 /// Whether the server currently hears from a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectionState {
     /// Samples arrive on time.
@@ -16,6 +17,7 @@ pub enum ConnectionState {
 
 /// One row of `GET /api/v1/resources/hosts`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct HostOverview {
     /// `local` or the agent's UUID.
     pub id: String,
@@ -39,6 +41,7 @@ pub struct HostOverview {
 
 /// Per-file-system figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct FilesystemFigures {
     /// Where it is mounted.
     pub mount_point: String,
@@ -60,6 +63,7 @@ pub struct FilesystemFigures {
 
 /// Per-interface network rates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct InterfaceFigures {
     /// Interface name.
     pub name: String,
@@ -71,6 +75,7 @@ pub struct InterfaceFigures {
 
 /// Every figure of one host sample, as the dashboard shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct HostFigures {
     /// When the sample was taken (RFC 3339).
     pub taken_at: String,
@@ -112,6 +117,7 @@ pub struct HostFigures {
 
 /// `GET /api/v1/resources/summary`: one host and its newest figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct HostSummary {
     /// `local` or the agent's UUID.
     pub agent_id: String,
@@ -129,6 +135,7 @@ pub struct HostSummary {
 
 /// A metric the history API can chart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
     /// Busy CPU share, percent.
@@ -186,6 +193,7 @@ impl std::str::FromStr for Metric {
 
 /// One time bucket of a history series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct HistoryPoint {
     /// Start of the bucket, unix seconds.
     pub ts: i64,
@@ -201,6 +209,7 @@ pub struct HistoryPoint {
 
 /// `GET /api/v1/resources/history`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct History {
     /// `local` or the agent's UUID.
     pub agent_id: String,
@@ -220,6 +229,7 @@ pub struct History {
 
 /// The signed-in user as `GET /api/v1/auth/me` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Me {
     /// Account id.
     pub user_id: i64,
@@ -232,6 +242,7 @@ pub struct Me {
 
 /// An API token as listed: never the secret itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ApiTokenInfo {
     /// Token id, for deletion.
     pub id: i64,
@@ -247,6 +258,7 @@ pub struct ApiTokenInfo {
 
 /// The answer to token creation: the only time the secret is shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CreatedApiToken {
     /// The full token, `vtg_api_…`.
     pub token: String,
@@ -257,6 +269,7 @@ pub struct CreatedApiToken {
 
 /// Username and password, for setup and login.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Credentials {
     /// Login name.
     pub username: String,
@@ -266,6 +279,7 @@ pub struct Credentials {
 
 /// Body of `POST /api/v1/api-tokens`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct NewApiToken {
     /// A name to recognise the token by.
     pub name: String,
@@ -327,6 +341,7 @@ mod tests {
 
 /// A registered agent as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AgentInfo {
     /// The agent's UUID.
     pub id: String,
@@ -358,6 +373,7 @@ pub struct AgentInfo {
 
 /// Body of `PATCH /api/v1/agents/{id}`: fields left out are unchanged.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AgentPatch {
     /// New label, 1 to 64 characters.
@@ -368,6 +384,7 @@ pub struct AgentPatch {
 
 /// Body of `POST /api/v1/agents/enrollment-tokens`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct NewEnrollmentToken {
     /// Hours the token stays usable, 1 to 168 (default 24).
     #[serde(default)]
@@ -393,6 +410,7 @@ impl Default for NewEnrollmentToken {
 
 /// An agent an enrollment token enrolled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct EnrolledAgent {
     pub agent_id: String,
     pub label: String,
@@ -400,6 +418,7 @@ pub struct EnrolledAgent {
 
 /// Whether the server can hand out one agent download.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AgentBuildInfo {
     /// `linux-x86_64`, `linux-aarch64` or `image` (the container image, `docker save` form).
     pub target: String,
@@ -414,6 +433,7 @@ pub struct AgentBuildInfo {
 
 /// Commands that install an agent, one per environment, all complete and runnable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct InstallTemplates {
     /// For a Linux host with systemd: fetches `install.sh`, checks its SHA-256, runs it.
     pub standalone: String,
@@ -430,6 +450,7 @@ pub struct InstallTemplates {
 
 /// An enrollment token as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct EnrollmentTokenInfo {
     /// Token id, for deletion.
     pub id: i64,
@@ -453,6 +474,7 @@ pub struct EnrollmentTokenInfo {
 
 /// The answer to enrollment-token creation: the only time the token is shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CreatedEnrollmentToken {
     /// `vtg_enr_…`, single use.
     pub token: String,
@@ -474,6 +496,7 @@ pub struct CreatedEnrollmentToken {
 
 /// A container as `GET /api/v1/containers` lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ContainerInfo {
     /// The agent of the host it runs on.
     pub agent_id: String,
@@ -515,6 +538,7 @@ pub struct ContainerInfo {
 
 /// `GET /api/v1/resources/top`: the running containers using the most CPU and memory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct TopConsumers {
     /// Highest CPU first.
     pub by_cpu: Vec<ContainerInfo>,
@@ -524,6 +548,7 @@ pub struct TopConsumers {
 
 /// The newest scan of a watched certificate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CertificateInfo {
     /// The agent that scans it.
     pub agent_id: String,

@@ -23,6 +23,9 @@ pub fn router() -> Router<AppState> {
         .route(&format!("/download/{IMAGE_FILE}"), get(image))
 }
 
+#[utoipa::path(get, path = "/install.sh", tag = "install", summary = "The agent installer, carrying the SHA-256 of each agent build.",
+    responses((status = 200, description = "A POSIX shell script.", content_type = "text/x-shellscript"), (status = "4XX", description = "Refused; `code` says why.", body = app::ErrorBody))
+)]
 async fn install_script(
     State(state): State<AppState>,
     Extension(client): Extension<ClientInfo>,
@@ -41,6 +44,14 @@ async fn install_script(
         .into_response())
 }
 
+#[utoipa::path(get, path = "/download/vantage-agent/{target}", tag = "install", summary = "A static agent build.",
+    params(("target" = String, Path, description = "`linux-x86_64` or `linux-aarch64`.")),
+    responses(
+        (status = 200, description = "The binary; `X-Checksum-Sha256` carries its digest.", content_type = "application/octet-stream"),
+        (status = 404, description = "`unknown_target`, or `agent_build_missing` (also while it is being built).", body = app::ErrorBody),
+        (status = "4XX", description = "Refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn agent(
     State(state): State<AppState>,
     Path(target): Path<String>,
@@ -49,6 +60,13 @@ async fn agent(
     send(file, "application/octet-stream", "vantage-agent").await
 }
 
+#[utoipa::path(get, path = "/download/vantage-agent-image.tar", tag = "install", summary = "The agent image, `docker save` form.",
+    responses(
+        (status = 200, description = "A tar archive for `docker load`; `X-Checksum-Sha256` carries its digest.", content_type = "application/x-tar"),
+        (status = 404, description = "`agent_build_missing`.", body = app::ErrorBody),
+        (status = "4XX", description = "Refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn image(State(state): State<AppState>) -> Result<Response, ApiError> {
     let file = state.vantage.image_download().await?;
     send(file, "application/x-tar", IMAGE_FILE).await

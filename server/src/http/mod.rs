@@ -3,6 +3,7 @@ mod api;
 mod edge;
 mod extract;
 mod install;
+pub mod openapi;
 mod ops;
 pub mod query;
 mod ui;
@@ -55,6 +56,7 @@ fn api_router(state: AppState) -> Router<AppState> {
         ));
     Router::new()
         .merge(api::auth::public_routes())
+        .route("/openapi.json", axum::routing::get(openapi::openapi_json))
         .merge(protected)
         .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY_BYTES))
 }

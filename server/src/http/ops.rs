@@ -27,6 +27,12 @@ fn unwell(status: &str, reasons: Vec<String>) -> Response {
 
 /// 200 while the collection loop ran recently enough and nothing is stalled, else 503 with
 /// the reasons.
+#[utoipa::path(get, path = "/healthz", tag = "operations", summary = "Liveness: the collection loop is current and nothing is stalled.",
+    responses(
+        (status = 200, description = "`{\"status\": \"ok\", \"collection_age_s\"}`", content_type = "application/json"),
+        (status = 503, description = "`{\"status\", \"reason\", \"reasons\"}`", content_type = "application/json")
+    )
+)]
 async fn healthz(State(state): State<AppState>) -> Response {
     let report = state.vantage.health_report(state.config.health_deadline());
     if !report.reasons.is_empty() {
@@ -40,6 +46,12 @@ async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 /// 200 when the store answers and nothing is stalled, else 503.
+#[utoipa::path(get, path = "/readyz", tag = "operations", summary = "Readiness: the store answers and nothing is stalled.",
+    responses(
+        (status = 200, description = "Ready.", content_type = "application/json"),
+        (status = 503, description = "`{\"status\", \"reason\", \"reasons\"}`", content_type = "application/json")
+    )
+)]
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.vantage.readiness().await {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))).into_response(),
@@ -47,6 +59,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", summary = "Prometheus text exposition.",
+    responses((status = 200, description = "Prometheus text format 0.0.4.", content_type = "text/plain"))
+)]
 async fn metrics(State(state): State<AppState>) -> Response {
     let body = state.vantage.metrics_text(&state.http_metrics).await;
     (

@@ -33,6 +33,20 @@ pub fn routes() -> Router<AppState> {
         .route("/agents/{id}/revoke", post(revoke_agent))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/agents/enrollment-tokens",
+    tag = "agents",
+    summary = "Issue an enrollment token (one host or a fleet) with install snippets.",
+    request_body = app::NewEnrollmentToken, security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 201, body = app::CreatedEnrollmentToken),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = 409, description = "Only server mode takes agents.", body = app::ErrorBody),
+        (status = 422, description = "A field breaks its rule.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn create_enrollment_token(
     State(state): State<AppState>,
     Extension(client): Extension<ClientInfo>,
@@ -46,6 +60,18 @@ async fn create_enrollment_token(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/agents/enrollment-tokens",
+    tag = "agents",
+    summary = "Every enrollment token, with its uses and the agents it enrolled.",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, body = Vec<app::EnrollmentTokenInfo>),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn list_enrollment_tokens(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -53,6 +79,19 @@ async fn list_enrollment_tokens(
     Ok(Json(state.vantage.list_enrollment_tokens(&auth.me).await?).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/agents/enrollment-tokens/{id}",
+    tag = "agents",
+    summary = "One enrollment token and the agents it enrolled.",
+    params(("id" = i64, Path, description = "The token id.")), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, body = app::EnrollmentTokenInfo),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = 404, description = "No such item.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn get_enrollment_token(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -65,6 +104,19 @@ async fn get_enrollment_token(
     Ok(Json(token).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/agents/enrollment-tokens/{id}",
+    tag = "agents",
+    summary = "Delete an enrollment token: it enrolls no one from now on.",
+    params(("id" = i64, Path, description = "The token id.")), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = 404, description = "No such item.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn delete_enrollment_token(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -77,6 +129,18 @@ async fn delete_enrollment_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/agents/builds",
+    tag = "agents",
+    summary = "The agent downloads the snippets fetch, and their state.",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, body = Vec<app::AgentBuildInfo>),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn list_builds(
     State(state): State<AppState>,
     _auth: Authenticated,
@@ -84,6 +148,18 @@ async fn list_builds(
     Ok(Json(state.vantage.agent_builds().await?).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/agents",
+    tag = "agents",
+    summary = "Every agent.",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, body = Vec<app::AgentInfo>),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn list_agents(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -91,6 +167,19 @@ async fn list_agents(
     Ok(Json(state.vantage.list_agents(&auth.me).await?).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/agents/{id}",
+    tag = "agents",
+    summary = "One agent.",
+    params(("id" = String, Path, description = "The agent id.")), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, body = app::AgentInfo),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = 404, description = "No such item.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn get_agent(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -99,6 +188,20 @@ async fn get_agent(
     Ok(Json(state.vantage.agent(&auth.me, &id).await?).into_response())
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/agents/{id}",
+    tag = "agents",
+    summary = "Change an agent's label and/or tags.",
+    request_body = app::AgentPatch, params(("id" = String, Path, description = "The agent id.")), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, body = app::AgentInfo),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = 404, description = "No such item.", body = app::ErrorBody),
+        (status = 422, description = "A field breaks its rule.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn patch_agent(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -108,6 +211,19 @@ async fn patch_agent(
     Ok(Json(state.vantage.update_agent(&auth.me, &id, patch).await?).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/agents/{id}/revoke",
+    tag = "agents",
+    summary = "Revoke an agent: its stream ends at once and it never reconnects.",
+    params(("id" = String, Path, description = "The agent id.")), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, body = app::AgentInfo),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = 404, description = "No such item.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn revoke_agent(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -116,6 +232,19 @@ async fn revoke_agent(
     Ok(Json(state.vantage.revoke_agent(&auth.me, &id).await?).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/agents/{id}",
+    tag = "agents",
+    summary = "Revoke an agent and delete everything it sent.",
+    params(("id" = String, Path, description = "The agent id.")), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = 404, description = "No such item.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn delete_agent(
     State(state): State<AppState>,
     auth: Authenticated,

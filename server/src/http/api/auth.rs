@@ -27,18 +27,51 @@ pub fn routes() -> Router<AppState> {
         .route("/auth/me", get(me))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/setup",
+    tag = "auth",
+    summary = "Create the first admin (only while there is no account).",
+    request_body = app::Credentials,
+    responses(
+        (status = 201, description = "The admin exists; sign in next.", body = SetupAnswer),
+        (status = 409, description = "An account exists already.", body = app::ErrorBody),
+        (status = 422, description = "A field breaks its rule.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody),
+        (status = 503, description = "Busy hashing other passwords; try again.", body = app::ErrorBody)
+    )
+)]
 async fn setup(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Response, ApiError> {
     state.vantage.setup(&body.username, &body.password).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::json!({ "username": body.username })),
-    )
-        .into_response())
+    let answer = SetupAnswer {
+        username: body.username,
+    };
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
+/// The answer to setup: the admin's username.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SetupAnswer {
+    pub username: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    tag = "auth",
+    summary = "Sign in: sets the session cookie.",
+    request_body = app::Credentials,
+    responses(
+        (status = 200, description = "Signed in.", body = app::Me),
+        (status = 401, description = "Wrong username or password.", body = app::ErrorBody),
+        (status = 429, description = "Too many failed sign-ins from this address.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody),
+        (status = 503, description = "Busy hashing other passwords; try again.", body = app::ErrorBody)
+    )
+)]
 async fn login(
     State(state): State<AppState>,
     Extension(client): Extension<ClientInfo>,
@@ -57,6 +90,18 @@ async fn login(
     Ok(([(header::SET_COOKIE, cookie_value(cookie)?)], Json(me)).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    tag = "auth",
+    summary = "Sign out: ends the session.",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 204, description = "Signed out."),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn logout(
     State(state): State<AppState>,
     Extension(client): Extension<ClientInfo>,
@@ -77,6 +122,18 @@ fn cookie_value(cookie: String) -> Result<HeaderValue, ApiError> {
     HeaderValue::try_from(cookie).map_err(|_| ApiError::Internal)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/me",
+    tag = "auth",
+    summary = "Who the caller is.",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The caller.", body = app::Me),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn me(auth: Authenticated) -> Json<Me> {
     Json(auth.me)
 }

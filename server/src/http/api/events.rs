@@ -18,6 +18,18 @@ pub fn routes() -> Router<AppState> {
 
 /// Server-sent events: the current figures at once, then every change.
 /// The stream ends at shutdown and as soon as the credential that opened it is revoked.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "events",
+    summary = "Live events (server-sent events): the current figures, then every change.",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "`text/event-stream`: events `host_sample`, `agent_status`, `container_event`, …", content_type = "text/event-stream", body = String),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn events(
     State(state): State<AppState>,
     auth: Authenticated,

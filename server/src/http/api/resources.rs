@@ -26,6 +26,18 @@ pub fn routes() -> Router<AppState> {
         .route("/certificates", get(certificates))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/resources/hosts",
+    tag = "resources",
+    summary = "Every host with its newest figures.",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, body = Vec<app::HostOverview>),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn hosts(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -33,6 +45,19 @@ async fn hosts(
     Ok(Json(state.vantage.hosts(&auth.me).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/resources/top",
+    tag = "resources",
+    summary = "The top containers by CPU and by memory.",
+    params(("agent_id" = Option<String>, Query, description = "One host (`local` is this machine); all hosts when absent.")), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, body = app::TopConsumers),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = 404, description = "No such item.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn top(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -42,6 +67,19 @@ async fn top(
     Ok(Json(state.vantage.top_consumers(&auth.me, scope).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/containers",
+    tag = "resources",
+    summary = "Containers of one host, or of all.",
+    params(("agent_id" = Option<String>, Query, description = "One host (`local` is this machine); all hosts when absent.")), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, body = Vec<app::ContainerInfo>),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = 404, description = "No such item.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn containers(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -51,6 +89,19 @@ async fn containers(
     Ok(Json(state.vantage.containers(&auth.me, scope).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/certificates",
+    tag = "resources",
+    summary = "The newest certificate scans, soonest expiry first.",
+    params(("agent_id" = Option<String>, Query, description = "One host (`local` is this machine); all hosts when absent.")), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, body = Vec<app::CertificateInfo>),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = 404, description = "No such item.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn certificates(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -60,6 +111,19 @@ async fn certificates(
     Ok(Json(state.vantage.certificates(&auth.me, scope).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/resources/summary",
+    tag = "resources",
+    summary = "One host's current figures.",
+    params(("agent_id" = Option<String>, Query, description = "One host (`local` is this machine); all hosts when absent.")), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, body = app::HostSummary),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = 404, description = "No such item.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn summary(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -78,6 +142,26 @@ struct HistoryQuery {
     step: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/resources/history",
+    tag = "resources",
+    summary = "One metric of one host over a time range.",
+    params(
+        ("agent_id" = Option<String>, Query, description = "The host (default `local`)."),
+        ("metric" = app::Metric, Query, description = "The metric."),
+        ("from" = Option<String>, Query, description = "RFC 3339 or unix seconds (default: an hour before `to`)."),
+        ("to" = Option<String>, Query, description = "RFC 3339 or unix seconds (default: now)."),
+        ("step" = Option<String>, Query, description = "Bucket width: `10s`, `5m`, `1h` or seconds.")
+    ), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, body = app::History),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = 404, description = "No such item.", body = app::ErrorBody),
+        (status = 422, description = "A field breaks its rule.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn history(
     State(state): State<AppState>,
     auth: Authenticated,

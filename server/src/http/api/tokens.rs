@@ -19,6 +19,18 @@ pub fn routes() -> Router<AppState> {
         .route("/api-tokens/{id}", delete(delete_token))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/api-tokens",
+    tag = "api-tokens",
+    summary = "The caller's API tokens (masked).",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, body = Vec<app::ApiTokenInfo>),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn list_tokens(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -26,6 +38,19 @@ async fn list_tokens(
     Ok(Json(state.vantage.list_api_tokens(&auth.me).await?).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/api-tokens",
+    tag = "api-tokens",
+    summary = "Create an API token (shown once).",
+    request_body = app::NewApiToken, security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 201, body = app::CreatedApiToken),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = 422, description = "A field breaks its rule.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn create_token(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -35,6 +60,19 @@ async fn create_token(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/api-tokens/{id}",
+    tag = "api-tokens",
+    summary = "Revoke an API token.",
+    params(("id" = i64, Path, description = "The token id.")), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = 404, description = "No such item.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
 async fn delete_token(
     State(state): State<AppState>,
     auth: Authenticated,
