@@ -206,7 +206,7 @@ async fn container_list_stats_and_events_reach_the_server() {
 }
 
 #[tokio::test]
-async fn the_docker_run_snippet_starts_a_working_agent() {
+async fn the_docker_run_snippet_with_a_registry_image_starts_a_working_agent() {
     if let Err(reason) = docker_ready() {
         assert!(
             !require_everything(),
@@ -215,8 +215,9 @@ async fn the_docker_run_snippet_starts_a_working_agent() {
         eprintln!("SKIPPED: {reason}");
         return;
     }
-    // The image the snippet names, built locally from the agent binary next to this test.
-    let version = env!("CARGO_PKG_VERSION");
+    // The image the snippet names (as with --agent-image NAME for a registry image), built
+    // locally from the agent binary next to this test.
+    let id = hex_id();
     let stage = tempfile::tempdir().unwrap();
     let rootfs = stage.path().join("rootfs");
     std::fs::create_dir_all(rootfs.join("usr/local/bin")).unwrap();
@@ -236,7 +237,7 @@ async fn the_docker_run_snippet_starts_a_working_agent() {
         stage.path().join("Dockerfile"),
     )
     .unwrap();
-    let tag = format!("vantage-agent:{version}");
+    let tag = format!("vantage-agent-registry-test:{id}");
     let built = Command::new("docker")
         .args(["build", "-q", "-t", &tag])
         .arg(stage.path())
@@ -248,10 +249,30 @@ async fn the_docker_run_snippet_starts_a_working_agent() {
         String::from_utf8_lossy(&built.stderr)
     );
 
-    let server = Server::start_with(&["--mode", "server"], None);
+    let server = Server::start_with(&["--mode", "server", "--agent-image", &tag], None);
     let (http, csrf) = signed_in(&server).await;
     let created = issue_enrollment(&server, &http, &csrf).await.body;
-    let id = hex_id();
+    assert_eq!(
+        created.install_templates.image_load, None,
+        "a registry image is pulled, not loaded from this server"
+    );
+    assert!(
+        created
+            .install_templates
+            .docker_run
+            .ends_with(&format!("  {tag}"))
+    );
+    assert!(
+        created
+            .install_templates
+            .kubernetes
+            .contains(&format!("image: {tag}\n"))
+    );
+    assert!(
+        !created.warnings.iter().any(|w| w.contains("agent image")),
+        "{:?}",
+        created.warnings
+    );
     let name = format!("vantage-agent-{id}");
     // Run the snippet as a user would paste it, with a name and volume of its own.
     let snippet = created
@@ -314,4 +335,5 @@ async fn the_docker_run_snippet_starts_a_working_agent() {
     let _ = Command::new("docker")
         .args(["volume", "rm", "-f", &format!("vantage-agent-state-{id}")])
         .output();
+    let _ = Command::new("docker").args(["rmi", "-f", &tag]).output();
 }

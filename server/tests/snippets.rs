@@ -565,3 +565,74 @@ async fn the_kubernetes_manifest_passes_a_strict_schema_validator() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_missing_build_is_warned_about_and_its_snippet_stops_with_one_sentence() {
+    let empty = tempfile::tempdir().unwrap();
+    let server = serving(empty.path());
+    let (http, csrf) = signed_in(&server).await;
+    let created = token_for_host(&server, &http, &csrf, "127.0.0.1", json!({})).await;
+    assert!(
+        created
+            .builds
+            .iter()
+            .all(|b| b.state == app::BuildState::Missing),
+        "{:?}",
+        created.builds
+    );
+    for target in ["linux-x86_64", "linux-aarch64"] {
+        assert!(
+            created
+                .warnings
+                .iter()
+                .any(|w| w.contains(&format!("The agent build for {target} is missing"))),
+            "{:?}",
+            created.warnings
+        );
+    }
+    let work = tempfile::tempdir().unwrap();
+    let load = created.install_templates.image_load.unwrap();
+    let out = run_sh(&load, None, work.path(), &[]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("vantage: cannot download the agent image (is it built on the server?); nothing was loaded."),
+        "{}",
+        text(&out)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("does not match"));
+    // The standalone snippet gets as far as install.sh, which names the missing build.
+    let bin = work.path().join("bin");
+    let out = run_sh(
+        &created.install_templates.standalone,
+        None,
+        work.path(),
+        &[("VANTAGE_BIN_DIR", &bin)],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("had no vantage-agent build for linux-x86_64"),
+        "{}",
+        text(&out)
+    );
+    assert!(!bin.exists());
+    // While scripts/run is still building it, the download says so.
+    std::fs::write(empty.path().join("vantage-agent-linux-x86_64.building"), "").unwrap();
+    let res = reqwest::get(format!(
+        "{}/download/vantage-agent/linux-x86_64",
+        server.url.replace("0.0.0.0", "127.0.0.1")
+    ))
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 404);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "agent_build_missing");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is still being built"),
+        "{body}"
+    );
+}

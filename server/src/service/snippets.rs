@@ -247,8 +247,8 @@ mod tests {
         assert_eq!(
             t.standalone,
             format!(
-                "(set -e; f=\"$(mktemp)\"; trap 'rm -f \"$f\"' EXIT\n\
-                 curl -fsSL 'https://v.example/install.sh' -o \"$f\"\n\
+                "(f=\"$(mktemp)\" || exit 1; trap 'rm -f \"$f\"' EXIT\n\
+                 curl -fsSL 'https://v.example/install.sh' -o \"$f\" || {{ echo 'vantage: cannot download install.sh; nothing was installed.' >&2; exit 1; }}\n\
                  [ \"$(sha256sum \"$f\" | cut -d' ' -f1)\" = '{sha}' ] || {{ echo 'vantage: install.sh does not match the SHA-256 in this snippet; nothing was installed.' >&2; exit 1; }}\n\
                  sudo sh \"$f\" --server 'grpcs://v.example:8443' --enrollment-token 'vtg_enr_TOKEN' --server-pin 'sha256:PIN')"
             )
