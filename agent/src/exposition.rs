@@ -36,6 +36,34 @@ pub struct ProcessFigures {
 }
 
 impl ProcessFigures {
+    /// The four `process_*` families, as Prometheus' client libraries name them.
+    pub fn write(&self, out: &mut String) {
+        gauge(
+            out,
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            self.rss_bytes as f64,
+        );
+        counter(
+            out,
+            "process_cpu_seconds_total",
+            "User and system CPU time in seconds.",
+            self.cpu_seconds,
+        );
+        gauge(
+            out,
+            "process_open_fds",
+            "Open file descriptors.",
+            self.open_fds as f64,
+        );
+        gauge(
+            out,
+            "process_start_time_seconds",
+            "Start time since the epoch in seconds.",
+            self.start_time_s,
+        );
+    }
+
     /// Reads /proc/self; figures that cannot be read are 0.
     pub fn read() -> Self {
         // /proc reports times in USER_HZ, fixed at 100 by the kernel ABI.

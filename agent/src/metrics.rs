@@ -121,31 +121,7 @@ impl Status {
     /// The Prometheus text.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
-        let process = ProcessFigures::read();
-        gauge(
-            &mut out,
-            "process_resident_memory_bytes",
-            "Resident memory size in bytes.",
-            process.rss_bytes as f64,
-        );
-        counter(
-            &mut out,
-            "process_cpu_seconds_total",
-            "User and system CPU time in seconds.",
-            process.cpu_seconds,
-        );
-        gauge(
-            &mut out,
-            "process_open_fds",
-            "Open file descriptors.",
-            process.open_fds as f64,
-        );
-        gauge(
-            &mut out,
-            "process_start_time_seconds",
-            "Start time since the epoch in seconds.",
-            process.start_time_s,
-        );
+        ProcessFigures::read().write(&mut out);
         out.push_str("# HELP vantage_agent_host_collection_duration_seconds Time one host sample takes to collect.\n");
         out.push_str("# TYPE vantage_agent_host_collection_duration_seconds histogram\n");
         self.collections

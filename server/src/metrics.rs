@@ -48,31 +48,7 @@ impl HttpMetrics {
 /// Renders every metric in the Prometheus text format.
 pub fn render(http: &HttpMetrics, live: &LiveState) -> String {
     let mut out = String::with_capacity(4096);
-    let process = ProcessFigures::read();
-    gauge(
-        &mut out,
-        "process_resident_memory_bytes",
-        "Resident memory size in bytes.",
-        process.rss_bytes as f64,
-    );
-    counter(
-        &mut out,
-        "process_cpu_seconds_total",
-        "User and system CPU time in seconds.",
-        process.cpu_seconds,
-    );
-    gauge(
-        &mut out,
-        "process_open_fds",
-        "Open file descriptors.",
-        process.open_fds as f64,
-    );
-    gauge(
-        &mut out,
-        "process_start_time_seconds",
-        "Start time since the epoch in seconds.",
-        process.start_time_s,
-    );
+    ProcessFigures::read().write(&mut out);
 
     let requests = http
         .requests

@@ -3,6 +3,20 @@ mod common;
 
 use server::store::{Registration, SampleRow, Store, StoreError};
 
+/// An agent to register, named `label`.
+fn new_agent(agent_id: String, label: &str) -> server::store::NewAgent {
+    server::store::NewAgent {
+        agent_id,
+        label: label.to_owned(),
+        hostname: label.to_owned(),
+        public_key: String::new(),
+        runtime: app::Runtime::Bare,
+        os: "linux".into(),
+        arch: "x86_64".into(),
+        agent_version: "0".into(),
+    }
+}
+
 async fn sqlite() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("v.db").display());
@@ -239,16 +253,10 @@ async fn concurrent_enrollments_do_not_trip_over_sqlite_locks() {
         .map(|i| {
             let store = store.clone();
             tokio::spawn(async move {
-                let agent = server::store::NewAgent {
-                    agent_id: format!("00000000-0000-4000-8000-00000000000{i}"),
-                    label: format!("host-{i}"),
-                    hostname: format!("host-{i}"),
-                    public_key: String::new(),
-                    runtime: app::Runtime::Bare,
-                    os: "linux".into(),
-                    arch: "x86_64".into(),
-                    agent_version: "0".into(),
-                };
+                let agent = new_agent(
+                    format!("00000000-0000-4000-8000-00000000000{i}"),
+                    &format!("host-{i}"),
+                );
                 store.register_agent(&format!("hash-{i}"), &agent).await
             })
         })
@@ -264,16 +272,7 @@ async fn concurrent_enrollments_do_not_trip_over_sqlite_locks() {
     }
     assert_eq!(store.list_agents().await.unwrap().len(), 8);
     // A token works once.
-    let again = server::store::NewAgent {
-        agent_id: "00000000-0000-4000-8000-000000000099".into(),
-        label: "x".into(),
-        hostname: "x".into(),
-        public_key: String::new(),
-        runtime: app::Runtime::Bare,
-        os: String::new(),
-        arch: String::new(),
-        agent_version: String::new(),
-    };
+    let again = new_agent("00000000-0000-4000-8000-000000000099".into(), "x");
     assert_eq!(
         store.register_agent("hash-0", &again).await.unwrap(),
         Registration::UsedUp { max_uses: 1 }
@@ -290,16 +289,7 @@ async fn agents(store: &Store, n: usize) -> Vec<String> {
             .await
             .unwrap();
         let id = format!("00000000-0000-4000-8000-0000000001{i:02}");
-        let agent = server::store::NewAgent {
-            agent_id: id.clone(),
-            label: id.clone(),
-            hostname: id.clone(),
-            public_key: String::new(),
-            runtime: app::Runtime::Bare,
-            os: String::new(),
-            arch: String::new(),
-            agent_version: String::new(),
-        };
+        let agent = new_agent(id.clone(), &id);
         assert!(matches!(
             store.register_agent(&hash, &agent).await.unwrap(),
             Registration::Registered { .. }
@@ -722,16 +712,10 @@ async fn fleet_token_uses_hold_under_racing_enrollments(store: Store) {
         .map(|i| {
             let store = store.clone();
             tokio::spawn(async move {
-                let agent = server::store::NewAgent {
-                    agent_id: format!("00000000-0000-4000-8000-0000000002{i:02}"),
-                    label: format!("node-{i}"),
-                    hostname: format!("node-{i}"),
-                    public_key: String::new(),
-                    runtime: app::Runtime::Kubernetes,
-                    os: "linux".into(),
-                    arch: "x86_64".into(),
-                    agent_version: "0".into(),
-                };
+                let agent = new_agent(
+                    format!("00000000-0000-4000-8000-0000000002{i:02}"),
+                    &format!("node-{i}"),
+                );
                 store.register_agent("fleet", &agent).await.unwrap()
             })
         })
@@ -777,16 +761,10 @@ async fn fleet_token_uses_hold_under_racing_enrollments(store: Store) {
         .await
         .unwrap();
     for i in 0..5 {
-        let agent = server::store::NewAgent {
-            agent_id: format!("00000000-0000-4000-8000-0000000003{i:02}"),
-            label: format!("open-{i}"),
-            hostname: format!("open-{i}"),
-            public_key: String::new(),
-            runtime: app::Runtime::Bare,
-            os: String::new(),
-            arch: String::new(),
-            agent_version: String::new(),
-        };
+        let agent = new_agent(
+            format!("00000000-0000-4000-8000-0000000003{i:02}"),
+            &format!("open-{i}"),
+        );
         assert!(matches!(
             store.register_agent("open", &agent).await.unwrap(),
             Registration::Registered { .. }
