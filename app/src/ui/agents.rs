@@ -96,7 +96,7 @@ fn EnrollmentTokens(refresh: RwSignal<bool>, agents_changed: RwSignal<u32>) -> i
                     match tokens.await {
                         Ok(list) if list.is_empty() => view! { <p class="muted">"No enrollment tokens."</p> }.into_any(),
                         Ok(list) => view! {
-                            <table class="tokens">
+                            <table class="enrollment-tokens">
                                 <thead><tr><th>"Token"</th><th>"State"</th><th>"Uses"</th><th>"Expires"</th><th>"Enrolled"</th><th></th></tr></thead>
                                 <tbody>{list.into_iter().map(|t| view! { <TokenRow token=t delete/> }).collect_view()}</tbody>
                             </table>
