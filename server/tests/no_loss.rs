@@ -7,14 +7,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn counts(db: &str, agent_id: &str) -> (i64, i64, i64) {
     let store = server::store::Store::open(db).await.unwrap();
     let mut times = store.raw_sample_times(Some(agent_id)).await.unwrap();

@@ -44,14 +44,6 @@ fn promtool(text: &str) -> Option<Result<(), String>> {
     })
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn the_server_metrics_pass_promtool_with_request_durations_as_a_histogram() {
     let server = Server::start();

@@ -67,6 +67,11 @@ fn serving(downloads: &Path) -> Server {
     )
 }
 
+/// `path` on `server` as this machine reaches it (the server listens on every address).
+fn local(server: &Server, path: &str) -> String {
+    format!("{}{path}", server.url.replace("0.0.0.0", "127.0.0.1"))
+}
+
 fn port_of(url: &str) -> &str {
     url.rsplit(':').next().unwrap()
 }
@@ -231,7 +236,7 @@ async fn a_tampered_install_script_or_agent_binary_is_refused_and_nothing_is_ins
     let (http, csrf) = signed_in(&server).await;
     let created = token_for_host(&server, &http, &csrf, "127.0.0.1", json!({})).await;
     let snippet = created.install_templates.standalone.clone();
-    let genuine_url = format!("{}/install.sh", server.url.replace("0.0.0.0", "127.0.0.1"));
+    let genuine_url = local(&server, "/install.sh");
     let genuine = reqwest::get(&genuine_url)
         .await
         .unwrap()
@@ -339,12 +344,9 @@ async fn the_served_build_runs_in_a_root_file_system_without_any_libc() {
     }
     let server = serving(&downloads);
     // What the server serves, not what the build left behind.
-    let served = reqwest::get(format!(
-        "{}/download/vantage-agent/linux-x86_64",
-        server.url.replace("0.0.0.0", "127.0.0.1")
-    ))
-    .await
-    .unwrap();
+    let served = reqwest::get(local(&server, "/download/vantage-agent/linux-x86_64"))
+        .await
+        .unwrap();
     assert_eq!(served.status(), 200);
     let digest = served.headers()["x-checksum-sha256"]
         .to_str()
@@ -619,12 +621,9 @@ async fn a_missing_build_is_warned_about_and_its_snippet_stops_with_one_sentence
     assert!(!bin.exists());
     // While scripts/run is still building it, the download says so.
     std::fs::write(empty.path().join("vantage-agent-linux-x86_64.building"), "").unwrap();
-    let res = reqwest::get(format!(
-        "{}/download/vantage-agent/linux-x86_64",
-        server.url.replace("0.0.0.0", "127.0.0.1")
-    ))
-    .await
-    .unwrap();
+    let res = reqwest::get(local(&server, "/download/vantage-agent/linux-x86_64"))
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "agent_build_missing");

@@ -73,7 +73,7 @@ impl Vantage {
         let registry = self.downloads_dir()?.registry_image().map(str::to_owned);
         let mut warnings = Vec::new();
         for build in &builds {
-            let is_image = build.target == "image";
+            let is_image = build.target == Download::Image.target();
             if is_image && registry.is_some() {
                 continue;
             }
@@ -97,7 +97,7 @@ impl Vantage {
             None => ImageSource::Served {
                 sha256: builds
                     .iter()
-                    .find(|b| b.target == "image")
+                    .find(|b| b.target == Download::Image.target())
                     .and_then(|b| b.sha256.clone()),
             },
         };
@@ -115,7 +115,7 @@ fn build_digests(builds: &[AgentBuildInfo]) -> Vec<(&'static str, Option<String>
     ARCHITECTURES
         .iter()
         .map(|arch| {
-            let target = format!("linux-{arch}");
+            let target = Download::Agent(arch).target();
             let digest = builds
                 .iter()
                 .find(|b| b.target == target)
