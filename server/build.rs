@@ -1,5 +1,7 @@
 //! Embeds the dashboard's WASM bundle (built by `scripts/build-frontend`) when it exists, so
 //! the `vantage` binary is self-contained. Without it, pages are served without hydration.
+//! `VANTAGE_EMBED_SITE=0` builds without a bundle on purpose (`scripts/run` does, and passes
+//! `--site-dir` instead, so the server need not wait for the WASM build).
 use std::path::PathBuf;
 
 fn main() {
@@ -9,6 +11,14 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|_| manifest.join("../target/site"));
     println!("cargo:rerun-if-env-changed=VANTAGE_SITE_DIR");
+    println!("cargo:rerun-if-env-changed=VANTAGE_EMBED_SITE");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .join("frontend_assets.rs");
+    if std::env::var("VANTAGE_EMBED_SITE").as_deref() == Ok("0") {
+        std::fs::write(&out, "pub const FRONTEND: Option<(&[u8], &[u8])> = None;\n")
+            .expect("OUT_DIR is writable");
+        return;
+    }
     let js = site.join("pkg/frontend.js");
     let wasm = site.join("pkg/frontend_bg.wasm");
     println!("cargo:rerun-if-changed={}", js.display());
@@ -24,7 +34,5 @@ fn main() {
         );
         "pub const FRONTEND: Option<(&[u8], &[u8])> = None;\n".to_owned()
     };
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
-        .join("frontend_assets.rs");
     std::fs::write(out, code).expect("OUT_DIR is writable");
 }

@@ -115,6 +115,12 @@ pub struct Config {
     #[arg(long, env = "VANTAGE_AGENT_DOWNLOADS", global = true)]
     pub agent_downloads: Option<PathBuf>,
 
+    /// Serve the dashboard's WASM bundle from `DIR/pkg` (`frontend.js`, `frontend_bg.wasm`)
+    /// instead of the one built into the binary. `scripts/run` passes `target/site`, so the
+    /// bundle and the server build side by side and neither waits for the other.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub site_dir: Option<PathBuf>,
+
     /// A registry image for the docker and Kubernetes snippets (e.g.
     /// `registry.example/vantage-agent:0.1.0`). Unset: they load the image this server serves
     /// at /download/vantage-agent-image.tar first.

@@ -181,8 +181,10 @@ pub async fn run(
         .output_name("frontend")
         .site_pkg_dir("pkg")
         .build();
+    let dashboard = http::Dashboard::load(config.site_dir.as_deref())?;
     let state = http::AppState {
         vantage,
+        dashboard: Arc::new(dashboard),
         http_metrics: Default::default(),
         config: config.clone(),
         leptos,

@@ -23,6 +23,7 @@ use crate::metrics::HttpMetrics;
 use crate::service::Vantage;
 
 pub use extract::Authenticated;
+pub use ui::Dashboard;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -31,6 +32,8 @@ pub struct AppState {
     pub http_metrics: Arc<HttpMetrics>,
     pub config: Arc<Config>,
     pub leptos: LeptosOptions,
+    /// The WASM bundle pages hydrate with (built in, or read from `--site-dir`).
+    pub dashboard: Arc<Dashboard>,
     /// Cancelled at shutdown: long-lived responses (SSE) end with it.
     pub shutdown: CancellationToken,
 }

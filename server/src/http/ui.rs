@@ -1,8 +1,11 @@
 //! The dashboard: server-rendered Leptos pages, their server functions, and the static assets.
+use std::path::Path as FilePath;
 use std::sync::{Arc, OnceLock};
 
+use anyhow::Context;
 use axum::Router;
-use axum::extract::Path;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -26,7 +29,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let backend: Arc<dyn Backend> = state.vantage.clone();
     let options = state.leptos.clone();
     let routes = generate_route_list(App);
-    if assets::FRONTEND.is_none() {
+    if !state.dashboard.hydrates() {
         tracing::warn!("this build has no WASM bundle: pages render without live updates");
     }
     Router::new()
@@ -53,27 +56,80 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .layer(axum::middleware::from_fn(same_origin_for_forms))
 }
 
-/// One static asset, compressed once on first use and revalidated by ETag.
+/// The dashboard's WASM bundle: the one built into the binary, or the files of `--site-dir`.
+/// Each file is compressed once, on first use.
+pub struct Dashboard {
+    files: Option<(Bytes, Bytes)>,
+    assets: OnceLock<(Asset, Asset)>,
+}
+
+impl Dashboard {
+    /// The bundle in `site_dir/pkg` when given (it must be there), else the built-in one.
+    pub fn load(site_dir: Option<&FilePath>) -> anyhow::Result<Self> {
+        let files = match site_dir {
+            Some(dir) => {
+                let read = |name: &str| {
+                    let path = dir.join("pkg").join(name);
+                    std::fs::read(&path).map(Bytes::from).with_context(|| {
+                        format!(
+                            "--site-dir {}: cannot read the dashboard bundle {} (build it with scripts/build-frontend)",
+                            dir.display(),
+                            path.display()
+                        )
+                    })
+                };
+                Some((read("frontend.js")?, read("frontend_bg.wasm")?))
+            }
+            None => assets::FRONTEND.map(|(js, wasm)| (Bytes::from_static(js), Bytes::from_static(wasm))),
+        };
+        Ok(Self {
+            files,
+            assets: OnceLock::new(),
+        })
+    }
+
+    /// Whether pages can hydrate (a bundle exists).
+    pub fn hydrates(&self) -> bool {
+        self.files.is_some()
+    }
+
+    fn asset(&self, file: &str) -> Option<&Asset> {
+        let (js, wasm) = self.files.as_ref()?;
+        let (js, wasm) = self.assets.get_or_init(|| {
+            (
+                Asset::new("text/javascript", js.clone()),
+                Asset::new("application/wasm", wasm.clone()),
+            )
+        });
+        match file {
+            "frontend.js" => Some(js),
+            "frontend_bg.wasm" => Some(wasm),
+            _ => None,
+        }
+    }
+}
+
+/// One static asset, compressed once and revalidated by ETag.
 struct Asset {
     content_type: &'static str,
-    plain: &'static [u8],
-    gzip: Vec<u8>,
+    plain: Bytes,
+    gzip: Bytes,
     etag: String,
 }
 
 impl Asset {
-    fn new(content_type: &'static str, plain: &'static [u8]) -> Self {
+    fn new(content_type: &'static str, plain: Bytes) -> Self {
         use std::io::Write;
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         let gzip = encoder
-            .write_all(plain)
+            .write_all(&plain)
             .and_then(|_| encoder.finish())
             .unwrap_or_default();
-        let digest = sha2::Sha256::digest(plain);
+        let digest = sha2::Sha256::digest(&plain);
         Self {
             content_type,
             plain,
-            gzip,
+            gzip: gzip.into(),
             etag: format!("\"{}\"", hex::encode(&digest[..12])),
         }
     }
@@ -104,32 +160,17 @@ impl Asset {
             )
                 .into_response()
         } else {
-            (common, self.plain).into_response()
+            (common, self.plain.clone()).into_response()
         }
     }
 }
 
-fn frontend_assets() -> Option<&'static (Asset, Asset)> {
-    static ASSETS: OnceLock<Option<(Asset, Asset)>> = OnceLock::new();
-    ASSETS
-        .get_or_init(|| {
-            assets::FRONTEND.map(|(js, wasm)| {
-                (
-                    Asset::new("text/javascript", js),
-                    Asset::new("application/wasm", wasm),
-                )
-            })
-        })
-        .as_ref()
-}
-
-async fn pkg(Path(file): Path<String>, headers: HeaderMap) -> Response {
-    let asset = frontend_assets().and_then(|(js, wasm)| match file.as_str() {
-        "frontend.js" => Some(js),
-        "frontend_bg.wasm" => Some(wasm),
-        _ => None,
-    });
-    match asset {
+async fn pkg(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match state.dashboard.asset(&file) {
         Some(asset) => asset.respond(&headers),
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
