@@ -10,6 +10,10 @@ pub enum Field {
     Tags,
     Ttl,
     MaxUses,
+    AlertRule,
+    Channel,
+    Silence,
+    Comment,
 }
 
 impl Field {
@@ -22,6 +26,10 @@ impl Field {
             Field::Tags => "invalid_tags",
             Field::Ttl => "invalid_ttl",
             Field::MaxUses => "invalid_max_uses",
+            Field::AlertRule => "invalid_alert_rule",
+            Field::Channel => "invalid_channel",
+            Field::Silence => "invalid_silence",
+            Field::Comment => "invalid_comment",
         }
     }
 }
@@ -98,6 +106,15 @@ pub enum ApiError {
         building: bool,
         path: String,
     },
+    /// 404: no item of this kind (alert rule, alert, silence, notification channel) has
+    /// this id.
+    UnknownItem { kind: &'static str, id: i64 },
+    /// 409: only a firing alert can be acknowledged.
+    NotFiring(i64),
+    /// 409: the alert was acknowledged already.
+    AlreadyAcknowledged(i64),
+    /// 409: another item has this name.
+    NameTaken(String),
     /// 503: every password-hashing slot is taken.
     Busy,
     /// 500: something broke inside; logged where it happened.
@@ -136,6 +153,7 @@ impl ApiError {
             | UnknownUser(_)
             | UnknownToken { .. }
             | UnknownTarget(_)
+            | UnknownItem { .. }
             | AgentBuildMissing { .. } => 404,
             UnsupportedMediaType => 415,
             PayloadTooLarge => 413,
@@ -151,7 +169,13 @@ impl ApiError {
             | MissingMetric
             | InvalidMetric(_) => 400,
             MethodNotAllowed(_) => 405,
-            SetupDone | UsernameTaken(_) | Conflict | ServerModeRequired => 409,
+            SetupDone
+            | UsernameTaken(_)
+            | Conflict
+            | ServerModeRequired
+            | NotFiring(_)
+            | AlreadyAcknowledged(_)
+            | NameTaken(_) => 409,
             Busy => 503,
             Internal | ServerFunction(_) | Reported { .. } => 500,
             Rejected { status, .. } => *status,
@@ -192,6 +216,10 @@ impl ApiError {
             UnknownToken { .. } => "unknown_token",
             UnknownTarget(_) => "unknown_target",
             AgentBuildMissing { .. } => "agent_build_missing",
+            UnknownItem { .. } => "not_found",
+            NotFiring(_) => "alert_not_firing",
+            AlreadyAcknowledged(_) => "alert_already_acknowledged",
+            NameTaken(_) => "name_taken",
             Busy => "busy",
             Internal => "internal_error",
             ServerFunction(_) => "server_function_error",
@@ -276,6 +304,12 @@ impl ApiError {
                 "This server has no vantage-agent {}: run scripts/build-agents, or copy one to {path} (see the README).",
                 build_name(target)
             ),
+            UnknownItem { kind, id } => format!("No {kind} has id {id}."),
+            NotFiring(id) => {
+                format!("Alert {id} is not firing; only a firing alert is acknowledged.")
+            }
+            AlreadyAcknowledged(id) => format!("Alert {id} is acknowledged already."),
+            NameTaken(name) => format!("Another one is named {name:?}; choose another name."),
             Busy => "The server is busy checking other sign-ins; try again in a moment.".into(),
             Internal => "Something went wrong on the server; it has been logged.".into(),
             Rejected { message, .. } | Reported { message, .. } => message.clone(),

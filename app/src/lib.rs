@@ -1,6 +1,7 @@
 //! Vantage's pages and components, and the types shared by the UI, the REST API and the server.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 #[cfg(feature = "ssr")]
 pub mod backend;
 mod error;
@@ -10,7 +11,10 @@ mod types;
 pub mod ui;
 
 pub use error::{ApiError, ErrorBody, Field, TokenKind};
-pub use states::{AgentStatus, BuildState, ContainerHealth, ContainerState, Runtime, TokenState};
+pub use states::{
+    AgentStatus, AlertEventKind, AlertState, BuildState, ChannelKind, ContainerFigure,
+    ContainerHealth, ContainerState, DeliveryState, HostFigure, Runtime, Severity, TokenState,
+};
 pub use types::*;
 pub use ui::{App, shell};
 

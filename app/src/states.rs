@@ -183,3 +183,95 @@ mod tests {
         );
     }
 }
+
+named_states! {
+    /// How urgent an alert is.
+    Severity {
+        Warning = "warning",
+        Critical = "critical",
+    }
+}
+
+named_states! {
+    /// Where an alert stands: breaching but not yet for long enough, firing, or over.
+    AlertState {
+        Pending = "pending",
+        Firing = "firing",
+        Resolved = "resolved",
+    }
+}
+
+named_states! {
+    /// A host figure a threshold rule watches.
+    HostFigure {
+        /// CPU busy, percent of all cores.
+        Cpu = "cpu",
+        /// Memory in use, percent.
+        Memory = "memory",
+        /// Swap in use, percent.
+        Swap = "swap",
+        /// File system in use, percent (one mount, or the fullest).
+        Disk = "disk",
+        /// One-minute load average per core.
+        Load = "load",
+        /// Received bytes per second, all interfaces.
+        NetRx = "net_rx",
+        /// Sent bytes per second, all interfaces.
+        NetTx = "net_tx",
+    }
+}
+
+named_states! {
+    /// A container figure a threshold rule watches.
+    ContainerFigure {
+        /// CPU, percent of one core (100 per core).
+        Cpu = "cpu",
+        /// Memory in use, percent of the container's limit (of the host's memory without one).
+        Memory = "memory",
+    }
+}
+
+named_states! {
+    /// Where a notification channel delivers.
+    ChannelKind {
+        Slack = "slack",
+        Discord = "discord",
+        /// A JSON POST signed with HMAC-SHA256.
+        Webhook = "webhook",
+        Email = "email",
+        Ntfy = "ntfy",
+        Telegram = "telegram",
+        Pagerduty = "pagerduty",
+    }
+}
+
+named_states! {
+    /// Where one notification stands.
+    DeliveryState {
+        /// Not sent yet, or waiting for its next attempt.
+        Pending = "pending",
+        Sent = "sent",
+        /// Given up after an hour of attempts.
+        Failed = "failed",
+    }
+}
+
+named_states! {
+    /// What an alert's timeline entry records.
+    AlertEventKind {
+        /// A breaching evaluation before the alert fires ("2 of 3").
+        Pending = "pending",
+        Firing = "firing",
+        /// A notification reached (or failed to reach) a channel.
+        Notified = "notified",
+        NotifyFailed = "notify_failed",
+        /// A reminder while it keeps firing.
+        Reminder = "reminder",
+        /// A silence held its notifications back.
+        Silenced = "silenced",
+        Acknowledged = "acknowledged",
+        /// A good evaluation while firing ("1 of 2").
+        Recovering = "recovering",
+        Resolved = "resolved",
+    }
+}

@@ -178,6 +178,26 @@ pub struct Config {
     #[arg(long, env = "VANTAGE_RETENTION_1H", default_value = "365d", value_parser = parse_duration, global = true)]
     pub retention_1h: Duration,
 
+    /// Let notifications reach loopback addresses (127.0.0.0/8, ::1), for a receiver on
+    /// this machine. Link-local and cloud metadata addresses are refused regardless.
+    #[arg(long, env = "VANTAGE_NOTIFY_ALLOW_LOOPBACK", global = true)]
+    pub notify_allow_loopback: bool,
+
+    /// How often alerting looks for silent agents and due reminders, e.g. `30s`.
+    #[arg(long, env = "VANTAGE_ALERT_SWEEP", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub alert_sweep: Duration,
+
+    /// The key that seals secrets at rest (notification channel settings). Created (mode
+    /// 0600) when missing. Default: `<data-dir>/secret.key`; replicas sharing one PostgreSQL
+    /// need the same file.
+    #[arg(long, env = "VANTAGE_SECRET_KEY_FILE", global = true)]
+    pub secret_key_file: Option<PathBuf>,
+
+    /// The dashboard's address as people reach it (`https://vantage.example`), for links in
+    /// notifications.
+    #[arg(long, env = "VANTAGE_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
     /// Log filter, e.g. `info` or `server=debug,info`.
     #[arg(long, env = "VANTAGE_LOG", default_value = "info", global = true)]
     pub log: String,

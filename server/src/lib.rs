@@ -1,6 +1,7 @@
 //! `vantage`: the dashboard, REST API, store and local collection in one process.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod auth;
 pub mod config;
 pub mod downloads;
@@ -11,6 +12,7 @@ pub mod ingest;
 pub mod live;
 pub mod metrics;
 pub mod net;
+pub mod seal;
 pub mod service;
 pub mod store;
 pub mod streams;
@@ -89,13 +91,35 @@ pub async fn run(
     let cap = net::connection_cap(config.max_connections, open_files, listeners);
     let store = open_store(&config).await?;
     let live = Arc::new(LiveState::new());
-    let vantage = Arc::new(Vantage::new(store.clone(), live, config.retention_raw));
+    let vantage = Vantage::new(store.clone(), live, config.retention_raw).shared();
     let downloads = config.agent_downloads();
     tracing::info!(dir = %downloads.display(), "agent downloads");
     vantage.set_downloads(downloads::Downloads::new(
         downloads,
         config.agent_image.clone(),
     ));
+    let key_file = config
+        .secret_key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("secret.key"));
+    let key = seal::SealKey::load_or_create(&key_file)?;
+    let (alerting, transitions) = alerts::Alerting::new(
+        alerts::AlertSettings {
+            sweep: config.alert_sweep,
+            live_window: (config.host_interval() * 2).max(Duration::from_secs(10)),
+            policy: alerts::outbound::OutboundPolicy {
+                allow_loopback: config.notify_allow_loopback,
+            },
+            send_timeout: Duration::from_secs(10),
+            base_url: config
+                .public_url
+                .as_deref()
+                .map(|u| u.trim_end_matches('/').to_owned()),
+        },
+        key,
+    );
+    vantage.start_alerting(alerting).await?;
+    let transitions: workers::Transitions = Arc::new(tokio::sync::Mutex::new(transitions));
     let config = Arc::new(config);
 
     let health = vantage.health().clone();
@@ -129,6 +153,27 @@ pub async fn run(
             {
                 let (vantage, shutdown) = (vantage.clone(), shutdown.clone());
                 move || workers::housekeeping(vantage.clone(), retention, shutdown.clone())
+            },
+        )),
+        tokio::spawn(workers::supervised(
+            "alert_recorder",
+            health.clone(),
+            shutdown.clone(),
+            {
+                let (vantage, shutdown) = (vantage.clone(), shutdown.clone());
+                move || {
+                    workers::alert_recorder(vantage.clone(), transitions.clone(), shutdown.clone())
+                }
+            },
+        )),
+        tokio::spawn(workers::supervised(
+            "alert_sweep",
+            health.clone(),
+            shutdown.clone(),
+            {
+                let (vantage, shutdown, period) =
+                    (vantage.clone(), shutdown.clone(), config.alert_sweep);
+                move || workers::alert_sweep(vantage.clone(), period, shutdown.clone())
             },
         )),
     ];

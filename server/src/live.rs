@@ -19,6 +19,8 @@ pub enum LiveEvent {
         agent_id: String,
         connection_state: ConnectionState,
     },
+    /// An alert fired, resolved or was acknowledged.
+    Alert(Box<app::alerts::Alert>),
     /// A container started, stopped, died, paused, unpaused or changed health.
     ContainerEvent {
         agent_id: String,
@@ -37,6 +39,7 @@ impl LiveEvent {
             LiveEvent::HostSample(_) => "host_sample",
             LiveEvent::AgentStatus { .. } => "agent_status",
             LiveEvent::ContainerEvent { .. } => "container_event",
+            LiveEvent::Alert(_) => "alert",
         }
     }
 
@@ -44,6 +47,7 @@ impl LiveEvent {
     pub fn json(&self) -> String {
         match self {
             LiveEvent::HostSample(summary) => serde_json::to_string(summary).unwrap_or_default(),
+            LiveEvent::Alert(alert) => serde_json::to_string(alert).unwrap_or_default(),
             LiveEvent::AgentStatus {
                 agent_id,
                 connection_state,
@@ -214,6 +218,15 @@ impl LiveState {
             })
             .map(|(id, _)| id.clone())
             .collect()
+    }
+
+    /// When the host was last heard from (this process's clock), if it was.
+    pub fn last_seen(&self, agent_id: &str) -> Option<Instant> {
+        self.hosts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(agent_id)
+            .and_then(|h| h.last_seen)
     }
 
     /// Forgets a deleted agent.

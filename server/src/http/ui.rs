@@ -80,7 +80,8 @@ impl Dashboard {
                 };
                 Some((read("frontend.js")?, read("frontend_bg.wasm")?))
             }
-            None => assets::FRONTEND.map(|(js, wasm)| (Bytes::from_static(js), Bytes::from_static(wasm))),
+            None => assets::FRONTEND
+                .map(|(js, wasm)| (Bytes::from_static(js), Bytes::from_static(wasm))),
         };
         Ok(Self {
             files,

@@ -368,6 +368,7 @@ impl Vantage {
             hostname: agent.hostname.clone(),
         };
         self.live.rename(agent_id, names);
+        self.alert_tags_changed(agent_id, Some(&agent.tags));
         Ok(agent)
     }
 
@@ -389,6 +390,7 @@ impl Vantage {
             return Err(unknown_agent(agent_id));
         }
         self.live.remove(agent_id);
+        self.alert_tags_changed(agent_id, None);
         tracing::info!(%agent_id, "agent deleted with its data");
         Ok(())
     }

@@ -13,6 +13,7 @@ use proto::event::Body;
 use tokio::sync::mpsc;
 
 use super::Vantage;
+use crate::alerts::engine::{CertificateObs, ContainerObs, ContainerStats, Input};
 use crate::auth;
 use crate::ingest::validate::{self, Invalid};
 use crate::live::{HostNames, LiveEvent};
@@ -27,6 +28,34 @@ pub const ENROLLMENT_TOKEN_PREFIX: &str = "vtg_enr_";
 const MAX_SKEW_S: i64 = 300;
 /// Lifecycle events older than this are history, not news: stored, never published live.
 const FRESH_EVENT_MS: i64 = 120_000;
+
+/// What of a batch is news for the alert rules (live, not a backfill).
+#[derive(Default)]
+struct News {
+    /// Host samples that arrived late (a spool backfill).
+    backfilled: u64,
+    containers: Option<Vec<ContainerObs>>,
+    stats: Vec<proto::ContainerSample>,
+    certificates: Vec<CertificateObs>,
+}
+
+fn container_obs(c: &proto::Container) -> ContainerObs {
+    ContainerObs {
+        name: c.name.clone(),
+        state: app::ContainerState::from_docker(&c.state),
+        health: app::ContainerHealth::from_docker(&c.health),
+    }
+}
+
+fn certificate_obs(scan: &proto::CertificateScan) -> CertificateObs {
+    CertificateObs {
+        target: scan.target.clone(),
+        days_left: (scan.not_after_unix > 0)
+            .then(|| (scan.not_after_unix - proto::clock::now_s()).div_euclid(86_400)),
+        valid: scan.chain_valid,
+        error: scan.error.clone(),
+    }
+}
 
 /// Why an enrollment was refused.
 #[derive(Debug, thiserror::Error)]
@@ -296,6 +325,7 @@ impl Vantage {
             now_ms: now,
         };
         let mut refused = Vec::new();
+        let mut news = News::default();
         let first_seq = batch.first_seq;
         let items: Vec<BatchItem> = batch
             .events
@@ -314,20 +344,37 @@ impl Vantage {
                 match event.body {
                     Some(Body::HostSample(s)) => {
                         let sample = agent::stream::wire::host_sample_from_wire(ts_ms, s);
+                        if !self.is_live(ts_ms) {
+                            news.backfilled += 1;
+                        }
                         let row = SampleRow::from_host(Some(shared_id.clone()), &sample);
                         if newest_host.as_ref().is_none_or(|n| n.taken_at_ms <= ts_ms) {
                             newest_host = Some(sample);
                         }
                         BatchItem::Host(row)
                     }
-                    Some(Body::ContainerList(list)) => BatchItem::ContainerList {
-                        ts_ms,
-                        containers: list.containers,
-                    },
+                    Some(Body::ContainerList(list)) => {
+                        if self.is_live(ts_ms) {
+                            news.containers =
+                                Some(list.containers.iter().map(container_obs).collect());
+                        }
+                        BatchItem::ContainerList {
+                            ts_ms,
+                            containers: list.containers,
+                        }
+                    }
                     Some(Body::ContainerSample(sample)) => {
+                        if self.is_live(ts_ms) {
+                            news.stats.push(sample.clone());
+                        }
                         BatchItem::ContainerSample { ts_ms, sample }
                     }
-                    Some(Body::CertificateScan(scan)) => BatchItem::CertificateScan { ts_ms, scan },
+                    Some(Body::CertificateScan(scan)) => {
+                        if self.is_live(ts_ms) {
+                            news.certificates.push(certificate_obs(&scan));
+                        }
+                        BatchItem::CertificateScan { ts_ms, scan }
+                    }
                     Some(Body::ContainerEvent(event)) => {
                         lifecycle.push((ts_ms, event.clone()));
                         BatchItem::ContainerEvent { ts_ms, event }
@@ -353,13 +400,57 @@ impl Vantage {
         }
         if new_last > last_seq {
             // Only the newest sample goes live: a backfill after an outage is history, not news.
+            let label = agent.names.label.as_str();
+            self.observe_backfill(agent_id, news.backfilled);
             if let Some(newest) = newest_host
                 && Some(newest.taken_at_ms) > self.live.sample_time_ms(agent_id)
             {
+                if self.is_live(newest.taken_at_ms) {
+                    self.observe(agent_id, label, Input::Sample(&newest));
+                }
                 self.live.record_remote(agent_id, &agent.names, newest);
+            }
+            if let Some(list) = &news.containers {
+                self.observe(agent_id, label, Input::Containers(list));
+            }
+            if !news.stats.is_empty() {
+                let host_memory = self
+                    .live
+                    .sample(agent_id)
+                    .map_or(0, |s| s.memory.total_bytes);
+                let stats: Vec<ContainerStats> = news
+                    .stats
+                    .iter()
+                    .map(|c| ContainerStats {
+                        name: c.name.clone(),
+                        cpu_pct: c.cpu_pct,
+                        memory_pct: agent::collect::percent(
+                            c.memory_bytes as f64,
+                            if c.memory_limit_bytes > 0 {
+                                c.memory_limit_bytes
+                            } else {
+                                host_memory
+                            } as f64,
+                        ),
+                    })
+                    .collect();
+                self.observe(agent_id, label, Input::ContainerStats(&stats));
+            }
+            if !news.certificates.is_empty() {
+                self.observe(agent_id, label, Input::Certificates(&news.certificates));
             }
             let fresh_after = now_ms() - FRESH_EVENT_MS;
             for (ts_ms, event) in lifecycle.into_iter().filter(|(ts, _)| *ts >= fresh_after) {
+                if event.action == "start" && self.is_live(ts_ms) {
+                    self.observe(
+                        agent_id,
+                        label,
+                        Input::ContainerStarted {
+                            name: &event.name,
+                            at_ms: ts_ms,
+                        },
+                    );
+                }
                 self.live.publish(LiveEvent::ContainerEvent {
                     agent_id: agent_id.to_owned(),
                     container_id: event.container_id,
@@ -385,6 +476,9 @@ impl Vantage {
             .await
         {
             tracing::error!(error = %e, "cannot store the local sample");
+        } else {
+            let label = sample.hostname.clone();
+            self.observe(app::LOCAL_AGENT_ID, &label, Input::Sample(&sample));
         }
         self.live.record_local(sample, took);
     }

@@ -28,6 +28,7 @@ const HASHING_WAIT: Duration = Duration::from_secs(2);
 pub const MAX_HISTORY_BUCKETS: i64 = 10_000;
 
 mod agents;
+mod alerts;
 mod containers;
 mod downloads;
 mod ingest;
@@ -61,6 +62,10 @@ pub struct Vantage {
     subscriptions: Arc<subscriptions::Subscriptions>,
     /// What is wrong inside the server now (a stalled writer, a restarting worker).
     health: Arc<crate::health::Health>,
+    /// Rules, alerts and notification queues (set once, at start-up).
+    alerting: std::sync::OnceLock<Arc<crate::alerts::Alerting>>,
+    /// This service, for the tasks it starts (the notification queues).
+    me: std::sync::OnceLock<std::sync::Weak<Vantage>>,
 }
 
 /// An open live event stream: hold `subscription` as long as the stream runs.
@@ -120,7 +125,17 @@ impl Vantage {
             downloads: Default::default(),
             health,
             subscriptions: Default::default(),
+            alerting: Default::default(),
+            me: Default::default(),
         }
+    }
+
+    /// The service shared, knowing itself (so it can start tasks that outlive a call).
+    pub fn shared(self) -> Arc<Self> {
+        Arc::new_cyclic(|me| {
+            let _ = self.me.set(me.clone());
+            self
+        })
     }
 
     /// What is wrong inside the server now; workers report their panics here.

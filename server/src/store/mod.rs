@@ -1,6 +1,7 @@
 //! The store: one thin boundary over SQLite and PostgreSQL. SQL is written once with
 //! `$n` placeholders, which both dialects accept, and types both decode the same way.
 mod agents;
+mod alerts;
 pub mod chunk;
 mod containers;
 mod history;
@@ -19,6 +20,9 @@ use sqlx::{AnyPool, Executor, Row};
 
 pub use agents::{
     AgentBatch, AgentRow, EnrollmentTokenRow, IngestError, NewAgent, Registration, SpoolReport,
+};
+pub use alerts::{
+    AlertEventRow, AlertRow, AlertRuleRow, ChannelFields, ChannelRow, DeliveryRow, SilenceRow,
 };
 pub use containers::{BatchItem, CertificateRow, ContainerRow};
 pub use history::{Layer, unreadable_chunks};

@@ -1,6 +1,7 @@
 //! Background loops: each ticks, skips missed ticks, logs errors and keeps going, and stops
 //! when the shutdown token is cancelled. Each runs under [`supervised`]: a panic is logged,
 //! counted and reported on `/healthz`, and the loop starts again.
+mod alerts;
 mod collect;
 mod housekeeping;
 mod staleness;
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+pub use alerts::{Transitions, alert_recorder, alert_sweep};
 pub use collect::local_collection;
 pub use housekeeping::housekeeping;
 pub use staleness::agent_staleness;

@@ -1,7 +1,9 @@
 //! Starts the real `vantage` binary on port 0 with a temporary data dir.
 #![allow(dead_code)]
 
+pub mod fakeproc;
 pub mod netns;
+pub mod sink;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
