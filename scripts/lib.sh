@@ -72,7 +72,7 @@ ensure_zig_tools() {
     done
 }
 
-# The test tools from PyPI (Playwright, pytest, kubernetes-validate, schemathesis) in
+# The test tools from PyPI (Playwright, pytest, kubernetes-validate, schemathesis, aiosmtpd) in
 # end2end/.venv, reinstalled when end2end/requirements.txt changes.
 ensure_test_venv() {
     local venv="$ROOT/end2end/.venv" stamp="$ROOT/end2end/.venv/.requirements"

@@ -328,12 +328,13 @@ impl Vantage {
             .iter()
             .filter(|a| a.status == app::AgentStatus::Active)
             .map(|a| {
-                // Silent at most since the server came up and the agent's reconnect backoff
-                // (up to a minute) had time to bring it back.
-                let since_start = (now - alerting.started_ms - AGENT_RECONNECT_GRACE_MS).max(0);
-                let silent_ms = self.live.last_seen(&a.agent_id).map_or(since_start, |t| {
-                    (t.elapsed().as_millis() as i64).min(since_start)
-                });
+                // Heard from since this server started: silent since then. Not yet: silent
+                // at most since the start plus the agents' reconnect backoff (up to a minute),
+                // so a server restart never looks like an outage.
+                let silent_ms = self.live.last_seen(&a.agent_id).map_or(
+                    (now - alerting.started_ms - AGENT_RECONNECT_GRACE_MS).max(0),
+                    |t| t.elapsed().as_millis() as i64,
+                );
                 (
                     a.agent_id.clone(),
                     a.label.clone(),
