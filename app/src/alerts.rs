@@ -363,7 +363,7 @@ pub fn glob_matches(glob: &str, text: &str) -> bool {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AlertRule {
     pub id: i64,
-    #[serde(flatten)]
+    /// The rule as it was written (the body of POST and PUT).
     pub spec: AlertRuleSpec,
     /// RFC 3339.
     pub created_at: String,

@@ -5,9 +5,7 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use app::alerts::{
-    Alert, AlertDetail, AlertRule, ChannelTestResult, Delivery, NotificationChannel,
-};
+use app::alerts::{Alert, AlertDetail, AlertRule, Delivery, NotificationChannel};
 use common::fakeproc::FakeProc;
 use common::sink::Sink;
 use common::*;
@@ -265,19 +263,7 @@ async fn every_http_channel_kind_sends_what_its_receiver_expects() {
         ] {
             assert!(!shown.contains(secret), "{kind} shows a secret: {shown}");
         }
-        let test: ChannelTestResult = post_json(
-            &http,
-            server.path(&format!(
-                "/api/v1/notification-channels/{}/test",
-                channel.id
-            )),
-            Some(&csrf),
-            &json!({}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        let test = test_channel(&server, &http, &csrf, &channel.id).await;
         assert!(test.ok, "{kind}: {test:?}");
         assert_eq!(test.status, Some(200));
         sink.wait_for(path, 1, Duration::from_secs(5)).await;
@@ -492,19 +478,7 @@ async fn metadata_and_loopback_targets_are_refused() {
         json!({"name": "by name", "kind": "slack", "settings": {"url": "http://localhost:9/hook"}}),
     )
     .await;
-    let test: ChannelTestResult = post_json(
-        &http,
-        server.path(&format!(
-            "/api/v1/notification-channels/{}/test",
-            channel["id"]
-        )),
-        Some(&csrf),
-        &json!({}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let test = test_channel(&server, &http, &csrf, &channel["id"]).await;
     assert!(!test.ok);
     assert!(test.error.unwrap().contains("loopback"));
     // Bad rules and channels are 422 with a sentence, and change nothing.

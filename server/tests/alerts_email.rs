@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use app::alerts::ChannelTestResult;
 use common::*;
 use serde_json::json;
 
@@ -91,19 +90,7 @@ async fn email_goes_out_over_starttls_to_a_real_smtp_server() {
         !channel.to_string().contains("smtp-password-secret"),
         "the password is masked"
     );
-    let test: ChannelTestResult = post_json(
-        &http,
-        server.path(&format!(
-            "/api/v1/notification-channels/{}/test",
-            channel["id"]
-        )),
-        Some(&csrf),
-        &json!({}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let test = test_channel(&server, &http, &csrf, &channel["id"]).await;
     let mail = std::fs::read_to_string(&mailbox).unwrap_or_default();
     // (A password without a username is kept and masked but not used: this receiver takes
     // no AUTH.) The message came over STARTTLS, which the receiver requires.
@@ -125,19 +112,7 @@ async fn email_goes_out_over_starttls_to_a_real_smtp_server() {
     )
     .await;
     let channel: serde_json::Value = res.json().await.unwrap();
-    let test: ChannelTestResult = post_json(
-        &http,
-        server.path(&format!(
-            "/api/v1/notification-channels/{}/test",
-            channel["id"]
-        )),
-        Some(&csrf),
-        &json!({}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let test = test_channel(&server, &http, &csrf, &channel["id"]).await;
     assert!(!test.ok, "an untrusted certificate is refused");
     assert_eq!(
         std::fs::read_to_string(&mailbox)

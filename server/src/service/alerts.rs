@@ -1225,7 +1225,7 @@ impl Vantage {
 
     // ---- the API: channels and deliveries
 
-    fn channel_fields(
+    fn seal_channel(
         &self,
         spec: &ChannelSpec,
         settings: &serde_json::Value,
@@ -1265,23 +1265,12 @@ impl Vantage {
     ) -> Result<NotificationChannel, ApiError> {
         spec.name = spec.name.trim().to_owned();
         spec.check().map_err(invalid_channel)?;
-        let (sealed, severities) = self.channel_fields(&spec, &spec.settings)?;
+        let (sealed, severities) = self.seal_channel(&spec, &spec.settings)?;
         let row = self
             .store
-            .create_channel(&ChannelFields {
-                name: &spec.name,
-                kind: spec.kind.as_str(),
-                settings_sealed: &sealed,
-                severities: &severities,
-                group_wait_s: spec.group_wait_s as i64,
-                repeat_interval_s: spec.repeat_interval_s.map(|r| r as i64),
-                send_resolved: spec.send_resolved,
-            })
+            .create_channel(&channel_fields(&spec, &sealed, &severities))
             .await
-            .map_err(|e| match e {
-                crate::store::StoreError::Conflict => ApiError::NameTaken(spec.name.clone()),
-                e => e.into(),
-            })?;
+            .map_err(|e| name_taken(e, &spec.name))?;
         tracing::info!(channel = row.notification_channel_id, kind = %spec.kind, by = %caller.username, "notification channel created");
         Ok(self.channel_info(&self.open_row(row)?))
     }
@@ -1303,26 +1292,12 @@ impl Vantage {
         } else {
             spec.settings.clone()
         };
-        let (sealed, severities) = self.channel_fields(&spec, &settings)?;
+        let (sealed, severities) = self.seal_channel(&spec, &settings)?;
         let row = self
             .store
-            .update_channel(
-                id,
-                &ChannelFields {
-                    name: &spec.name,
-                    kind: spec.kind.as_str(),
-                    settings_sealed: &sealed,
-                    severities: &severities,
-                    group_wait_s: spec.group_wait_s as i64,
-                    repeat_interval_s: spec.repeat_interval_s.map(|r| r as i64),
-                    send_resolved: spec.send_resolved,
-                },
-            )
+            .update_channel(id, &channel_fields(&spec, &sealed, &severities))
             .await
-            .map_err(|e| match e {
-                crate::store::StoreError::Conflict => ApiError::NameTaken(spec.name.clone()),
-                e => e.into(),
-            })?
+            .map_err(|e| name_taken(e, &spec.name))?
             .ok_or(ApiError::UnknownItem {
                 kind: "notification channel",
                 id,
@@ -1412,6 +1387,30 @@ impl Vantage {
             .iter()
             .map(delivery_info)
             .collect())
+    }
+}
+
+/// A channel's row from its spec and its sealed settings.
+fn channel_fields<'a>(
+    spec: &'a ChannelSpec,
+    sealed: &'a str,
+    severities: &'a str,
+) -> ChannelFields<'a> {
+    ChannelFields {
+        name: &spec.name,
+        kind: spec.kind.as_str(),
+        settings_sealed: sealed,
+        severities,
+        group_wait_s: spec.group_wait_s as i64,
+        repeat_interval_s: spec.repeat_interval_s.map(|r| r as i64),
+        send_resolved: spec.send_resolved,
+    }
+}
+
+fn name_taken(e: crate::store::StoreError, name: &str) -> ApiError {
+    match e {
+        crate::store::StoreError::Conflict => ApiError::NameTaken(name.to_owned()),
+        e => e.into(),
     }
 }
 

@@ -192,6 +192,22 @@ fn rule_from_row(r: sqlx::any::AnyRow) -> Result<AlertRuleRow, sqlx::Error> {
     })
 }
 
+/// Adds one timeline entry, in a transaction or on the pool.
+async fn insert_event<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    alert_id: i64,
+    event: &AlertEventRow,
+) -> Result<(), StoreError> {
+    sqlx::query("insert into alert_event (alert_id, at_ms, kind, text) values ($1, $2, $3, $4)")
+        .bind(alert_id)
+        .bind(event.at_ms)
+        .bind(&event.kind)
+        .bind(&event.text)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
 /// The store's form of an agent id: the local host is NULL.
 fn stored_agent(agent_id: Option<&str>) -> Option<&str> {
     agent_id.filter(|a| *a != app::LOCAL_AGENT_ID)
@@ -301,15 +317,7 @@ impl Store {
         .map_err(StoreError::from_sqlx)?;
         let alert_id: i64 = row.try_get("alert_id")?;
         for event in events {
-            sqlx::query(
-                "insert into alert_event (alert_id, at_ms, kind, text) values ($1, $2, $3, $4)",
-            )
-            .bind(alert_id)
-            .bind(event.at_ms)
-            .bind(&event.kind)
-            .bind(&event.text)
-            .execute(&mut *tx)
-            .await?;
+            insert_event(&mut *tx, alert_id, event).await?;
         }
         tx.commit().await?;
         Ok(alert_id)
@@ -321,16 +329,7 @@ impl Store {
         alert_id: i64,
         event: &AlertEventRow,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "insert into alert_event (alert_id, at_ms, kind, text) values ($1, $2, $3, $4)",
-        )
-        .bind(alert_id)
-        .bind(event.at_ms)
-        .bind(&event.kind)
-        .bind(&event.text)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        insert_event(&self.pool, alert_id, event).await
     }
 
     /// Marks a firing alert resolved and records why; false if it was not firing.
@@ -350,15 +349,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        sqlx::query(
-            "insert into alert_event (alert_id, at_ms, kind, text) values ($1, $2, $3, $4)",
-        )
-        .bind(alert_id)
-        .bind(event.at_ms)
-        .bind(&event.kind)
-        .bind(&event.text)
-        .execute(&mut *tx)
-        .await?;
+        insert_event(&mut *tx, alert_id, event).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -390,12 +381,12 @@ impl Store {
         } else {
             format!("acknowledged by {who}: {comment}")
         };
-        sqlx::query("insert into alert_event (alert_id, at_ms, kind, text) values ($1, $2, 'acknowledged', $3)")
-            .bind(alert_id)
-            .bind(at_ms)
-            .bind(text)
-            .execute(&mut *tx)
-            .await?;
+        let event = AlertEventRow {
+            at_ms,
+            kind: app::AlertEventKind::Acknowledged.as_str().into(),
+            text,
+        };
+        insert_event(&mut *tx, alert_id, &event).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -407,3 +407,19 @@ pub async fn post_json(
     }
     request.send().await.unwrap()
 }
+
+/// `POST /api/v1/notification-channels/{id}/test`: how sending a test message went. `id` is
+/// a channel id as a number or as the JSON value of one.
+pub async fn test_channel(
+    server: &Server,
+    http: &reqwest::Client,
+    csrf: &str,
+    id: &dyn std::fmt::Display,
+) -> app::alerts::ChannelTestResult {
+    let url = server.path(&format!("/api/v1/notification-channels/{id}/test"));
+    post_json(http, url, Some(csrf), &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap()
+}
