@@ -639,11 +639,7 @@ impl Fleet {
         }
     }
 
-    async fn agents(
-        &self,
-        n: usize,
-        extra: &[&str],
-    ) -> Vec<(std::process::Child, tempfile::TempDir)> {
+    async fn agents(&self, n: usize, extra: &[&str]) -> Vec<(KillOnDrop, tempfile::TempDir)> {
         let enrollment = issue_enrollment_with(
             &self.server,
             &self.http,
@@ -659,7 +655,10 @@ impl Fleet {
                 ["--host-interval", "1s", "--label", &format!("host-{i:02}")].map(str::to_owned),
             );
             flags.extend(extra.iter().map(|s| s.to_string()));
-            out.push((spawn_agent(state.path(), &flags, Stdio::null()), state));
+            out.push((
+                KillOnDrop(spawn_agent(state.path(), &flags, Stdio::null())),
+                state,
+            ));
         }
         eventually(Duration::from_secs(30), "every agent to report", || async {
             let hosts: Vec<Value> = get_json(&self.http, self.server.path("/api/v1/agents")).await;
@@ -694,11 +693,11 @@ async fn agent_down_fires_once_resolves_once_and_ten_at_once_give_one_alert() {
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(fleet.sink.received("/hook").len(), 1, "once");
-    let mut back = spawn_agent(
+    let _back = KillOnDrop(spawn_agent(
         first_state.path(),
         &["--host-interval", "1s"],
         Stdio::null(),
-    );
+    ));
     let got = fleet
         .sink
         .wait_for("/hook", 2, Duration::from_secs(30))
@@ -738,8 +737,6 @@ async fn agent_down_fires_once_resolves_once_and_ten_at_once_give_one_alert() {
         3,
         "one message for the outage"
     );
-    let _ = back.kill();
-    let _ = back.wait();
     for (child, _) in agents.iter_mut() {
         let _ = child.kill();
         let _ = child.wait();

@@ -58,14 +58,16 @@ async fn email_goes_out_over_starttls_to_a_real_smtp_server() {
     std::fs::write(dir.path().join("key.pem"), &key_pem).unwrap();
     let mailbox = dir.path().join("mailbox");
     let port = free_port();
-    let mut smtp = Command::new(python)
-        .args(["-c", SMTP_SERVER, &port.to_string()])
-        .arg(dir.path().join("cert.pem"))
-        .arg(dir.path().join("key.pem"))
-        .arg(&mailbox)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start aiosmtpd");
+    let mut smtp = KillOnDrop(
+        Command::new(python)
+            .args(["-c", SMTP_SERVER, &port.to_string()])
+            .arg(dir.path().join("cert.pem"))
+            .arg(dir.path().join("key.pem"))
+            .arg(&mailbox)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start aiosmtpd"),
+    );
     let mut ready = String::new();
     BufReader::new(smtp.stdout.take().unwrap())
         .read_line(&mut ready)
