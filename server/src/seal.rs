@@ -2,8 +2,7 @@
 //! (mode 0600, refused when looser). Each sealed value has its own random nonce and names
 //! its purpose as associated data, so a value sealed for one column does not open in another.
 //! Replicas sharing one PostgreSQL share this file (`--secret-key-file`).
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -53,14 +52,10 @@ impl SealKey {
                 SystemRandom::new()
                     .fill(&mut bytes)
                     .map_err(|_| anyhow::anyhow!("no randomness for a new key"))?;
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)
-                    .with_context(|| format!("cannot create {}", path.display()))?;
-                writeln!(file, "{}", hex::encode(&bytes))?;
-                file.sync_all()?;
+                crate::grpc::tls::write_private(
+                    path,
+                    format!("{}\n", hex::encode(&bytes)).as_bytes(),
+                )?;
                 bytes
             }
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),

@@ -762,14 +762,6 @@ impl Engine {
             _ => Vec::new(),
         }
     }
-
-    /// How long the agent-down alert of this key has been firing, if it is.
-    pub fn firing_since(&self, key: &Key) -> Option<i64> {
-        self.trackers
-            .get(key)
-            .filter(|t| t.firing)
-            .map(|t| t.first_breach_ms)
-    }
 }
 
 fn in_scope(spec: &AlertRuleSpec, host: Host<'_>) -> bool {

@@ -102,7 +102,8 @@ fn create(cert_path: &Path, key_path: &Path, config: &Config) -> anyhow::Result<
     Ok(())
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// Creates `path` (it must not exist) mode 0600 with `bytes`, synced: for keys.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -367,7 +367,6 @@ impl Vantage {
 
     /// Reminders for alerts still firing, unacknowledged and unsilenced.
     async fn remind(&self, now: i64) -> Result<(), ApiError> {
-        let alerting = self.alerting()?.clone();
         let firing = self
             .store
             .list_alerts(Some("firing"), None, 100_000)
@@ -421,7 +420,6 @@ impl Vantage {
                     .await?;
             }
         }
-        drop(alerting);
         Ok(())
     }
 
@@ -499,15 +497,19 @@ impl Vantage {
         steps: Vec<(i64, String)>,
     ) -> Result<(), ApiError> {
         let spec = &rule.spec;
-        let tags = match key.agent_id.as_deref() {
-            Some(id) if id != LOCAL_AGENT_ID => self
-                .store
-                .agent(id)
-                .await?
-                .map(|a| a.tags)
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        };
+        // The sweep keeps every agent's tags; no store round trip per alert.
+        let tags = key
+            .agent_id
+            .as_deref()
+            .and_then(|id| {
+                alerting
+                    .tags
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(id)
+                    .cloned()
+            })
+            .unwrap_or_default();
         let silence = alerting
             .silences
             .lock()
