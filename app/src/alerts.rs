@@ -358,6 +358,44 @@ pub fn glob_matches(glob: &str, text: &str) -> bool {
     glob[g..].iter().all(|c| *c == '*')
 }
 
+/// `POST /api/v1/alert-rules/preview`: how often a rule would have fired, replayed on the
+/// stored samples of the hosts it covers through the live engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RulePreview {
+    /// False when the rule's kind has no stored history to replay; `note` says why.
+    pub supported: bool,
+    /// Why it cannot be replayed, or what the replay approximates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Hosts the rule covers now.
+    pub hosts_in_scope: u32,
+    /// Hosts replayed (at most [`PREVIEW_HOSTS_MAX`], in agent id order).
+    pub hosts_evaluated: u32,
+    /// The last 24 hours, then the last 7 days.
+    pub windows: Vec<PreviewWindow>,
+}
+
+/// Most hosts one preview replays.
+pub const PREVIEW_HOSTS_MAX: usize = 100;
+
+/// One window of a [`RulePreview`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PreviewWindow {
+    /// The window's length in seconds (86400, 604800).
+    pub window_s: i64,
+    /// How many times it would have fired, over all hosts.
+    pub fired: u32,
+    /// On how many hosts.
+    pub hosts_fired: u32,
+    /// Samples replayed.
+    pub samples: u64,
+    /// The first time it would have fired (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_fired_at: Option<String>,
+}
+
 /// A rule as listed, with what it is doing now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

@@ -536,14 +536,42 @@ pub struct ContainerInfo {
     pub stats_at: Option<String>,
 }
 
-/// `GET /api/v1/resources/top`: the running containers using the most CPU and memory.
+/// `GET /api/v1/resources/top`: the running containers and the processes using the most
+/// CPU and memory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct TopConsumers {
-    /// Highest CPU first.
+    /// Containers, highest CPU first.
     pub by_cpu: Vec<ContainerInfo>,
-    /// Most memory first.
+    /// Containers, most memory first.
     pub by_memory: Vec<ContainerInfo>,
+    /// Processes, highest CPU first (from each host's newest sample).
+    #[serde(default)]
+    pub processes_by_cpu: Vec<ProcessInfo>,
+    /// Processes, most resident memory first.
+    #[serde(default)]
+    pub processes_by_memory: Vec<ProcessInfo>,
+}
+
+/// A process among a host's top consumers of CPU or memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ProcessInfo {
+    /// The host it runs on.
+    pub agent_id: String,
+    /// That host's label.
+    pub host_label: String,
+    pub pid: u32,
+    /// The kernel's name for it (at most 15 bytes).
+    pub name: String,
+    /// Its owner.
+    pub user: String,
+    /// Share of one core in percent over the last host interval (may exceed 100).
+    pub cpu_pct: f64,
+    /// Resident memory.
+    pub rss_bytes: u64,
+    /// When it was measured (RFC 3339).
+    pub measured_at: String,
 }
 
 /// The newest scan of a watched certificate.

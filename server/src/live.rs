@@ -269,11 +269,16 @@ impl LiveState {
 
     /// When the newest sample of a host was taken, without copying the sample.
     pub fn sample_time_ms(&self, host: &str) -> Option<i64> {
+        self.with_sample(host, |s| s.taken_at_ms)
+    }
+
+    /// Reads the newest sample of a host in place (no copy of the whole sample).
+    pub fn with_sample<T>(&self, host: &str, read: impl FnOnce(&HostSample) -> T) -> Option<T> {
         self.hosts
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(host)
-            .and_then(|h| h.sample.as_ref().map(|s| s.taken_at_ms))
+            .and_then(|h| h.sample.as_ref().map(read))
     }
 
     /// The newest sample of a host.
@@ -437,6 +442,7 @@ mod tests {
             },
             filesystems: vec![root, data],
             network: Vec::new(),
+            processes: Vec::new(),
         };
         let f = figures(&sample);
         assert_eq!(f.filesystems[0].size_bytes, 95 << 30);

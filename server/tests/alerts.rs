@@ -102,6 +102,9 @@ fn local_server(proc: &FakeProc, extra: &[&str]) -> Server {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rule_ignores_short_spikes_fires_once_after_for_and_resolves_once() {
     let proc = FakeProc::new();
+    // The culprit: a process holding 2 GiB, beside a small one.
+    proc.set_process(4242, "pg hog", 0, 524_288);
+    proc.set_process(77, "sshd", 0, 1_000);
     let sink = Sink::start().await;
     let server = local_server(&proc, &[]);
     let (http, csrf) = signed_in(&server).await;
@@ -140,6 +143,14 @@ async fn a_rule_ignores_short_spikes_fires_once_after_for_and_resolves_once() {
         "{}",
         firing.summary
     );
+    // It names the processes holding the most memory when it fired, biggest first.
+    assert!(
+        firing.culprits[0].starts_with("process pg hog (pid 4242, ")
+            && firing.culprits[0].ends_with(") 2048 MiB"),
+        "{:?}",
+        firing.culprits
+    );
+    assert!(firing.culprits[1].starts_with("process sshd (pid 77, "));
     let got = sink.wait_for("/hook", 1, Duration::from_secs(10)).await;
     verify_signature(&got[0]);
     let body = got[0].json();
@@ -838,4 +849,110 @@ async fn backfilled_breaches_never_fire() {
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_busiest_process_is_shown_and_a_preview_replays_stored_history() {
+    let proc = std::sync::Arc::new(FakeProc::new());
+    proc.set_process(500, "burner", 0, 100);
+    proc.set_process(501, "idle one", 0, 50);
+    let server = local_server(&proc, &[]);
+    let (http, csrf) = signed_in(&server).await;
+
+    // "burner" uses one core: 100 ticks a second (the kernel's USER_HZ here).
+    let ticks = rustix::param::clock_ticks_per_second();
+    let burning = {
+        let proc = proc.clone();
+        tokio::spawn(async move {
+            let start = Instant::now();
+            loop {
+                let used = (start.elapsed().as_secs_f64() * ticks as f64) as u64;
+                proc.set_process(500, "burner", used, 100);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let top = eventually(
+        Duration::from_secs(15),
+        "burner to top the list",
+        || async {
+            let top: app::TopConsumers =
+                get_json(&http, server.path("/api/v1/resources/top?agent_id=local")).await;
+            let busy = top
+                .processes_by_cpu
+                .first()
+                .is_some_and(|p| p.name == "burner" && p.cpu_pct > 50.0);
+            busy.then_some(top)
+        },
+    )
+    .await;
+    burning.abort();
+    let burner = &top.processes_by_cpu[0];
+    assert!(burner.cpu_pct < 150.0, "one core's worth: {burner:?}");
+    assert_eq!((burner.pid, burner.agent_id.as_str()), (500, "local"));
+    assert!(
+        top.processes_by_cpu.iter().all(|p| p.name != "idle one"),
+        "an idle process uses no CPU"
+    );
+    assert_eq!(top.processes_by_memory[0].name, "burner");
+    assert_eq!(top.processes_by_memory[1].rss_bytes, 50 * 4096);
+
+    // Two sustained breaches and one lone spike, a sample a second, into the history.
+    for (pct, secs) in [
+        (95, 6.0),
+        (40, 5.0),
+        (95, 1.2),
+        (40, 5.0),
+        (95, 6.0),
+        (40, 3.0),
+    ] {
+        proc.set_memory_used_pct(pct);
+        tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    }
+    let preview = |hold: u32, recover_for: u32| {
+        let body = json!({"name": "memory high", "for": hold, "recover_for": recover_for,
+                          "scope": {"agent_id": "local"},
+                          "condition": {"kind": "host_threshold", "metric": "memory", "above": 80}});
+        let http = &http;
+        let csrf = &csrf;
+        let url = server.path("/api/v1/alert-rules/preview");
+        async move {
+            let res = post_json(http, url, Some(csrf), &body).await;
+            assert_eq!(res.status(), 200);
+            res.json::<app::alerts::RulePreview>().await.unwrap()
+        }
+    };
+    let patient = preview(3, 2).await;
+    assert!(patient.supported, "{patient:?}");
+    assert_eq!((patient.hosts_in_scope, patient.hosts_evaluated), (1, 1));
+    let day = &patient.windows[0];
+    assert_eq!(day.window_s, 86_400);
+    assert!(day.samples >= 20, "{day:?}");
+    assert_eq!((day.fired, day.hosts_fired), (2, 1), "{patient:?}");
+    assert_eq!(patient.windows[1].fired, 2, "the week holds the same day");
+    let twitchy = preview(1, 1).await;
+    assert_eq!(twitchy.windows[0].fired, 3, "the spike fires a for: 1 rule");
+    assert!(
+        alerts(&server, &http).await.is_empty(),
+        "a preview fires nothing"
+    );
+
+    // A container rule has no stored history to replay, and says so; a bad rule is a 422.
+    let res = post_json(
+        &http,
+        server.path("/api/v1/alert-rules/preview"),
+        Some(&csrf),
+        &json!({"name": "stopped", "condition": {"kind": "container_stopped"}}),
+    )
+    .await;
+    let answer: app::alerts::RulePreview = res.json().await.unwrap();
+    assert!(!answer.supported && answer.note.unwrap().contains("container"));
+    let res = post_json(
+        &http,
+        server.path("/api/v1/alert-rules/preview"),
+        Some(&csrf),
+        &json!({"name": "", "condition": {"kind": "agent_down", "silent_s": 60}}),
+    )
+    .await;
+    assert_eq!(res.status(), 422);
 }

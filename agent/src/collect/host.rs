@@ -17,6 +17,9 @@ pub struct HostSample {
     pub memory: Memory,
     pub filesystems: Vec<FilesystemUsage>,
     pub network: Vec<InterfaceRate>,
+    /// The top processes by CPU and by memory (each at most [`TOP_PROCESSES`], CPU first).
+    #[serde(default)]
+    pub processes: Vec<ProcessUsage>,
 }
 
 impl HostSample {
@@ -81,6 +84,7 @@ pub struct HostCollector {
     previous_stat: StatSnapshot,
     previous_net: BTreeMap<String, InterfaceCounters>,
     previous_at: Instant,
+    processes: ProcessCollector,
 }
 
 impl HostCollector {
@@ -90,7 +94,15 @@ impl HostCollector {
         let proc_root = proc_root.into();
         let previous_stat = parse_stat(&read(&proc_root, "stat")?)?;
         let previous_net = parse_net_dev(&read(&proc_root, "net/dev")?)?;
+        // Our own /proc: our passwd names the host's users; a host /proc mounted elsewhere:
+        // PID 1's.
+        let passwd = if proc_root == Path::new("/proc") {
+            PathBuf::from("/etc/passwd")
+        } else {
+            proc_root.join("1/root/etc/passwd")
+        };
         Ok(Self {
+            processes: ProcessCollector::new(&proc_root, passwd),
             proc_root,
             host_root: None,
             previous_stat,
@@ -103,6 +115,9 @@ impl HostCollector {
     /// at, say, `/host/root`): file systems are measured there rather than through
     /// `<proc_root>/1/root`, which needs more privileges.
     pub fn with_host_root(mut self, host_root: Option<PathBuf>) -> Self {
+        if let Some(root) = &host_root {
+            self.processes = self.processes.with_passwd(root.join("etc/passwd"));
+        }
         self.host_root = host_root;
         self
     }
@@ -122,6 +137,7 @@ impl HostCollector {
             memory: parse_meminfo(&read(&self.proc_root, "meminfo")?)?,
             filesystems: self.filesystems()?,
             network: interface_rates(&self.previous_net, &net, elapsed_s),
+            processes: self.processes.collect(elapsed_s),
         };
         self.previous_stat = stat;
         self.previous_net = net;

@@ -1,4 +1,5 @@
-//! Host collectors: CPU, load, memory, filesystems, network and uptime from a `/proc` tree.
+//! Host collectors: CPU, load, memory, filesystems, network, uptime and the top processes
+//! from a `/proc` tree.
 
 mod cpu;
 mod disk;
@@ -6,6 +7,7 @@ mod host;
 mod load;
 mod memory;
 mod net;
+mod process;
 mod uptime;
 
 pub use cpu::{CpuTimes, CpuUsage, cpu_usage, parse_stat};
@@ -14,6 +16,9 @@ pub use host::{HostCollector, HostSample, host_name};
 pub use load::{LoadAverage, parse_loadavg};
 pub use memory::{Memory, parse_meminfo};
 pub use net::{InterfaceCounters, InterfaceRate, interface_rates, parse_net_dev};
+pub use process::{
+    PidStat, ProcessCollector, ProcessUsage, TOP_PROCESSES, parse_passwd, parse_pid_stat, rank,
+};
 pub use uptime::parse_uptime;
 
 /// `part` as a percentage of `whole` (0 when there is no whole): the one formula behind

@@ -1,5 +1,7 @@
 //! Conversions between the collectors' types and the protocol messages.
-use crate::collect::{CpuUsage, FilesystemUsage, HostSample, InterfaceRate, LoadAverage, Memory};
+use crate::collect::{
+    CpuUsage, FilesystemUsage, HostSample, InterfaceRate, LoadAverage, Memory, ProcessUsage,
+};
 
 impl From<&HostSample> for proto::HostSample {
     fn from(s: &HostSample) -> Self {
@@ -35,6 +37,17 @@ impl From<&HostSample> for proto::HostSample {
                     name: i.name.clone(),
                     rx_bytes_per_s: i.rx_bytes_per_s,
                     tx_bytes_per_s: i.tx_bytes_per_s,
+                })
+                .collect(),
+            processes: s
+                .processes
+                .iter()
+                .map(|p| proto::Process {
+                    pid: p.pid,
+                    name: p.name.clone(),
+                    user: p.user.clone(),
+                    cpu_pct: p.cpu_pct,
+                    rss_bytes: p.rss_bytes,
                 })
                 .collect(),
         }
@@ -91,6 +104,17 @@ pub fn host_sample_from_wire(time_ms: i64, s: proto::HostSample) -> HostSample {
                 name: i.name,
                 rx_bytes_per_s: non_negative(i.rx_bytes_per_s),
                 tx_bytes_per_s: non_negative(i.tx_bytes_per_s),
+            })
+            .collect(),
+        processes: s
+            .processes
+            .into_iter()
+            .map(|p| ProcessUsage {
+                pid: p.pid,
+                name: p.name,
+                user: p.user,
+                cpu_pct: non_negative(p.cpu_pct),
+                rss_bytes: p.rss_bytes,
             })
             .collect(),
     }

@@ -7,7 +7,7 @@ use super::format;
 use super::server_fns::*;
 use crate::{
     ConnectionState, ContainerHealth, ContainerInfo, ContainerState, HostFigures, HostSummary,
-    LOCAL_AGENT_ID, Metric, TopConsumers,
+    LOCAL_AGENT_ID, Metric, ProcessInfo, TopConsumers,
 };
 
 /// `/`: the dashboard of the local host.
@@ -23,6 +23,8 @@ fn Dashboard() -> impl IntoView {
     let range = RwSignal::new(3600_i64);
     let refresh = RwSignal::new(0_u32);
     let containers_changed = RwSignal::new(0_u32);
+    // Bumped by each live sample of the chosen host: the top processes change with it.
+    let sampled = RwSignal::new(0_u32);
     let hosts = Resource::new(move || refresh.get(), |_| list_hosts());
     let summary = Resource::new(move || host.get(), get_host_summary);
     let cpu = Resource::new(
@@ -34,8 +36,15 @@ fn Dashboard() -> impl IntoView {
         |(h, r, _)| metric_history(h, Metric::Memory, r),
     );
     let top = Resource::new(
-        move || (host.get(), refresh.get(), containers_changed.get()),
-        |(h, _, _)| top_consumers(Some(h)),
+        move || {
+            (
+                host.get(),
+                refresh.get(),
+                containers_changed.get(),
+                sampled.get(),
+            )
+        },
+        |(h, _, _, _)| top_consumers(Some(h)),
     );
     let containers = Resource::new(
         move || (refresh.get(), containers_changed.get()),
@@ -48,6 +57,7 @@ fn Dashboard() -> impl IntoView {
                 && summary.agent_id == host.get_untracked()
             {
                 live.try_set(Some(summary));
+                sampled.try_update(|n| *n += 1);
             }
         });
         super::live::on_event("container_event", move |_| {
@@ -113,7 +123,7 @@ fn Dashboard() -> impl IntoView {
         </section>
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
-                top.await.ok().filter(|t| !t.by_cpu.is_empty() || !t.by_memory.is_empty()).map(|t| view! { <TopCard top=t/> })
+                top.await.ok().filter(|t| !t.by_cpu.is_empty() || !t.by_memory.is_empty() || !t.processes_by_memory.is_empty()).map(|t| view! { <TopCard top=t/> })
             })}
         </Transition>
         <Transition fallback=|| ()>
@@ -127,18 +137,40 @@ fn Dashboard() -> impl IntoView {
 #[component]
 fn TopCard(top: TopConsumers) -> impl IntoView {
     let row = |c: &ContainerInfo, value: String| view! { <li><span>{c.name.clone()}</span><span class="muted">{c.host_label.clone()}</span><strong>{value}</strong></li> };
+    let process = |p: &ProcessInfo, value: String| {
+        view! {
+            <li><span>{p.name.clone()}</span><span class="muted">{format!("pid {} · {}", p.pid, p.user)}</span><strong>{value}</strong></li>
+        }
+    };
+    let has_containers = !top.by_cpu.is_empty() || !top.by_memory.is_empty();
     view! {
         <section class="card top" data-testid="top-consumers">
             <h2>"Top consumers"</h2>
             <div class="top-lists">
-                <div>
-                    <h3>"CPU"</h3>
-                    <ol>{top.by_cpu.iter().map(|c| row(c, format::pct(c.cpu_pct.unwrap_or(0.0)))).collect_view()}</ol>
-                </div>
-                <div>
-                    <h3>"Memory"</h3>
-                    <ol>{top.by_memory.iter().map(|c| row(c, format::bytes(c.memory_bytes.unwrap_or(0) as f64))).collect_view()}</ol>
-                </div>
+                {(!top.processes_by_memory.is_empty()).then(|| view! {
+                    <div data-testid="top-processes-cpu">
+                        <h3>"Processes by CPU"</h3>
+                        {if top.processes_by_cpu.is_empty() {
+                            view! { <p class="muted">"No process used CPU in the last interval."</p> }.into_any()
+                        } else {
+                            view! { <ol>{top.processes_by_cpu.iter().map(|p| process(p, format::pct(p.cpu_pct))).collect_view()}</ol> }.into_any()
+                        }}
+                    </div>
+                    <div data-testid="top-processes-memory">
+                        <h3>"Processes by memory"</h3>
+                        <ol>{top.processes_by_memory.iter().map(|p| process(p, format::bytes(p.rss_bytes as f64))).collect_view()}</ol>
+                    </div>
+                })}
+                {has_containers.then(|| view! {
+                    <div>
+                        <h3>"Containers by CPU"</h3>
+                        <ol>{top.by_cpu.iter().map(|c| row(c, format::pct(c.cpu_pct.unwrap_or(0.0)))).collect_view()}</ol>
+                    </div>
+                    <div>
+                        <h3>"Containers by memory"</h3>
+                        <ol>{top.by_memory.iter().map(|c| row(c, format::bytes(c.memory_bytes.unwrap_or(0) as f64))).collect_view()}</ol>
+                    </div>
+                })}
             </div>
         </section>
     }

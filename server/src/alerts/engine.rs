@@ -764,7 +764,7 @@ impl Engine {
     }
 }
 
-fn in_scope(spec: &AlertRuleSpec, host: Host<'_>) -> bool {
+pub fn in_scope(spec: &AlertRuleSpec, host: Host<'_>) -> bool {
     let scope = &spec.scope;
     scope.agent_id.as_deref().is_none_or(|a| a == host.agent_id)
         && scope
@@ -907,6 +907,7 @@ mod tests {
             },
             filesystems: Vec::new(),
             network: Vec::new(),
+            processes: Vec::new(),
         }
     }
 

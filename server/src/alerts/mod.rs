@@ -5,6 +5,7 @@
 pub mod channels;
 pub mod engine;
 pub mod outbound;
+pub mod preview;
 pub mod silences;
 
 use std::collections::HashMap;

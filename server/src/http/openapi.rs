@@ -43,6 +43,7 @@ use super::{api, install, ops};
         api::events::events,
         api::alerts::list_rules,
         api::alerts::create_rule,
+        api::alerts::preview_rule,
         api::alerts::get_rule,
         api::alerts::put_rule,
         api::alerts::delete_rule,

@@ -16,6 +16,7 @@ const MAX_RATE: f64 = MAX_BYTES as f64;
 const MAX_CORES: usize = 4096;
 const MAX_FILESYSTEMS: usize = 1024;
 const MAX_INTERFACES: usize = 1024;
+const MAX_PROCESSES: usize = 64;
 const MAX_CONTAINERS: usize = 10_000;
 const MAX_CONTAINER_LABELS: usize = 512;
 const MAX_SANS: usize = 1000;
@@ -157,6 +158,15 @@ fn host_sample(s: &proto::HostSample) -> Result<(), Invalid> {
         name("interface name", &i.name, 64)?;
         bounded("rx_bytes_per_s", i.rx_bytes_per_s, MAX_RATE)?;
         bounded("tx_bytes_per_s", i.tx_bytes_per_s, MAX_RATE)?;
+    }
+    if s.processes.len() > MAX_PROCESSES {
+        return Err(event_error("a sample holds at most 64 processes"));
+    }
+    for p in &s.processes {
+        free_text("process name", &p.name, 64)?;
+        free_text("process user", &p.user, 64)?;
+        bounded("process cpu_pct", p.cpu_pct, MAX_CONTAINER_CPU_PCT)?;
+        bytes("rss_bytes", p.rss_bytes)?;
     }
     Ok(())
 }

@@ -32,6 +32,8 @@ const RETRY_FOR_MS: i64 = 3_600_000;
 const AGENT_RECONNECT_GRACE_MS: i64 = 60_000;
 /// Most alerts one list answer holds.
 const ALERTS_PAGE_MAX: i64 = 500;
+/// How many processes and containers a CPU or memory alert names.
+const CULPRITS: usize = 3;
 
 /// Retry delay after `attempts` failures: 5 s, doubling, at most 5 minutes.
 fn backoff_ms(attempts: i64) -> i64 {
@@ -628,7 +630,8 @@ impl Vantage {
         Ok(())
     }
 
-    /// The top containers (by CPU or memory) of the host, for CPU and memory alerts.
+    /// The top three processes and containers (by CPU or memory) of the host at the moment a
+    /// CPU or memory alert fires.
     async fn culprits(&self, spec: &AlertRuleSpec, agent_id: Option<&str>) -> Vec<String> {
         let by_memory = match spec.condition {
             Condition::HostThreshold {
@@ -644,22 +647,35 @@ impl Vantage {
         let Some(agent) = agent_id else {
             return Vec::new();
         };
-        match self.store.top_containers(Some(agent), by_memory, 3).await {
-            Ok(rows) => rows
-                .into_iter()
-                .map(|c| match (by_memory, c.cpu_pct, c.memory_bytes) {
+        let mut named = match self.top_processes(Some(agent), CULPRITS).await {
+            Ok(top) => {
+                let list = if by_memory { top.by_memory } else { top.by_cpu };
+                list.iter()
+                    .map(|p| super::processes::culprit(p, by_memory))
+                    .collect()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the top processes for an alert");
+                Vec::new()
+            }
+        };
+        match self
+            .store
+            .top_containers(Some(agent), by_memory, CULPRITS as i64)
+            .await
+        {
+            Ok(rows) => named.extend(rows.into_iter().map(|c| {
+                match (by_memory, c.cpu_pct, c.memory_bytes) {
                     (false, Some(cpu), _) => format!("container {} {cpu:.0} % CPU", c.name),
                     (true, _, Some(mem)) => {
                         format!("container {} {:.0} MiB", c.name, mem as f64 / 1_048_576.0)
                     }
                     _ => format!("container {}", c.name),
-                })
-                .collect(),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the top containers for an alert");
-                Vec::new()
-            }
+                }
+            })),
+            Err(e) => tracing::warn!(error = %e, "cannot read the top containers for an alert"),
         }
+        named
     }
 
     async fn publish_alert(&self, alert_id: i64) {
@@ -1031,6 +1047,112 @@ impl Vantage {
         self.reload_rules().await?;
         tracing::info!(rule = row.alert_rule_id, by = %caller.username, "alert rule created");
         self.alert_rule(caller, row.alert_rule_id).await
+    }
+
+    /// How often `spec` would have fired in the last 24 hours and 7 days: the rule replayed
+    /// through the live engine on the stored samples of the hosts it covers (at most
+    /// [`app::alerts::PREVIEW_HOSTS_MAX`] of them).
+    pub async fn preview_alert_rule(
+        &self,
+        _caller: &Me,
+        mut spec: AlertRuleSpec,
+    ) -> Result<app::alerts::RulePreview, ApiError> {
+        use crate::alerts::preview;
+        const WINDOWS_S: [i64; 2] = [86_400, 7 * 86_400];
+        self.check_rule(&mut spec).await?;
+        let sweep_ms = self.alerting()?.settings.sweep.as_millis() as i64;
+        let mut hosts: Vec<(String, String, Vec<String>)> = Vec::new();
+        if self.live.local_sample().is_some() {
+            hosts.push((
+                LOCAL_AGENT_ID.to_owned(),
+                self.live.local_summary().label,
+                Vec::new(),
+            ));
+        }
+        hosts.extend(
+            self.store
+                .list_agents()
+                .await?
+                .into_iter()
+                .map(|a| (a.agent_id, a.label, a.tags)),
+        );
+        hosts.retain(|(id, label, tags)| {
+            engine::in_scope(
+                &spec,
+                engine::Host {
+                    agent_id: id,
+                    label,
+                    tags,
+                },
+            )
+        });
+        let mut windows: Vec<app::alerts::PreviewWindow> = WINDOWS_S
+            .iter()
+            .map(|&window_s| app::alerts::PreviewWindow {
+                window_s,
+                fired: 0,
+                hosts_fired: 0,
+                samples: 0,
+                first_fired_at: None,
+            })
+            .collect();
+        let unsupported = preview::unsupported(&spec);
+        let evaluated = if unsupported.is_some() {
+            0
+        } else {
+            hosts.len().min(app::alerts::PREVIEW_HOSTS_MAX)
+        };
+        let now = now_ms();
+        let mut first: [Option<i64>; 2] = [None; 2];
+        for (id, label, tags) in hosts.iter().take(evaluated) {
+            let stored = (id != LOCAL_AGENT_ID).then_some(id.as_str());
+            let rows = self
+                .store
+                .raw_samples(stored, now - WINDOWS_S[1] * 1_000, now)
+                .await?;
+            let cores = self
+                .live
+                .with_sample(id, |s| s.cpu.per_core_pct.len())
+                .unwrap_or(1);
+            let host = engine::Host {
+                agent_id: id,
+                label,
+                tags,
+            };
+            for (i, window_s) in WINDOWS_S.iter().enumerate() {
+                let from = now - window_s * 1_000;
+                let start = rows.partition_point(|r| r.ts_ms < from);
+                let replay = preview::replay(&spec, host, &rows[start..], cores, sweep_ms);
+                let w = &mut windows[i];
+                w.samples += (rows.len() - start) as u64;
+                w.fired += replay.fired;
+                w.hosts_fired += u32::from(replay.fired > 0);
+                if let Some(at) = replay.first_ms {
+                    first[i] = Some(first[i].map_or(at, |f: i64| f.min(at)));
+                }
+            }
+        }
+        for (w, at) in windows.iter_mut().zip(first) {
+            w.first_fired_at = at.map(app::rfc3339_from_millis);
+        }
+        let approximate = matches!(
+            spec.condition,
+            Condition::HostThreshold {
+                metric: HostFigure::Disk,
+                mount: None,
+                ..
+            }
+        )
+        .then_some(
+            "history keeps all file systems of a host together: the replay checks their combined share, where the live rule checks the fullest one",
+        );
+        Ok(app::alerts::RulePreview {
+            supported: unsupported.is_none(),
+            note: unsupported.or(approximate).map(str::to_owned),
+            hosts_in_scope: hosts.len() as u32,
+            hosts_evaluated: evaluated as u32,
+            windows,
+        })
     }
 
     pub async fn update_alert_rule(

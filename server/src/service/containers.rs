@@ -61,7 +61,8 @@ impl Vantage {
             .collect())
     }
 
-    /// The running containers using the most CPU and memory, on one host or all.
+    /// The running containers and the processes using the most CPU and memory, on one host
+    /// or all.
     pub async fn top_consumers(
         &self,
         _caller: &Me,
@@ -76,9 +77,12 @@ impl Vantage {
             .store
             .top_containers(scope.as_deref(), true, TOP)
             .await?;
+        let processes = self.top_processes(agent_id, TOP as usize).await?;
         Ok(TopConsumers {
             by_cpu: by_cpu.into_iter().map(info).collect(),
             by_memory: by_memory.into_iter().map(info).collect(),
+            processes_by_cpu: processes.by_cpu,
+            processes_by_memory: processes.by_memory,
         })
     }
 

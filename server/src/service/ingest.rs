@@ -416,8 +416,8 @@ impl Vantage {
             if !news.stats.is_empty() {
                 let host_memory = self
                     .live
-                    .sample(agent_id)
-                    .map_or(0, |s| s.memory.total_bytes);
+                    .with_sample(agent_id, |s| s.memory.total_bytes)
+                    .unwrap_or(0);
                 let stats: Vec<ContainerStats> = news
                     .stats
                     .iter()

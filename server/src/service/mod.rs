@@ -33,6 +33,7 @@ mod containers;
 mod downloads;
 mod ingest;
 mod ops;
+mod processes;
 mod snippets;
 pub mod subscriptions;
 

@@ -46,6 +46,17 @@ impl FakeProc {
         );
     }
 
+    /// A process in the tree, from the next sample on: `cpu_ticks` of CPU time so far
+    /// (raise it between samples to make it busy) and `rss_pages` of resident memory.
+    pub fn set_process(&self, pid: u32, name: &str, cpu_ticks: u64, rss_pages: u64) {
+        self.write(
+            &format!("{pid}/stat"),
+            &format!(
+                "{pid} ({name}) S 1 {pid} {pid} 0 -1 0 0 0 0 0 {cpu_ticks} 0 0 0 20 0 1 0 500 0 {rss_pages} 0\n"
+            ),
+        );
+    }
+
     /// Replaced whole (a rename), so a reader never sees half a file.
     fn write(&self, name: &str, text: &str) {
         let path = self.dir.path().join(name);

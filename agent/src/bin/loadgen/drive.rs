@@ -35,7 +35,8 @@ pub(crate) const VALUES_PER_EVENT: u64 = 12;
 /// A host sample shaped like a small real server (4 cores, 2 file systems, 2 interfaces):
 /// figures follow a slow daily-like wave with noise on top, as real hosts do. CPU and network
 /// rates jitter every sample, memory moves by up to 16 MiB in whole pages, the disks fill a
-/// few blocks per sample; only the totals stay put.
+/// few blocks per sample; only the totals stay put. Twelve top processes ride along, as a
+/// real agent sends them (they are kept live, not stored).
 pub(crate) fn host_sample(time_ms: i64, i: u64) -> proto::Event {
     let step = time_ms / 10_000;
     let wave = (step as f64 / 500.0 + i as f64).sin() * 0.5 + 0.5;
@@ -84,6 +85,15 @@ pub(crate) fn host_sample(time_ms: i64, i: u64) -> proto::Event {
                     name: format!("eth{k}"),
                     rx_bytes_per_s: 1e5 * wave * (0.8 + 0.4 * n(30 + k)),
                     tx_bytes_per_s: 5e4 * wave * (0.8 + 0.4 * n(40 + k)),
+                })
+                .collect(),
+            processes: (0..12u64)
+                .map(|p| proto::Process {
+                    pid: 1000 + p as u32,
+                    name: format!("worker-{p}"),
+                    user: "www-data".into(),
+                    cpu_pct: cpu / (p + 2) as f64,
+                    rss_bytes: (200 << 20) / (p + 1),
                 })
                 .collect(),
         })),

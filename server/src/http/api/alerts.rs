@@ -17,6 +17,7 @@ use crate::http::extract::{ApiJson, ApiQuery, Authenticated};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/alert-rules", get(list_rules).post(create_rule))
+        .route("/alert-rules/preview", post(preview_rule))
         .route(
             "/alert-rules/{id}",
             get(get_rule).put(put_rule).delete(delete_rule),
@@ -96,6 +97,29 @@ async fn create_rule(
         Json(state.vantage.create_alert_rule(&auth.me, body).await?),
     )
         .into_response())
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/alert-rules/preview",
+    tag = "alerts",
+    summary = "How often a rule would have fired in the last 24 hours and 7 days.",
+    description = "Replays the rule through the live engine (same hysteresis) on the stored samples of the hosts it covers. Nothing is saved.",
+    request_body = app::alerts::AlertRuleSpec,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, body = app::alerts::RulePreview),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = 422, description = "A field breaks its rule; the message says which.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
+async fn preview_rule(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    ApiJson(body): ApiJson<app::alerts::AlertRuleSpec>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.vantage.preview_alert_rule(&auth.me, body).await?).into_response())
 }
 
 #[utoipa::path(

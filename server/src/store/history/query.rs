@@ -5,7 +5,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::layout::{Figures, bucket, points};
 use super::*;
-use crate::store::HistoryBucket;
+use crate::store::{HistoryBucket, SampleRow};
 
 impl Store {
     /// Average, minimum and maximum of `metric` per `step_ms` bucket in `[from_ms, to_ms)`,
@@ -88,6 +88,29 @@ impl Store {
                 }
             })
             .collect())
+    }
+
+    /// Every raw sample of a host in `[from_ms, to_ms)`, oldest first, once each.
+    pub async fn raw_samples(
+        &self,
+        agent_id: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<SampleRow>, StoreError> {
+        let mut rows = Vec::new();
+        let first_hour = floor(from_ms, HOUR_MS);
+        for c in read_chunks(&self.pool, agent_id, Layer::Raw, first_hour, to_ms).await? {
+            if let Some(b) = &c.block {
+                rows.extend(
+                    (0..b.len())
+                        .map(|r| SampleRow::from_columns(b, r))
+                        .filter(|s| s.ts_ms >= from_ms && s.ts_ms < to_ms),
+                );
+            }
+        }
+        rows.sort_by_key(|s| s.ts_ms);
+        rows.dedup_by_key(|s| s.ts_ms);
+        Ok(rows)
     }
 
     /// The time of every raw sample stored for a host, oldest first (for audits and tests).
