@@ -2,8 +2,12 @@
 //! provides as Leptos context. REST handlers call the same implementation.
 use async_trait::async_trait;
 
+use crate::alerts::{
+    Acknowledgement, Alert, AlertDetail, AlertRule, AlertRuleSpec, ChannelSpec, ChannelTestResult,
+    NotificationChannel, RulePreview, Silence, SilenceSpec,
+};
 use crate::{
-    AgentInfo, AgentPatch, ApiError, ApiTokenInfo, ContainerInfo, CreatedApiToken,
+    AgentInfo, AgentPatch, AlertState, ApiError, ApiTokenInfo, ContainerInfo, CreatedApiToken,
     CreatedEnrollmentToken, History, HostOverview, HostSummary, Me, Metric, TopConsumers,
 };
 
@@ -105,6 +109,48 @@ pub trait Backend: Send + Sync + 'static {
         me: &Me,
         agent_id: Option<String>,
     ) -> Result<TopConsumers, ApiError>;
+
+    // Alerting: the same methods the `/api/v1` alert routes call.
+    /// Alerts newest first, firing or resolved or both.
+    async fn alerts(&self, me: &Me, state: Option<AlertState>) -> Result<Vec<Alert>, ApiError>;
+    /// One alert with its timeline.
+    async fn alert(&self, me: &Me, id: i64) -> Result<AlertDetail, ApiError>;
+    /// Acknowledges a firing alert.
+    async fn acknowledge_alert(
+        &self,
+        me: &Me,
+        id: i64,
+        ack: Acknowledgement,
+    ) -> Result<AlertDetail, ApiError>;
+    async fn alert_rules(&self, me: &Me) -> Result<Vec<AlertRule>, ApiError>;
+    /// Creates a rule (`id` `None`) or replaces one.
+    async fn save_alert_rule(
+        &self,
+        me: &Me,
+        id: Option<i64>,
+        spec: AlertRuleSpec,
+    ) -> Result<AlertRule, ApiError>;
+    async fn delete_alert_rule(&self, me: &Me, id: i64) -> Result<(), ApiError>;
+    /// How often a rule would have fired, from stored history.
+    async fn preview_alert_rule(
+        &self,
+        me: &Me,
+        spec: AlertRuleSpec,
+    ) -> Result<RulePreview, ApiError>;
+    async fn channels(&self, me: &Me) -> Result<Vec<NotificationChannel>, ApiError>;
+    /// Creates a channel (`id` `None`) or replaces one (masked secrets are kept).
+    async fn save_channel(
+        &self,
+        me: &Me,
+        id: Option<i64>,
+        spec: ChannelSpec,
+    ) -> Result<NotificationChannel, ApiError>;
+    async fn delete_channel(&self, me: &Me, id: i64) -> Result<(), ApiError>;
+    /// Sends one test message now.
+    async fn test_channel(&self, me: &Me, id: i64) -> Result<ChannelTestResult, ApiError>;
+    async fn silences(&self, me: &Me) -> Result<Vec<Silence>, ApiError>;
+    async fn create_silence(&self, me: &Me, spec: SilenceSpec) -> Result<Silence, ApiError>;
+    async fn delete_silence(&self, me: &Me, id: i64) -> Result<(), ApiError>;
 }
 
 /// How long a browser session lasts, in seconds (the cookie and the stored session agree).

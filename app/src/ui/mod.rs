@@ -1,5 +1,6 @@
 //! The dashboard's pages.
 mod agents;
+mod alerts;
 mod auth_pages;
 mod chart;
 mod dashboard;
@@ -59,6 +60,10 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/setup") view=auth_pages::SetupPage ssr=SsrMode::Async/>
                 <Route path=path!("/agents") view=agents::AgentsPage ssr=SsrMode::Async/>
                 <Route path=path!("/settings") view=settings::SettingsPage ssr=SsrMode::Async/>
+                <Route path=path!("/alerts") view=alerts::AlertsPage ssr=SsrMode::Async/>
+                <Route path=path!("/alerts/rules") view=alerts::RulesPage ssr=SsrMode::Async/>
+                <Route path=path!("/alerts/channels") view=alerts::ChannelsPage ssr=SsrMode::Async/>
+                <Route path=path!("/alerts/silences") view=alerts::SilencesPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }
@@ -100,6 +105,7 @@ fn Frame(me: crate::Me, children: Children) -> impl IntoView {
             <nav>
                 <A href="/">"Dashboard"</A>
                 <A href="/agents">"Agents"</A>
+                <alerts::AlertsNavLink/>
                 <A href="/settings">"Settings"</A>
             </nav>
             <ActionForm action=logout>

@@ -37,6 +37,13 @@ mod server {
         result
     }
 
+    /// Now, in unix seconds.
+    pub fn now_s() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    }
+
     pub fn backend() -> Result<Arc<dyn Backend>, ApiError> {
         leptos::prelude::use_context::<Arc<dyn Backend>>().ok_or(ApiError::Internal)
     }
@@ -311,4 +318,146 @@ pub async fn list_containers(
 #[server(prefix = "/_sf", endpoint = "top")]
 pub async fn top_consumers(agent_id: Option<String>) -> Result<crate::TopConsumers, ApiError> {
     server::signed_in(|me, backend| async move { backend.top_consumers(&me, agent_id).await }).await
+}
+
+// Alerting. Rule, channel and silence bodies travel as JSON (nested fields), the rest as forms.
+
+/// Alerts newest first: `firing`, `resolved`, or both (`None`).
+#[server(prefix = "/_sf", endpoint = "alerts")]
+pub async fn list_alerts(
+    state: Option<crate::AlertState>,
+) -> Result<Vec<crate::alerts::Alert>, ApiError> {
+    server::signed_in(|me, backend| async move { backend.alerts(&me, state).await }).await
+}
+
+/// One alert with its timeline.
+#[server(prefix = "/_sf", endpoint = "alert")]
+pub async fn get_alert(id: i64) -> Result<crate::alerts::AlertDetail, ApiError> {
+    server::signed_in(|me, backend| async move { backend.alert(&me, id).await }).await
+}
+
+/// Acknowledges a firing alert.
+#[server(prefix = "/_sf", endpoint = "ack_alert")]
+pub async fn ack_alert(id: i64, comment: String) -> Result<crate::alerts::AlertDetail, ApiError> {
+    server::signed_in(|me, backend| async move {
+        backend
+            .acknowledge_alert(&me, id, crate::alerts::Acknowledgement { comment })
+            .await
+    })
+    .await
+}
+
+/// Every alert rule with its firing and pending counts.
+#[server(prefix = "/_sf", endpoint = "alert_rules")]
+pub async fn list_alert_rules() -> Result<Vec<crate::alerts::AlertRule>, ApiError> {
+    server::signed_in(|me, backend| async move { backend.alert_rules(&me).await }).await
+}
+
+/// Creates a rule (`id` `None`) or replaces one.
+#[server(prefix = "/_sf", endpoint = "save_alert_rule", input = leptos::server_fn::codec::Json)]
+pub async fn save_alert_rule(
+    id: Option<i64>,
+    spec: crate::alerts::AlertRuleSpec,
+) -> Result<crate::alerts::AlertRule, ApiError> {
+    server::signed_in(|me, backend| async move { backend.save_alert_rule(&me, id, spec).await })
+        .await
+}
+
+/// Deletes a rule.
+#[server(prefix = "/_sf", endpoint = "delete_alert_rule")]
+pub async fn delete_alert_rule(id: i64) -> Result<(), ApiError> {
+    server::signed_in(|me, backend| async move { backend.delete_alert_rule(&me, id).await }).await
+}
+
+/// How often a rule would have fired in the last 24 h and 7 d.
+#[server(prefix = "/_sf", endpoint = "preview_alert_rule", input = leptos::server_fn::codec::Json)]
+pub async fn preview_alert_rule(
+    spec: crate::alerts::AlertRuleSpec,
+) -> Result<crate::alerts::RulePreview, ApiError> {
+    server::signed_in(|me, backend| async move { backend.preview_alert_rule(&me, spec).await })
+        .await
+}
+
+/// Every notification channel, secrets masked.
+#[server(prefix = "/_sf", endpoint = "channels")]
+pub async fn list_channels() -> Result<Vec<crate::alerts::NotificationChannel>, ApiError> {
+    server::signed_in(|me, backend| async move { backend.channels(&me).await }).await
+}
+
+/// Creates a channel (`id` `None`) or replaces one.
+#[server(prefix = "/_sf", endpoint = "save_channel", input = leptos::server_fn::codec::Json)]
+pub async fn save_channel(
+    id: Option<i64>,
+    spec: crate::alerts::ChannelSpec,
+) -> Result<crate::alerts::NotificationChannel, ApiError> {
+    server::signed_in(|me, backend| async move { backend.save_channel(&me, id, spec).await }).await
+}
+
+/// Deletes a channel.
+#[server(prefix = "/_sf", endpoint = "delete_channel")]
+pub async fn delete_channel(id: i64) -> Result<(), ApiError> {
+    server::signed_in(|me, backend| async move { backend.delete_channel(&me, id).await }).await
+}
+
+/// Sends one test message through a channel now.
+#[server(prefix = "/_sf", endpoint = "test_channel")]
+pub async fn test_channel(id: i64) -> Result<crate::alerts::ChannelTestResult, ApiError> {
+    server::signed_in(|me, backend| async move { backend.test_channel(&me, id).await }).await
+}
+
+/// Every silence, active or not.
+#[server(prefix = "/_sf", endpoint = "silences")]
+pub async fn list_silences() -> Result<Vec<crate::alerts::Silence>, ApiError> {
+    server::signed_in(|me, backend| async move { backend.silences(&me).await }).await
+}
+
+/// Creates a silence; with `lasting_s` (and no `ends_at`) it ends that long from now.
+#[server(prefix = "/_sf", endpoint = "create_silence", input = leptos::server_fn::codec::Json)]
+pub async fn create_silence(
+    spec: crate::alerts::SilenceSpec,
+    lasting_s: Option<i64>,
+) -> Result<crate::alerts::Silence, ApiError> {
+    let mut spec = spec;
+    server::signed_in(|me, backend| async move {
+        if let Some(lasting) = lasting_s
+            && spec.ends_at.is_none()
+            && spec.weekly.is_none()
+        {
+            spec.ends_at = Some(crate::alerts::TimeInput::Seconds(
+                server::now_s().saturating_add(lasting),
+            ));
+        }
+        backend.create_silence(&me, spec).await
+    })
+    .await
+}
+
+/// Silences an alert's rule on its host (or everywhere, for a fleet alert) for `lasting_s`.
+#[server(prefix = "/_sf", endpoint = "silence_alert")]
+pub async fn silence_alert(id: i64, lasting_s: i64) -> Result<crate::alerts::Silence, ApiError> {
+    server::signed_in(|me, backend| async move {
+        let alert = backend.alert(&me, id).await?.alert;
+        let spec = crate::alerts::SilenceSpec {
+            matcher: crate::alerts::SilenceMatcher {
+                rule_id: alert.rule_id,
+                agent_id: alert.agent_id,
+                tag: None,
+                container: alert.subject.strip_prefix("container:").map(str::to_owned),
+            },
+            starts_at: None,
+            ends_at: Some(crate::alerts::TimeInput::Seconds(
+                server::now_s().saturating_add(lasting_s.clamp(60, 30 * 86_400)),
+            )),
+            weekly: None,
+            comment: format!("silenced from alert {id}: {}", alert.rule_name),
+        };
+        backend.create_silence(&me, spec).await
+    })
+    .await
+}
+
+/// Ends and removes a silence.
+#[server(prefix = "/_sf", endpoint = "delete_silence")]
+pub async fn delete_silence(id: i64) -> Result<(), ApiError> {
+    server::signed_in(|me, backend| async move { backend.delete_silence(&me, id).await }).await
 }

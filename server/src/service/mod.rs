@@ -550,6 +550,99 @@ impl Backend for Vantage {
     ) -> Result<TopConsumers, ApiError> {
         Vantage::top_consumers(self, me, agent_id.as_deref()).await
     }
+
+    async fn alerts(
+        &self,
+        me: &Me,
+        state: Option<app::AlertState>,
+    ) -> Result<Vec<app::alerts::Alert>, ApiError> {
+        self.list_alerts(me, state, None, None).await
+    }
+
+    async fn alert(&self, me: &Me, id: i64) -> Result<app::alerts::AlertDetail, ApiError> {
+        self.alert_detail(me, id).await
+    }
+
+    async fn acknowledge_alert(
+        &self,
+        me: &Me,
+        id: i64,
+        ack: app::alerts::Acknowledgement,
+    ) -> Result<app::alerts::AlertDetail, ApiError> {
+        Vantage::acknowledge_alert(self, me, id, ack).await
+    }
+
+    async fn alert_rules(&self, me: &Me) -> Result<Vec<app::alerts::AlertRule>, ApiError> {
+        self.list_alert_rules(me).await
+    }
+
+    async fn save_alert_rule(
+        &self,
+        me: &Me,
+        id: Option<i64>,
+        spec: app::alerts::AlertRuleSpec,
+    ) -> Result<app::alerts::AlertRule, ApiError> {
+        match id {
+            Some(id) => self.update_alert_rule(me, id, spec).await,
+            None => self.create_alert_rule(me, spec).await,
+        }
+    }
+
+    async fn delete_alert_rule(&self, me: &Me, id: i64) -> Result<(), ApiError> {
+        Vantage::delete_alert_rule(self, me, id).await
+    }
+
+    async fn preview_alert_rule(
+        &self,
+        me: &Me,
+        spec: app::alerts::AlertRuleSpec,
+    ) -> Result<app::alerts::RulePreview, ApiError> {
+        Vantage::preview_alert_rule(self, me, spec).await
+    }
+
+    async fn channels(&self, me: &Me) -> Result<Vec<app::alerts::NotificationChannel>, ApiError> {
+        self.list_channels(me).await
+    }
+
+    async fn save_channel(
+        &self,
+        me: &Me,
+        id: Option<i64>,
+        spec: app::alerts::ChannelSpec,
+    ) -> Result<app::alerts::NotificationChannel, ApiError> {
+        match id {
+            Some(id) => self.update_channel(me, id, spec).await,
+            None => self.create_channel(me, spec).await,
+        }
+    }
+
+    async fn delete_channel(&self, me: &Me, id: i64) -> Result<(), ApiError> {
+        Vantage::delete_channel(self, me, id).await
+    }
+
+    async fn test_channel(
+        &self,
+        me: &Me,
+        id: i64,
+    ) -> Result<app::alerts::ChannelTestResult, ApiError> {
+        Vantage::test_channel(self, me, id).await
+    }
+
+    async fn silences(&self, me: &Me) -> Result<Vec<app::alerts::Silence>, ApiError> {
+        self.list_silences(me).await
+    }
+
+    async fn create_silence(
+        &self,
+        me: &Me,
+        spec: app::alerts::SilenceSpec,
+    ) -> Result<app::alerts::Silence, ApiError> {
+        Vantage::create_silence(self, me, spec).await
+    }
+
+    async fn delete_silence(&self, me: &Me, id: i64) -> Result<(), ApiError> {
+        Vantage::delete_silence(self, me, id).await
+    }
 }
 
 fn setup_done() -> ApiError {
