@@ -71,6 +71,11 @@ def test_first_run_login_dashboard_and_tokens(server, browser):
     expect(page.get_by_test_id("updated-at")).not_to_have_text(first, timeout=10_000)
     second = page.get_by_test_id("updated-at").inner_text()
     expect(page.get_by_test_id("updated-at")).not_to_have_text(second, timeout=10_000)
+    # The top processes of this machine, with pid and user; the browser running this test
+    # holds memory, so it is among them.
+    by_memory = page.get_by_test_id("top-processes-memory")
+    expect(by_memory.locator("li").first).to_contain_text("pid ")
+    expect(by_memory).to_contain_text(re.compile(r"chrom|headless_shell"))
     shot(page, "03-dashboard")
 
     # The history chart switches to 24 h.
