@@ -86,6 +86,8 @@ struct HostLive {
     /// A stream (or, for the local host, the collection loop) is live.
     connected: bool,
     last_seen: Option<Instant>,
+    /// When a live sample (not a backfill) last arrived: what agent-down alerts go by.
+    last_live: Option<Instant>,
     /// The newest names an operator gave, when they changed after the stream opened.
     renamed: Option<HostNames>,
 }
@@ -189,6 +191,9 @@ impl LiveState {
             let entry = hosts.entry(agent_id.to_owned()).or_default();
             if connected {
                 entry.last_seen = Some(Instant::now());
+                // The first stream since this server started counts as live: its backlog
+                // may be all it sends at first. Later reconnects do not (see `mark_live`).
+                entry.last_live.get_or_insert_with(Instant::now);
             }
             std::mem::replace(&mut entry.connected, connected) != connected
         };
@@ -220,13 +225,24 @@ impl LiveState {
             .collect()
     }
 
-    /// When the host was last heard from (this process's clock), if it was.
-    pub fn last_seen(&self, agent_id: &str) -> Option<Instant> {
+    /// A live sample of the agent just arrived (its backlog, if any, came before it).
+    pub fn mark_live(&self, agent_id: &str) {
+        self.hosts
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(agent_id.to_owned())
+            .or_default()
+            .last_live = Some(Instant::now());
+    }
+
+    /// When a live sample of the agent last arrived (or its first stream since this server
+    /// started opened), if either happened.
+    pub fn last_live(&self, agent_id: &str) -> Option<Instant> {
         self.hosts
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(agent_id)
-            .and_then(|h| h.last_seen)
+            .and_then(|h| h.last_live)
     }
 
     /// Forgets a deleted agent.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use app::alerts::{Alert, AlertDetail, AlertRule, Delivery, NotificationChannel};
 use common::fakeproc::FakeProc;
+use common::netns::{TestHost, namespaces_available};
 use common::sink::Sink;
 use common::*;
 use serde_json::{Value, json};
@@ -622,6 +623,12 @@ struct Fleet {
 
 impl Fleet {
     async fn start() -> Fleet {
+        Fleet::start_on("127.0.0.1").await
+    }
+
+    /// A server whose gRPC port listens on `grpc_ip` (all addresses: agents in network
+    /// namespaces reach it through their gateway).
+    async fn start_on(grpc_ip: &str) -> Fleet {
         let sink = Sink::start().await;
         let args: Vec<String> = [
             "--mode",
@@ -632,7 +639,7 @@ impl Fleet {
             "--http-listen",
             &format!("127.0.0.1:{}", free_port()),
             "--grpc-listen",
-            &format!("127.0.0.1:{}", free_port()),
+            &format!("{grpc_ip}:{}", free_port()),
         ]
         .map(str::to_owned)
         .to_vec();
@@ -648,6 +655,16 @@ impl Fleet {
             csrf,
             sink,
         }
+    }
+
+    /// Waits until at least `n` agents are enrolled and every one is connected.
+    async fn all_connected(&self, n: usize) {
+        eventually(Duration::from_secs(30), "every agent to report", || async {
+            let hosts: Vec<Value> = get_json(&self.http, self.server.path("/api/v1/agents")).await;
+            (hosts.len() >= n && hosts.iter().all(|h| h["connection_state"] == "connected"))
+                .then_some(())
+        })
+        .await;
     }
 
     async fn agents(&self, n: usize, extra: &[&str]) -> Vec<(KillOnDrop, tempfile::TempDir)> {
@@ -671,12 +688,7 @@ impl Fleet {
                 state,
             ));
         }
-        eventually(Duration::from_secs(30), "every agent to report", || async {
-            let hosts: Vec<Value> = get_json(&self.http, self.server.path("/api/v1/agents")).await;
-            (hosts.len() >= n && hosts.iter().all(|h| h["connection_state"] == "connected"))
-                .then_some(())
-        })
-        .await;
+        self.all_connected(n).await;
         out
     }
 }
@@ -955,4 +967,125 @@ async fn the_busiest_process_is_shown_and_a_preview_replays_stored_history() {
     )
     .await;
     assert_eq!(res.status(), 422);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_agents_cut_off_by_the_network_give_one_alert_and_return_with_nothing_lost() {
+    if let Err(reason) = namespaces_available() {
+        assert!(
+            !require_everything(),
+            "network namespaces are required (VANTAGE_REQUIRE_ALL=1): {reason}"
+        );
+        eprintln!("SKIPPED: cannot create network namespaces here ({reason}); run as root");
+        return;
+    }
+    let fleet = Fleet::start_on("0.0.0.0").await;
+    let port = fleet
+        .server
+        .grpc_url
+        .as_deref()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    // Ten agents behind one link, as behind one switch; two more on this machine.
+    let site = TestHost::create("c", 43).unwrap();
+    let enrollment = issue_enrollment_with(
+        &fleet.server,
+        &fleet.http,
+        &fleet.csrf,
+        &json!({"max_uses": null}),
+    )
+    .await;
+    let flags_for = |server: String, label: String| -> Vec<String> {
+        let mut flags = enrollment.agent_flags();
+        let at = flags.iter().position(|f| f == "--server").unwrap();
+        flags[at + 1] = server;
+        flags.extend([
+            "--host-interval".into(),
+            "1s".into(),
+            "--label".into(),
+            label,
+        ]);
+        flags
+    };
+    let states = tempfile::tempdir().unwrap();
+    let mut agents = Vec::new();
+    for i in 0..10 {
+        let state = states.path().join(format!("cut-{i}"));
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", &site.namespace])
+            .arg(agent_binary())
+            .args(flags_for(
+                format!("grpcs://{}:{port}", site.gateway),
+                format!("cut-{i}"),
+            ))
+            .arg("--state-dir")
+            .arg(&state)
+            .env("VANTAGE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        agents.push(KillOnDrop(child));
+    }
+    for i in 0..2 {
+        let state = states.path().join(format!("home-{i}"));
+        agents.push(KillOnDrop(spawn_agent(
+            &state,
+            &flags_for(format!("grpcs://127.0.0.1:{port}"), format!("home-{i}")),
+            Stdio::null(),
+        )));
+    }
+    fleet.all_connected(12).await;
+
+    // The link goes down: one message for the ten, none per agent.
+    site.set_link(false);
+    let got = fleet
+        .sink
+        .wait_for("/hook", 1, Duration::from_secs(60))
+        .await;
+    let storm = &got[0].json()["alerts"][0]["alert"];
+    assert_eq!(storm["subject"], "fleet");
+    let summary = storm["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("10 of 12 agents stopped reporting at once"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("cut-0") && !summary.contains("home-"),
+        "{summary}"
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(fleet.sink.received("/hook").len(), 1, "one message");
+
+    // Back: the agents reconnect by themselves and send what they measured meanwhile.
+    site.set_link(true);
+    let got = fleet
+        .sink
+        .wait_for("/hook", 2, Duration::from_secs(90))
+        .await;
+    let resolved = &got[1].json()["alerts"][0];
+    assert_eq!(resolved["event"], "resolved");
+    assert_eq!(resolved["alert"]["id"], storm["id"]);
+    let note = resolved["note"].as_str().unwrap();
+    let (head, tail) = note
+        .split_once(" samples backfilled)")
+        .map(|(h, t)| (h, t.is_empty()))
+        .unwrap_or_else(|| panic!("{note}"));
+    assert!(tail, "{note}");
+    assert!(
+        head.starts_with("every agent is reporting again: 10 agents unreachable for "),
+        "{note}"
+    );
+    let backfilled: u64 = head.rsplit('(').next().unwrap().parse().unwrap();
+    // Ten agents, one sample a second, silent for 20 s or more before it fired.
+    assert!(backfilled >= 10 * 15, "{note}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        fleet.sink.received("/hook").len(),
+        2,
+        "it resolves once, and no agent resolves on its own"
+    );
 }

@@ -93,11 +93,11 @@ pub enum Change {
         steps: Vec<(i64, String)>,
     },
     /// A good evaluation while firing, short of `recover_for`.
-    Recovering {
-        text: String,
-    },
+    Recovering { text: String },
     Resolved {
         text: String,
+        /// A fleet-wide alert: every agent it spoke for (for the backfill tally).
+        agents: Vec<String>,
     },
 }
 
@@ -137,6 +137,8 @@ struct Tracker {
     in_fleet: bool,
     /// Fleet alerts: the agents it speaks for that are still down.
     members: BTreeSet<String>,
+    /// Fleet alerts: every agent it spoke for, back or not.
+    ever: BTreeSet<String>,
 }
 
 impl Tracker {
@@ -150,6 +152,7 @@ impl Tracker {
             host_label: host_label.to_owned(),
             in_fleet: false,
             members: BTreeSet::new(),
+            ever: BTreeSet::new(),
         }
     }
 }
@@ -198,6 +201,7 @@ impl Engine {
                     at_ms: now_ms,
                     change: Change::Resolved {
                         text: "the rule was changed, disabled or deleted".into(),
+                        agents: Vec::new(),
                     },
                 });
             }
@@ -349,6 +353,9 @@ impl Engine {
         fleet
             .members
             .extend(fired.iter().filter_map(|t| t.key.agent_id.clone()));
+        fleet
+            .ever
+            .extend(fired.iter().filter_map(|t| t.key.agent_id.clone()));
         if !newly {
             // Already firing: the new members join it without another message.
             return Vec::new();
@@ -406,7 +413,11 @@ impl Engine {
             }
             return Vec::new();
         }
-        self.trackers.remove(&fleet_key);
+        let agents = self
+            .trackers
+            .remove(&fleet_key)
+            .map(|t| t.ever.into_iter().collect())
+            .unwrap_or_default();
         vec![Transition {
             key: fleet_key,
             rule: rule.clone(),
@@ -414,6 +425,7 @@ impl Engine {
             at_ms: now_ms,
             change: Change::Resolved {
                 text: "every agent is reporting again".into(),
+                agents,
             },
         }]
     }
@@ -519,7 +531,14 @@ impl Engine {
                         if goods == 1 { "" } else { "s" }
                     )
                 };
-                Some(transition(key, label, Change::Resolved { text }))
+                Some(transition(
+                    key,
+                    label,
+                    Change::Resolved {
+                        text,
+                        agents: Vec::new(),
+                    },
+                ))
             }
             Verdict::Between => {
                 let tracker = self.trackers.get_mut(&key)?;

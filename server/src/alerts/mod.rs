@@ -38,8 +38,6 @@ pub struct Alerting {
     pub engine: Mutex<engine::Engine>,
     /// Stored ids of the alerts firing now, by tracker.
     pub open: Mutex<HashMap<engine::Key, i64>>,
-    /// Samples each agent sent late (a spool backfill) while it was down.
-    pub backfilled: Mutex<HashMap<String, u64>>,
     pub transitions: mpsc::UnboundedSender<engine::Transition>,
     pub key: SealKey,
     pub sender: channels::Sender,
@@ -65,7 +63,6 @@ impl Alerting {
                 settings,
                 engine: Mutex::default(),
                 open: Mutex::default(),
-                backfilled: Mutex::default(),
                 transitions: tx,
                 key,
                 sender,

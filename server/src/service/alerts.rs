@@ -302,20 +302,6 @@ impl Vantage {
         }
     }
 
-    /// Counts samples an agent delivered late, for the resolve notice of its agent-down alert.
-    pub(crate) fn observe_backfill(&self, agent_id: &str, samples: u64) {
-        if let Some(alerting) = self.alerting.get()
-            && samples > 0
-        {
-            *alerting
-                .backfilled
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(agent_id.to_owned())
-                .or_default() += samples;
-        }
-    }
-
     /// The absence sweep, and reminders and silences that ended. Agents count as silent at
     /// most since this server started.
     pub async fn alert_sweep(&self) -> Result<(), ApiError> {
@@ -330,10 +316,12 @@ impl Vantage {
             .iter()
             .filter(|a| a.status == app::AgentStatus::Active)
             .map(|a| {
-                // Heard from since this server started: silent since then. Not yet: silent
-                // at most since the start plus the agents' reconnect backoff (up to a minute),
-                // so a server restart never looks like an outage.
-                let silent_ms = self.live.last_seen(&a.agent_id).map_or(
+                // Silent since its last live sample (or its first stream since this server
+                // started): a reconnect, or a backlog still being sent, is not back yet (the
+                // backlog comes first, so it is all stored by the time the agent is back).
+                // Neither yet: silent at most since the start plus the agents' reconnect
+                // backoff (up to a minute), so a server restart never looks like an outage.
+                let silent_ms = self.live.last_live(&a.agent_id).map_or(
                     (now - alerting.started_ms - AGENT_RECONNECT_GRACE_MS).max(0),
                     |t| t.elapsed().as_millis() as i64,
                 );
@@ -479,11 +467,25 @@ impl Vantage {
                 }
                 Ok(())
             }
-            Change::Resolved { text } => {
-                self.record_resolved(&alerting, &t.key, &t.rule, t.at_ms, text)
+            Change::Resolved { text, agents } => {
+                self.record_resolved(&alerting, &t.key, &t.rule, t.at_ms, text, &agents)
                     .await
             }
         }
+    }
+
+    /// How many samples the agents measured while they were down (from `since_ms` to their
+    /// newest sample, which brought them back): what their spools delivered late, now stored.
+    async fn measured_while_down(&self, agents: &[&str], since_ms: i64) -> u64 {
+        let mut total = 0;
+        for agent in agents {
+            let until = self.live.sample_time_ms(agent).unwrap_or_else(now_ms);
+            match self.store.raw_samples(Some(agent), since_ms, until).await {
+                Ok(rows) => total += rows.len() as u64,
+                Err(e) => tracing::warn!(error = %e, "cannot count an agent's backfilled samples"),
+            }
+        }
+        total
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -584,6 +586,7 @@ impl Vantage {
         rule: &engine::Rule,
         at_ms: i64,
         text: String,
+        fleet_agents: &[String],
     ) -> Result<(), ApiError> {
         let id = alerting
             .open
@@ -596,19 +599,28 @@ impl Vantage {
         let Some(alert) = self.store.alert(alert_id).await? else {
             return Ok(());
         };
+        // An agent-down alert starts once the agent was silent for `silent_s`.
+        let silent_before_ms = match rule.spec.condition {
+            Condition::AgentDown { silent_s } => silent_s as i64 * 1_000,
+            _ => 0,
+        };
+        let down_since = alert.started_at_ms - silent_before_ms;
+        let gap = engine::human_duration_ms(at_ms - down_since);
         let text = match (&rule.spec.condition, key.agent_id.as_deref()) {
             (Condition::AgentDown { .. }, Some(agent)) if key.subject != FLEET => {
-                let backfilled = alerting
-                    .backfilled
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(agent)
-                    .unwrap_or(0);
-                let gap = engine::human_duration_ms(at_ms - alert.started_at_ms);
-                if backfilled > 0 {
-                    format!("unreachable for {gap}, nothing lost ({backfilled} samples backfilled)")
-                } else {
-                    format!("down, no data for {gap}")
+                match self.measured_while_down(&[agent], down_since).await {
+                    0 => format!("down, no data for {gap}"),
+                    n => format!("unreachable for {gap}, nothing lost ({n} samples backfilled)"),
+                }
+            }
+            (Condition::AgentDown { .. }, None) if !fleet_agents.is_empty() => {
+                let agents: Vec<&str> = fleet_agents.iter().map(String::as_str).collect();
+                match self.measured_while_down(&agents, down_since).await {
+                    0 => format!("{text}: down, no data for {gap}"),
+                    n => format!(
+                        "{text}: {} agents unreachable for {gap}, nothing lost ({n} samples backfilled)",
+                        agents.len()
+                    ),
                 }
             }
             _ => text,

@@ -32,8 +32,6 @@ const FRESH_EVENT_MS: i64 = 120_000;
 /// What of a batch is news for the alert rules (live, not a backfill).
 #[derive(Default)]
 struct News {
-    /// Host samples that arrived late (a spool backfill).
-    backfilled: u64,
     containers: Option<Vec<ContainerObs>>,
     stats: Vec<proto::ContainerSample>,
     certificates: Vec<CertificateObs>,
@@ -344,9 +342,6 @@ impl Vantage {
                 match event.body {
                     Some(Body::HostSample(s)) => {
                         let sample = agent::stream::wire::host_sample_from_wire(ts_ms, s);
-                        if !self.is_live(ts_ms) {
-                            news.backfilled += 1;
-                        }
                         let row = SampleRow::from_host(Some(shared_id.clone()), &sample);
                         if newest_host.as_ref().is_none_or(|n| n.taken_at_ms <= ts_ms) {
                             newest_host = Some(sample);
@@ -401,11 +396,11 @@ impl Vantage {
         if new_last > last_seq {
             // Only the newest sample goes live: a backfill after an outage is history, not news.
             let label = agent.names.label.as_str();
-            self.observe_backfill(agent_id, news.backfilled);
             if let Some(newest) = newest_host
                 && Some(newest.taken_at_ms) > self.live.sample_time_ms(agent_id)
             {
                 if self.is_live(newest.taken_at_ms) {
+                    self.live.mark_live(agent_id);
                     self.observe(agent_id, label, Input::Sample(&newest));
                 }
                 self.live.record_remote(agent_id, &agent.names, newest);
