@@ -1089,3 +1089,74 @@ async fn ten_agents_cut_off_by_the_network_give_one_alert_and_return_with_nothin
         "it resolves once, and no agent resolves on its own"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clear_threshold_holds_an_alert_and_reminders_stop_once_acknowledged() {
+    let proc = FakeProc::new();
+    let sink = Sink::start().await;
+    let server = local_server(&proc, &[]);
+    let (http, csrf) = signed_in(&server).await;
+    let channel = create(
+        &http,
+        server.path("/api/v1/notification-channels"),
+        &csrf,
+        json!({"name": "reminding hook", "kind": "webhook", "group_wait_s": 0, "repeat_interval_s": 60,
+               "settings": {"url": format!("{}/remind", sink.url), "secret": SECRET}}),
+    )
+    .await;
+    create(
+        &http,
+        server.path("/api/v1/alert-rules"),
+        &csrf,
+        json!({"name": "memory high", "for": 1, "recover_for": 1, "channels": [channel["id"]],
+               "scope": {"agent_id": "local"},
+               "condition": {"kind": "host_threshold", "metric": "memory", "above": 90, "clear_below": 80}}),
+    )
+    .await;
+    let events = |got: &[common::sink::Received]| -> Vec<String> {
+        got.iter()
+            .map(|r| r.json()["alerts"][0]["event"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    proc.set_memory_used_pct(95);
+    sink.wait_for("/remind", 1, Duration::from_secs(20)).await;
+    let fired = Instant::now();
+    // Between the clear threshold and the firing one, it holds: no resolve.
+    proc.set_memory_used_pct(85);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(events(&sink.received("/remind")), ["firing"]);
+
+    // Still firing and unacknowledged: a reminder after repeat_interval, not before.
+    let got = sink.wait_for("/remind", 2, Duration::from_secs(90)).await;
+    assert!(
+        fired.elapsed() >= Duration::from_secs(55),
+        "{:?}",
+        fired.elapsed()
+    );
+    assert_eq!(events(&got), ["firing", "reminder"]);
+    let alert = alerts(&server, &http).await.remove(0);
+    let res = post_json(
+        &http,
+        server.path(&format!("/api/v1/alerts/{}/ack", alert.id)),
+        Some(&csrf),
+        &json!({"comment": "on it"}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+
+    // Acknowledged: past another interval, no second reminder; below the clear threshold
+    // it resolves, and the resolve notice still goes out.
+    tokio::time::sleep(Duration::from_secs(65)).await;
+    assert_eq!(events(&sink.received("/remind")), ["firing", "reminder"]);
+    proc.set_memory_used_pct(70);
+    let got = sink.wait_for("/remind", 3, Duration::from_secs(20)).await;
+    assert_eq!(events(&got), ["firing", "reminder", "resolved"]);
+    let detail = detail(&server, &http, alert.id).await;
+    let kinds: Vec<&str> = detail.timeline.iter().map(|e| e.kind.as_str()).collect();
+    assert!(kinds.contains(&"acknowledged"), "{kinds:?}");
+    assert_eq!(
+        detail.timeline.last().map(|e| e.kind.as_str()),
+        Some("notified")
+    );
+}

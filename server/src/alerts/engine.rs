@@ -573,11 +573,32 @@ impl Engine {
                 },
                 Input::Sample(sample),
             ) => host_figure(sample, *metric, mount.as_deref())
-                .map(|(value, what)| {
+                .and_then(|(value, what)| {
                     let subject = match (metric, mount) {
                         (HostFigure::Disk, Some(m)) => format!("mount:{m}"),
                         _ => "host".to_owned(),
                     };
+                    // The common cases: good with nothing pending or firing, or breaching
+                    // while already firing. Both are decided before any text is made
+                    // (evaluation cost is per rule and sample; texts are for changes).
+                    let key = Key {
+                        rule_id: rule.id,
+                        agent_id: Some(host.agent_id.to_owned()),
+                        subject,
+                    };
+                    let firing = match self.trackers.get(&key) {
+                        None if value <= *above => return None,
+                        None => false,
+                        Some(t) => t.firing,
+                    };
+                    if firing && value > *above {
+                        let verdict = Verdict::Breach {
+                            value: Some(value),
+                            text: String::new(),
+                        };
+                        return Some(vec![(key.subject, verdict)]);
+                    }
+                    let subject = key.subject;
                     let shown = show(*metric, value);
                     let verdict = threshold(
                         value,
@@ -590,7 +611,7 @@ impl Engine {
                         ),
                         format!("{what} {shown}"),
                     );
-                    vec![(subject, verdict)]
+                    Some(vec![(subject, verdict)])
                 })
                 .unwrap_or_default(),
             (

@@ -1,9 +1,11 @@
 //! `vantage-loadgen`: many simulated agents against a real server. Each is enrolled through
 //! the REST API and streams over TLS with real authentication; optional SSE listeners time
 //! ingest-to-browser latency; `--past` writes a simulated history as fast as the server takes
-//! it. The last line of output is one JSON object with the figures.
+//! it; `--alert-rules` times breach-to-webhook latency. The last line of output is one JSON
+//! object with the figures.
 #![forbid(unsafe_code)]
 
+mod alerting;
 mod drive;
 mod enrol;
 mod report;
@@ -50,6 +52,17 @@ struct Cli {
     /// Events per batch in `--past` mode (the agent's own batch size by default).
     #[arg(long, default_value_t = agent::stream::MAX_BATCH_EVENTS)]
     batch_events: usize,
+    /// Live mode: create this many alert rules (one fires on a breaching sample, the others
+    /// are evaluated and stay quiet) and a webhook channel to a receiver in this process.
+    /// The server must run with `--notify-allow-loopback`.
+    #[arg(long, default_value_t = 0)]
+    alert_rules: usize,
+    /// The webhook channel's `group_wait_s`.
+    #[arg(long, default_value_t = 0)]
+    group_wait: u64,
+    /// Live mode: from this many seconds on, every agent's samples breach (CPU 99.5 %).
+    #[arg(long)]
+    breach_after: Option<u64>,
 }
 
 fn parse_past(text: &str) -> anyhow::Result<Duration> {
@@ -115,6 +128,16 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
         agents.len()
     );
 
+    let sink = if cli.alert_rules > 0 {
+        let (sink_url, received) = alerting::start_sink().await?;
+        alerting::create_rules(&url, &token, &sink_url, cli.alert_rules, cli.group_wait).await?;
+        Some(received)
+    } else {
+        None
+    };
+    let breached: Arc<Mutex<std::collections::HashMap<usize, Instant>>> = Arc::default();
+    let breach_after = cli.breach_after.map(Duration::from_secs);
+
     let counters = Arc::new(Counters::default());
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let before = server_figures(&url, &token).await?;
@@ -152,6 +175,7 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
         .enumerate()
         .map(|(i, mut agent)| {
             let counters = counters.clone();
+            let breached = breached.clone();
             tokio::spawn(async move {
                 match past {
                     Some(window) => {
@@ -176,7 +200,11 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
                             tokio::time::interval(Duration::from_millis(interval_ms as u64));
                         while Instant::now() < stop_at {
                             ticker.tick().await;
-                            let sample = host_sample(now_ms(), i as u64);
+                            let mut sample = host_sample(now_ms(), i as u64);
+                            if breach_after.is_some_and(|after| started.elapsed() >= after) {
+                                sample = alerting::breaching(sample);
+                                breached.lock().await.entry(i).or_insert_with(Instant::now);
+                            }
                             drive(&mut agent, 1, |_| sample.clone(), 1, &counters).await;
                         }
                     }
@@ -211,6 +239,15 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
     let server_cpu_s = (cpu_after - cpu_before).max(0.0);
     let mut lat = latencies.lock().await.clone();
     lat.sort_by(|a, b| a.total_cmp(b));
+    let (notify, messages, alerts_notified) = match &sink {
+        Some(received) => {
+            // Give the last breaches' notifications time to arrive (one group_wait and more).
+            tokio::time::sleep(Duration::from_secs(cli.group_wait + 3)).await;
+            alerting::notify_figures(&*breached.lock().await, received).await
+        }
+        None => (Vec::new(), 0, 0),
+    };
+    let breached_agents = breached.lock().await.len();
     Ok(serde_json::json!({
         "agents": cli.agents,
         "mode": if past.is_some() { "past" } else { "live" },
@@ -229,6 +266,14 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
         "store_growth_bytes": store_after - store_before,
         "history_settled": settled(&after),
         "bytes_per_stored_sample": if samples > 0 { ((store_after - store_before) / samples as f64 * 100.0).round() / 100.0 } else { 0.0 },
+        "alert_rules": cli.alert_rules,
+        "group_wait_s": cli.group_wait,
+        "breached_agents": breached_agents,
+        "alerts_notified": alerts_notified,
+        "webhook_messages": messages,
+        "notify_latency_p50_ms": percentile(&notify, 0.5),
+        "notify_latency_p99_ms": percentile(&notify, 0.99),
+        "notify_latency_max_ms": notify.last().copied().unwrap_or(0.0),
     }))
 }
 
