@@ -21,36 +21,15 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 ulimit -n 65536 2>/dev/null || true
 
 echo "== evaluation: the engine alone, 1000 hosts" >&2
-for n in ${EVAL_RULES:-1000 100}; do
+for n in ${EVAL_RULES-1000 100}; do
     taskset -c 0 target/release/examples/alert_eval "$n" 100000
 done
 
-start_server() { # $1: data dir; sets $url and $server_pid
-    local dir="$1"
-    taskset -c 0 target/release/vantage --mode server --http-listen 127.0.0.1:0 --grpc-listen 127.0.0.1:0 \
-        --data-dir "$dir" --notify-allow-loopback --log warn > "$dir.out" 2>"$dir.err" &
-    server_pid=$!
-    for _ in $(seq 1 100); do
-        grep -q '^vantage listening on ' "$dir.out" 2>/dev/null && break
-        sleep 0.1
-    done
-    url="$(sed -n 's/^vantage listening on //p' "$dir.out")"
-}
-
-stop_server() {
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-}
-
-token_for() { # $1: data dir
-    echo 'bench password' | target/release/vantage admin create-user --username bench --password-stdin \
-        --data-dir "$1" --log off >/dev/null
-    target/release/vantage admin create-token --username bench --name bench --data-dir "$1" --log off
-}
+source bench/lib.sh
 
 run() { # $1: name, $2: group_wait
     echo "== $1: $agents agents, $rules rules, group_wait $2 s, breaching from 30 s, ${seconds}s" >&2
-    start_server "$work/$1"
+    start_server "$work/$1" --notify-allow-loopback
     token="$(token_for "$work/$1")"
     taskset -c 1 target/release/vantage-loadgen --server-url "$url" --api-token "$token" \
         --agents "$agents" --duration "$seconds" --alert-rules "$rules" --group-wait "$2" \

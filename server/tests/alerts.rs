@@ -980,15 +980,7 @@ async fn ten_agents_cut_off_by_the_network_give_one_alert_and_return_with_nothin
         return;
     }
     let fleet = Fleet::start_on("0.0.0.0").await;
-    let port = fleet
-        .server
-        .grpc_url
-        .as_deref()
-        .unwrap()
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .to_owned();
+    let port = fleet.server.grpc_port();
     // Ten agents behind one link, as behind one switch; two more on this machine.
     let site = TestHost::create("c", 43).unwrap();
     let enrollment = issue_enrollment_with(

@@ -41,14 +41,7 @@ async fn agents_on_their_own_addresses_survive_a_cut() {
         ],
         None,
     );
-    let port = server
-        .grpc_url
-        .as_deref()
-        .unwrap()
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .to_owned();
+    let port = server.grpc_port();
     let (http, csrf) = signed_in(&server).await;
     let hosts = [
         TestHost::create("a", 41).unwrap(),

@@ -47,6 +47,17 @@ fn follow_alerts(signal: RwSignal<u32>) {
     let _ = signal;
 }
 
+/// A labelled text field bound to `signal`.
+fn text_input(
+    label: &'static str,
+    signal: RwSignal<String>,
+    placeholder: &'static str,
+) -> impl IntoView {
+    view! {
+        <label>{label}" "<input prop:value=move || signal.get() on:input=move |ev| signal.set(event_target_value(&ev)) placeholder=placeholder/></label>
+    }
+}
+
 fn error_line(e: crate::ApiError) -> impl IntoView {
     view! { <p class="error" role="alert">{e.message()}</p> }
 }
@@ -520,13 +531,6 @@ fn Rules() -> impl IntoView {
         Err(e) => form_error.set(Some(e)),
     };
     let kind_is = move |kinds: &'static [&'static str]| kinds.contains(&form.kind.get().as_str());
-    let text_input = move |label: &'static str,
-                           signal: RwSignal<String>,
-                           placeholder: &'static str| {
-        view! {
-            <label>{label}" "<input prop:value=move || signal.get() on:input=move |ev| signal.set(event_target_value(&ev)) placeholder=placeholder/></label>
-        }
-    };
     let fields = view! {
                 <div class="form-grid">
                     {text_input("Name", form.name, "CPU hot")}
@@ -1037,13 +1041,6 @@ fn Silences() -> impl IntoView {
             },
             lasting_s: lasting.get_untracked().parse().ok(),
         });
-    };
-    let text_input = move |label: &'static str,
-                           signal: RwSignal<String>,
-                           placeholder: &'static str| {
-        view! {
-            <label>{label}" "<input prop:value=move || signal.get() on:input=move |ev| signal.set(event_target_value(&ev)) placeholder=placeholder/></label>
-        }
     };
     let fields = view! {
                 <div class="form-grid">

@@ -148,6 +148,12 @@ impl Server {
         format!("{}{p}", self.url)
     }
 
+    /// The port the gRPC ingest listens on (server mode).
+    pub fn grpc_port(&self) -> String {
+        let url = self.grpc_url.as_deref().expect("a server-mode server");
+        url.rsplit(':').next().unwrap_or_default().to_owned()
+    }
+
     pub fn data_path(&self) -> &Path {
         self.data_dir.path()
     }
