@@ -148,13 +148,14 @@ impl LiveState {
             status.runs += 1;
             status.last_duration = took;
         }
-        self.store_sample(LOCAL_AGENT_ID, sample);
+        self.store_sample(LOCAL_AGENT_ID, sample, true);
         self.publish(LiveEvent::HostSample(Box::new(self.local_summary())));
     }
 
     /// Records a sample a remote agent sent (and committed) and tells SSE clients.
-    pub fn record_remote(&self, agent_id: &str, names: &HostNames, sample: HostSample) {
-        self.store_sample(agent_id, sample);
+    /// `live`: the sample is news (not a backfill), which is what agent-down alerts go by.
+    pub fn record_remote(&self, agent_id: &str, names: &HostNames, sample: HostSample, live: bool) {
+        self.store_sample(agent_id, sample, live);
         let renamed = self
             .hosts
             .read()
@@ -177,11 +178,15 @@ impl LiveState {
             .renamed = Some(names);
     }
 
-    fn store_sample(&self, host: &str, sample: HostSample) {
+    fn store_sample(&self, host: &str, sample: HostSample, live: bool) {
+        let now = Instant::now();
         let mut hosts = self.hosts.write().unwrap_or_else(|e| e.into_inner());
         let entry = hosts.entry(host.to_owned()).or_default();
         entry.sample = Some(sample);
-        entry.last_seen = Some(Instant::now());
+        entry.last_seen = Some(now);
+        if live {
+            entry.last_live = Some(now);
+        }
     }
 
     /// Marks an agent's stream live or gone; tells SSE clients when that changes.
@@ -192,7 +197,7 @@ impl LiveState {
             if connected {
                 entry.last_seen = Some(Instant::now());
                 // The first stream since this server started counts as live: its backlog
-                // may be all it sends at first. Later reconnects do not (see `mark_live`).
+                // may be all it sends at first. Later reconnects do not (see `record_remote`).
                 entry.last_live.get_or_insert_with(Instant::now);
             }
             std::mem::replace(&mut entry.connected, connected) != connected
@@ -225,18 +230,8 @@ impl LiveState {
             .collect()
     }
 
-    /// A live sample of the agent just arrived (its backlog, if any, came before it).
-    pub fn mark_live(&self, agent_id: &str) {
-        self.hosts
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(agent_id.to_owned())
-            .or_default()
-            .last_live = Some(Instant::now());
-    }
-
     /// When a live sample of the agent last arrived (or its first stream since this server
-    /// started opened), if either happened.
+    /// started opened), if either happened. Set by `record_remote` and `set_connected`.
     pub fn last_live(&self, agent_id: &str) -> Option<Instant> {
         self.hosts
             .read()

@@ -399,11 +399,12 @@ impl Vantage {
             if let Some(newest) = newest_host
                 && Some(newest.taken_at_ms) > self.live.sample_time_ms(agent_id)
             {
-                if self.is_live(newest.taken_at_ms) {
-                    self.live.mark_live(agent_id);
+                let live = self.is_live(newest.taken_at_ms);
+                if live {
                     self.observe(agent_id, label, Input::Sample(&newest));
                 }
-                self.live.record_remote(agent_id, &agent.names, newest);
+                self.live
+                    .record_remote(agent_id, &agent.names, newest, live);
             }
             if let Some(list) = &news.containers {
                 self.observe(agent_id, label, Input::Containers(list));
