@@ -128,6 +128,7 @@ impl HostCollector {
         let stat = parse_stat(&read(&self.proc_root, "stat")?)?;
         let net = parse_net_dev(&read(&self.proc_root, "net/dev")?)?;
         let elapsed_s = now.duration_since(self.previous_at).as_secs_f64();
+        let cores = stat.cores.len();
         let sample = HostSample {
             taken_at_ms: proto::clock::now_ms(),
             hostname: host_name(&self.proc_root, self.host_root.as_deref()),
@@ -137,7 +138,7 @@ impl HostCollector {
             memory: parse_meminfo(&read(&self.proc_root, "meminfo")?)?,
             filesystems: self.filesystems()?,
             network: interface_rates(&self.previous_net, &net, elapsed_s),
-            processes: self.processes.collect(elapsed_s),
+            processes: self.processes.collect(cores),
         };
         self.previous_stat = stat;
         self.previous_net = net;

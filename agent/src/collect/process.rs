@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use super::ParseError;
 
@@ -138,6 +139,9 @@ pub struct ProcessCollector {
     passwd: PathBuf,
     users: HashMap<u32, String>,
     previous: Readings,
+    /// When the previous scan began: shares are over the time between scans, not between
+    /// calls, so a slow scan of thousands of pids does not inflate them.
+    previous_at: Instant,
     ticks_per_s: u64,
     page_bytes: u64,
 }
@@ -151,10 +155,12 @@ impl ProcessCollector {
             users: HashMap::new(),
             passwd,
             previous: Readings::new(),
+            previous_at: Instant::now(),
             ticks_per_s: rustix::param::clock_ticks_per_second(),
             page_bytes: rustix::param::page_size() as u64,
         };
         collector.previous = readings(&collector.scan());
+        collector.previous_at = Instant::now();
         collector
     }
 
@@ -165,10 +171,14 @@ impl ProcessCollector {
         self
     }
 
-    /// The top processes by CPU over the `elapsed_s` seconds since the previous call, and by
-    /// memory. Processes that vanish while being read are left out.
-    pub fn collect(&mut self, elapsed_s: f64) -> Vec<ProcessUsage> {
+    /// The top processes by CPU since the previous call, and by memory. Processes that vanish
+    /// while being read are left out. A share is at most `cores` × 100: the kernel counts
+    /// CPU time in whole ticks, so over a short interval one tick more can read as more time
+    /// than the host's cores have.
+    pub fn collect(&mut self, cores: usize) -> Vec<ProcessUsage> {
+        let started = Instant::now();
         let now = self.scan();
+        let elapsed_s = started.duration_since(self.previous_at).as_secs_f64();
         let top = rank(
             &self.previous,
             &now,
@@ -177,12 +187,14 @@ impl ProcessCollector {
             TOP_PROCESSES,
         );
         self.previous = readings(&now);
+        self.previous_at = started;
+        let most = cores.max(1) as f64 * 100.0;
         top.into_iter()
             .map(|(p, cpu_pct)| ProcessUsage {
                 user: self.user_of(p.pid),
                 pid: p.pid,
                 name: p.name,
-                cpu_pct,
+                cpu_pct: cpu_pct.min(most),
                 rss_bytes: p.rss_pages.saturating_mul(self.page_bytes),
             })
             .collect()
@@ -206,17 +218,19 @@ impl ProcessCollector {
             .collect()
     }
 
-    /// The owner of `/proc/<pid>`, by name. The passwd file is read again when an id is not
-    /// in it yet (a user added since), at most once per unknown id.
+    /// The owner of `/proc/<pid>`, by name. The passwd file is read again when an id is new
+    /// (a user added since), at most once per id.
     fn user_of(&mut self, pid: u32) -> String {
         let Ok(meta) = std::fs::metadata(self.proc_root.join(pid.to_string())) else {
             return String::new();
         };
         let uid = meta.uid();
         if !self.users.contains_key(&uid) {
-            self.users = std::fs::read_to_string(&self.passwd)
-                .map(|text| parse_passwd(&text))
-                .unwrap_or_default();
+            // Merged, not replaced: ids the file does not name keep their number, so each
+            // is looked up once.
+            if let Ok(text) = std::fs::read_to_string(&self.passwd) {
+                self.users.extend(parse_passwd(&text));
+            }
             self.users.entry(uid).or_insert_with(|| uid.to_string());
         }
         self.users[&uid].clone()
@@ -330,13 +344,23 @@ mod tests {
         let me = rustix::process::getuid().as_raw();
         std::fs::write(&passwd, format!("van:x:{me}:{me}::/:/bin/false\n")).unwrap();
         let mut collector = ProcessCollector::new(root.path(), passwd);
+        // One second ago, pid 200 had used nothing; now it has used one second.
+        collector.previous_at -= std::time::Duration::from_secs(1);
         write(200, collector.ticks_per_s);
-        let top = collector.collect(1.0);
+        let top = collector.collect(4);
         assert_eq!(top[0].pid, 200);
         assert_eq!(top[0].name, "worker 200");
-        assert!((top[0].cpu_pct - 100.0).abs() < 1e-9, "{top:?}");
+        assert!((95.0..=100.0).contains(&top[0].cpu_pct), "{top:?}");
         assert_eq!(top[0].user, "van");
         assert_eq!(top[0].rss_bytes, 2000 * collector.page_bytes);
         assert_eq!(top.len(), 2, "pid 100 joins for its memory: {top:?}");
+
+        // Ten seconds of ticks within one: more than two cores can give, so it reads as
+        // both cores, full.
+        collector.previous_at -= std::time::Duration::from_secs(1);
+        write(200, 11 * collector.ticks_per_s);
+        let top = collector.collect(2);
+        assert_eq!(top[0].pid, 200);
+        assert_eq!(top[0].cpu_pct, 200.0, "{top:?}");
     }
 }
