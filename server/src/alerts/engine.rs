@@ -273,7 +273,7 @@ impl Engine {
     pub fn sweep(&mut self, hosts: &[(Host<'_>, i64)], now_ms: i64) -> Vec<Transition> {
         let mut out = Vec::new();
         for rule in self.rules.clone() {
-            let Condition::AgentDown { .. } = rule.spec.condition else {
+            let Condition::AgentDown { silent_s } = rule.spec.condition else {
                 continue;
             };
             if !rule.spec.enabled {
@@ -310,12 +310,30 @@ impl Engine {
                     subject: FLEET.into(),
                 })
                 .is_some_and(|t| t.firing);
+            // Agents that stopped with these but, by the phase of their last report, have not
+            // crossed the threshold yet: silent for half of it, not firing. They count
+            // towards the outage now and join its alert when they cross.
+            let falling: Vec<&str> = if fired.is_empty() || fleet_firing {
+                Vec::new()
+            } else {
+                covered
+                    .iter()
+                    .filter(|(host, silent_ms)| {
+                        *silent_ms * 2 > silent_s as i64 * 1_000
+                            && !fired
+                                .iter()
+                                .any(|t| t.key.agent_id.as_deref() == Some(host.agent_id))
+                            && !self.is_firing(rule.id, host.agent_id)
+                    })
+                    .map(|(host, _)| host.label)
+                    .collect()
+            };
+            let down = fired.len() + falling.len();
             // Agents that stop while a fleet-wide alert fires join it without a message.
             if !fired.is_empty()
-                && (fleet_firing
-                    || (fired.len() >= FLEET_MIN_AGENTS && fired.len() * 2 > covered.len()))
+                && (fleet_firing || (down >= FLEET_MIN_AGENTS && down * 2 > covered.len()))
             {
-                out.extend(self.fleet_down(&rule, fired, covered.len(), now_ms));
+                out.extend(self.fleet_down(&rule, fired, &falling, covered.len(), now_ms));
             } else {
                 out.extend(fired);
             }
@@ -324,11 +342,23 @@ impl Engine {
         out
     }
 
-    /// Folds the agent-down alerts of one sweep into one fleet-wide alert.
+    /// Whether this agent's agent-down alert for this rule is firing.
+    fn is_firing(&self, rule_id: i64, agent_id: &str) -> bool {
+        let key = Key {
+            rule_id,
+            agent_id: Some(agent_id.to_owned()),
+            subject: "host".into(),
+        };
+        self.trackers.get(&key).is_some_and(|t| t.firing)
+    }
+
+    /// Folds the agent-down alerts of one sweep, and the agents `falling` with them, into
+    /// one fleet-wide alert.
     fn fleet_down(
         &mut self,
         rule: &Arc<Rule>,
         fired: Vec<Transition>,
+        falling: &[&str],
         covered: usize,
         now_ms: i64,
     ) -> Vec<Transition> {
@@ -344,6 +374,7 @@ impl Engine {
             }
             labels.push(t.host_label.clone());
         }
+        labels.extend(falling.iter().map(|label| (*label).to_owned()));
         let fleet = self
             .trackers
             .entry(fleet_key.clone())
@@ -365,7 +396,7 @@ impl Engine {
         let more = labels.len().saturating_sub(shown.len());
         let summary = format!(
             "{} of {} agents stopped reporting at once (a network or server-side problem is likely): {}{}",
-            fired.len(),
+            labels.len(),
             covered,
             shown.join(", "),
             if more > 0 {
@@ -381,7 +412,7 @@ impl Engine {
             at_ms: now_ms,
             change: Change::Fired {
                 summary,
-                value: Some(fired.len() as f64),
+                value: Some(labels.len() as f64),
                 steps: Vec::new(),
             },
         }]
@@ -1204,6 +1235,44 @@ mod tests {
         let resolved = engine.sweep(&all_back, 160_000);
         assert_eq!(resolved.len(), 1);
         assert!(matches!(resolved[0].change, Change::Resolved { .. }));
+    }
+
+    #[test]
+    fn agents_that_stop_together_but_cross_the_threshold_a_sweep_apart_give_one_alert() {
+        let mut engine = Engine::default();
+        engine.set_rules(vec![down_rule()], 0);
+        let ids: Vec<String> = (0..12).map(|i| format!("a{i}")).collect();
+        let host = |i: usize| Host {
+            agent_id: &ids[i],
+            label: &ids[i],
+            tags: &[],
+        };
+        // Ten stopped within a second of each other; by the phase of their last reports,
+        // four are past the 60 s threshold at this sweep, six just short of it.
+        let first: Vec<(Host<'_>, i64)> = (0..12)
+            .map(|i| {
+                let silent = match i {
+                    0..4 => 60_500,
+                    4..10 => 59_600,
+                    _ => 1_000,
+                };
+                (host(i), silent)
+            })
+            .collect();
+        let changes = engine.sweep(&first, 120_000);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].key.subject, FLEET);
+        let Change::Fired { summary, .. } = &changes[0].change else {
+            panic!("fired");
+        };
+        assert!(
+            summary.starts_with("10 of 12 agents stopped reporting at once"),
+            "{summary}"
+        );
+        let next: Vec<(Host<'_>, i64)> = (0..12)
+            .map(|i| (host(i), if i < 10 { 61_000 } else { 1_000 }))
+            .collect();
+        assert!(engine.sweep(&next, 121_000).is_empty(), "the rest join it");
     }
 
     #[test]
