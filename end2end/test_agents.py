@@ -1,5 +1,5 @@
 """Server mode in the browser: enroll a real agent from the dialog, watch it live, rename,
-switch the dashboard to it, revoke and delete it."""
+open its host page from the fleet overview, revoke and delete it."""
 import os
 import re
 import subprocess
@@ -31,9 +31,9 @@ def test_enroll_watch_rename_revoke_delete(server_mode, browser):
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     sign_in(page, server_mode)
-    # One host only: no host selector.
+    # One host only: its page is the home page, no fleet table.
     expect(page.locator("text[data-value=cpu]")).to_be_visible()
-    expect(page.locator(".host-select")).to_have_count(0)
+    expect(page.locator(".fleet-table")).to_have_count(0)
 
     page.get_by_role("link", name="Agents").click()
     expect(page).to_have_url(re.compile(r"/agents$"))
@@ -79,11 +79,14 @@ def test_enroll_watch_rename_revoke_delete(server_mode, browser):
         expect(row.get_by_label("Tags")).to_have_value("prod, web")
         shot(page, "07-agents")
 
-        # Two hosts: the dashboard offers a selector that scopes the figures.
+        # Two hosts: the home page is the fleet overview; a row opens that host's page.
         page.get_by_role("link", name="Dashboard").click()
-        select = page.locator(".host-select select")
-        expect(select).to_be_visible()
-        select.select_option(label="web-1")
+        row = page.locator("tr.fleet-row", has_text="web-1")
+        expect(row).to_be_visible()
+        expect(page.locator("tr.fleet-row")).to_have_count(2)
+        wait_for_hydration(page)
+        row.locator(".col-uptime").click()
+        expect(page).to_have_url(re.compile(r"/hosts/[0-9a-f-]{36}$"))
         expect(page.locator(".host-head h1")).to_have_text("web-1")
         # Live updates keep the new name.
         first = page.get_by_test_id("updated-at").inner_text()

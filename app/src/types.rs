@@ -37,6 +37,46 @@ pub struct HostOverview {
     pub running_containers: u32,
     /// When the newest sample was taken (RFC 3339).
     pub last_seen: Option<String>,
+    /// The same instant in Unix milliseconds.
+    pub last_seen_ms: Option<i64>,
+    /// Free-form tags (none for the local host).
+    pub tags: Vec<String>,
+    /// `active` or `revoked` (the local host is always active).
+    pub status: crate::AgentStatus,
+    /// The 1-minute load average.
+    pub load1: Option<f64>,
+    /// CPU cores, to read the load against.
+    pub cores: Option<u32>,
+    /// Received bytes per second over all interfaces.
+    pub net_rx_bytes_per_s: Option<f64>,
+    /// Transmitted bytes per second over all interfaces.
+    pub net_tx_bytes_per_s: Option<f64>,
+    /// Seconds since the host booted.
+    pub uptime_s: Option<u64>,
+    /// vantage-agent version (`None` for the local host, measured by the server itself).
+    pub agent_version: Option<String>,
+    /// The last hour of CPU and memory, for the overview's sparklines.
+    pub spark: Sparklines,
+}
+
+/// The last hour of a host's CPU and memory shares in [`Sparklines::BUCKETS`] equal
+/// buckets, oldest first; `None` where nothing was measured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Sparklines {
+    /// Bucket length in seconds.
+    pub step_s: i64,
+    /// Mean busy CPU share per bucket, percent.
+    pub cpu: Vec<Option<f64>>,
+    /// Mean used memory share per bucket, percent.
+    pub memory: Vec<Option<f64>>,
+}
+
+impl Sparklines {
+    /// Buckets over the hour: one per two minutes.
+    pub const BUCKETS: usize = 30;
+    /// The hour they cover.
+    pub const SPAN_S: i64 = 3600;
 }
 
 /// Per-file-system figures.

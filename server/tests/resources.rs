@@ -462,3 +462,35 @@ async fn the_dashboard_bundle_is_served_compressed_and_revalidated() {
             .starts_with("text/css")
     );
 }
+
+#[tokio::test]
+async fn host_rows_carry_the_last_hour_as_sparklines_from_the_rollups() {
+    let server = Server::start();
+    let (http, _) = signed_in(&server).await;
+    // The rollups are rewritten by the fold every 30 s: the first buckets fill after it.
+    let row = eventually(Duration::from_secs(50), "a sparkline bucket", || async {
+        let hosts: Vec<app::HostOverview> =
+            get_json(&http, server.path("/api/v1/resources/hosts")).await;
+        let local = hosts.into_iter().next()?;
+        local.spark.cpu.iter().any(Option::is_some).then_some(local)
+    })
+    .await;
+    let spark = &row.spark;
+    assert_eq!(spark.step_s, 120);
+    assert_eq!((spark.cpu.len(), spark.memory.len()), (30, 30));
+    // Only the newest buckets hold figures (the server just started), and they are shares.
+    assert!(spark.cpu[..27].iter().all(Option::is_none), "{spark:?}");
+    let memory = spark.memory.iter().flatten().copied().collect::<Vec<_>>();
+    assert!(!memory.is_empty() && memory.iter().all(|m| *m > 0.0 && *m <= 100.0));
+    assert!(
+        spark
+            .cpu
+            .iter()
+            .flatten()
+            .all(|c| (0.0..=100.0).contains(c))
+    );
+    // The row's other figures come from the newest sample.
+    assert!(row.load1.is_some() && row.cores.unwrap_or(0) >= 1 && row.uptime_s.is_some());
+    assert_eq!(row.status, app::AgentStatus::Active);
+    assert!(row.agent_version.is_none() && row.last_seen_ms.is_some());
+}

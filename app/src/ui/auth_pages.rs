@@ -24,7 +24,9 @@ pub fn SetupPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match viewer.await {
                     Ok(v) if !v.needs_setup => view! { <Redirect path="/login"/> }.into_any(),
-                    _ => view! {
+                    _ => {
+                        super::mark_hydrated();
+                        view! {
                         <main class="narrow card">
                             <h1>"Welcome to Vantage"</h1>
                             <p class="muted">"Create the administrator account. You will sign in with it next."</p>
@@ -35,7 +37,8 @@ pub fn SetupPage() -> impl IntoView {
                             </ActionForm>
                             {error_line(move || action.value().get())}
                         </main>
-                    }.into_any(),
+                    }.into_any()
+                    }
                 }
             })}
         </Suspense>
@@ -53,7 +56,9 @@ pub fn LoginPage() -> impl IntoView {
                 match viewer.await {
                     Ok(v) if v.needs_setup => view! { <Redirect path="/setup"/> }.into_any(),
                     Ok(v) if v.user.is_some() => view! { <Redirect path="/"/> }.into_any(),
-                    _ => view! {
+                    _ => {
+                        super::mark_hydrated();
+                        view! {
                         <main class="narrow card">
                             <h1>"Sign in to Vantage"</h1>
                             <ActionForm action=action>
@@ -63,7 +68,8 @@ pub fn LoginPage() -> impl IntoView {
                             </ActionForm>
                             {error_line(move || action.value().get())}
                         </main>
-                    }.into_any(),
+                    }.into_any()
+                    }
                 }
             })}
         </Suspense>

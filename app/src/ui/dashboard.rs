@@ -10,22 +10,27 @@ use crate::{
     LOCAL_AGENT_ID, Metric, ProcessInfo, TopConsumers,
 };
 
-/// `/`: the dashboard of the local host.
+/// `/hosts/{id}` (`/hosts/local` for this machine): one host in depth.
 #[component]
-pub fn DashboardPage() -> impl IntoView {
-    view! { <RequireUser signed_in=|_| view! { <Dashboard/> }/> }
+pub fn HostPage() -> impl IntoView {
+    let params = leptos_router::hooks::use_params_map();
+    let host = Signal::derive(move || {
+        params
+            .with(|p| p.get("id"))
+            .unwrap_or_else(|| LOCAL_AGENT_ID.to_owned())
+    });
+    view! { <RequireUser signed_in=move |_| view! { <Dashboard host/> }/> }
 }
 
+/// The live figures, history and containers of one host.
 #[component]
-fn Dashboard() -> impl IntoView {
-    let host = RwSignal::new(LOCAL_AGENT_ID.to_owned());
+pub fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
     let live = RwSignal::new(None::<HostSummary>);
     let range = RwSignal::new(3600_i64);
     let refresh = RwSignal::new(0_u32);
     let containers_changed = RwSignal::new(0_u32);
-    // Bumped by each live sample of the chosen host: the top processes change with it.
+    // Bumped by each live sample of the host: the top processes change with it.
     let sampled = RwSignal::new(0_u32);
-    let hosts = Resource::new(move || refresh.get(), |_| list_hosts());
     let summary = Resource::new(move || host.get(), get_host_summary);
     let cpu = Resource::new(
         move || (host.get(), range.get(), refresh.get()),
@@ -47,9 +52,14 @@ fn Dashboard() -> impl IntoView {
         |(h, _, _, _)| top_consumers(Some(h)),
     );
     let containers = Resource::new(
-        move || (refresh.get(), containers_changed.get()),
-        |_| list_containers(None),
+        move || (host.get(), refresh.get(), containers_changed.get()),
+        |(h, _, _)| list_containers(Some(h)),
     );
+    // Another host: its own figures, not the previous one's live ones.
+    Effect::new(move |_| {
+        host.track();
+        live.set(None);
+    });
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         super::live::on_event("host_sample", move |text| {
@@ -67,27 +77,8 @@ fn Dashboard() -> impl IntoView {
             refresh.try_update(|n| *n += 1);
         });
     });
-    let choose = move |id: String| {
-        live.set(None);
-        host.set(id);
-    };
 
     view! {
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                let list = hosts.await.unwrap_or_default();
-                (list.len() > 1).then(|| view! {
-                    <label class="host-select">"Host "
-                        <select on:change=move |ev| choose(event_target_value(&ev)) prop:value=move || host.get()>
-                            {list.into_iter().map(|h| {
-                                let state = match h.connection_state { ConnectionState::Connected => "", ConnectionState::Disconnected => " (disconnected)" };
-                                view! { <option value=h.id.clone()>{format!("{}{state}", h.label)}</option> }
-                            }).collect_view()}
-                        </select>
-                    </label>
-                })
-            })}
-        </Transition>
         <Transition fallback=|| view! { <p class="muted">"Loading figures…"</p> }>
             {move || Suspend::new(async move {
                 match summary.await {

@@ -42,6 +42,17 @@ pub fn duration(seconds: u64) -> String {
     }
 }
 
+/// `4 s ago`, `3 min ago`, `2 h ago`, `5 d ago` (`just now` for a clock a little ahead).
+pub fn ago(seconds: i64) -> String {
+    match seconds {
+        ..=0 => "just now".to_owned(),
+        1..60 => format!("{seconds} s ago"),
+        60..3600 => format!("{} min ago", seconds / 60),
+        3600..86_400 => format!("{} h ago", seconds / 3600),
+        _ => format!("{} d ago", seconds / 86_400),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +66,10 @@ mod tests {
         assert_eq!(pct(42.456), "42.5 %");
         assert_eq!(duration(90_061), "1 d 1 h");
         assert_eq!(duration(3_700), "1 h 1 min");
+        assert_eq!(ago(-2), "just now");
+        assert_eq!(ago(4), "4 s ago");
+        assert_eq!(ago(185), "3 min ago");
+        assert_eq!(ago(7_300), "2 h ago");
+        assert_eq!(ago(5 * 86_400 + 1), "5 d ago");
     }
 }

@@ -4,6 +4,7 @@ mod alerts;
 mod auth_pages;
 mod chart;
 mod dashboard;
+mod fleet;
 mod format;
 #[cfg(feature = "hydrate")]
 mod live;
@@ -44,18 +45,12 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Marks the page as interactive, for people debugging and for the browser tests.
-    #[cfg(feature = "hydrate")]
-    Effect::new(|_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
     view! {
         <Title text="Vantage"/>
         <Router>
             <Routes fallback=|| view! { <main class="narrow"><h1>"Page not found"</h1><p><a href="/">"Back to the dashboard"</a></p></main> }>
-                <Route path=path!("/") view=dashboard::DashboardPage ssr=SsrMode::Async/>
+                <Route path=path!("/") view=fleet::HomePage ssr=SsrMode::Async/>
+                <Route path=path!("/hosts/:id") view=dashboard::HostPage ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=auth_pages::LoginPage ssr=SsrMode::Async/>
                 <Route path=path!("/setup") view=auth_pages::SetupPage ssr=SsrMode::Async/>
                 <Route path=path!("/agents") view=agents::AgentsPage ssr=SsrMode::Async/>
@@ -95,10 +90,24 @@ where
     }
 }
 
+/// Marks the page as interactive once the calling component has hydrated, for people
+/// debugging and for the browser tests. Called inside the pages' suspended content (the
+/// frame of a signed-in page, the sign-in and setup forms), not by the app around them:
+/// that hydrates before the content its suspense waits for.
+fn mark_hydrated() {
+    #[cfg(feature = "hydrate")]
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+}
+
 /// Header with navigation and sign-out around a signed-in page.
 #[component]
 fn Frame(me: crate::Me, children: Children) -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
+    mark_hydrated();
     view! {
         <header class="topbar">
             <a class="brand" href="/">"Vantage"</a>

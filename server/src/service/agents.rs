@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::net::{IpAddr, ToSocketAddrs};
 
 use app::{
-    AgentInfo, AgentPatch, ApiError, ConnectionState, CreatedEnrollmentToken, EnrolledAgent,
-    EnrollmentTokenInfo, Field, HostOverview, Me, NewEnrollmentToken, TokenKind, TokenState,
+    AgentInfo, AgentPatch, AgentStatus, ApiError, ConnectionState, CreatedEnrollmentToken,
+    EnrolledAgent, EnrollmentTokenInfo, Field, HostOverview, Me, Metric, NewEnrollmentToken,
+    Sparklines, TokenKind, TokenState,
 };
 
 use super::ingest::ENROLLMENT_TOKEN_PREFIX;
@@ -395,21 +396,25 @@ impl Vantage {
         Ok(())
     }
 
-    /// The local host and every agent, with their newest figures and running containers.
+    /// The local host and every agent, with their newest figures, running containers and
+    /// the last hour of CPU and memory (the fleet overview's rows).
     pub async fn hosts(&self, _caller: &Me) -> Result<Vec<HostOverview>, ApiError> {
         let running = self.store.running_containers().await?;
-        let mut summaries = vec![self.live.local_summary()];
-        for row in self.store.list_agents().await? {
+        let now_ms = proto::clock::now_ms();
+        let mut sparks = self.sparklines(now_ms).await?;
+        let local = std::iter::once((self.live.local_summary(), None));
+        let agents = self.store.list_agents().await?.into_iter().map(|row| {
             let names = HostNames {
                 label: row.label.clone(),
                 hostname: row.hostname.clone(),
             };
-            summaries.push(self.live.summary(&row.agent_id, &names));
-        }
-        Ok(summaries
-            .into_iter()
-            .map(|s| {
+            (self.live.summary(&row.agent_id, &names), Some(row))
+        });
+        Ok(local
+            .chain(agents)
+            .map(|(s, row)| {
                 let f = s.latest.as_ref();
+                let key = row.as_ref().map(|r| r.agent_id.clone());
                 HostOverview {
                     running_containers: running.get(&s.agent_id).copied().unwrap_or(0),
                     id: s.agent_id.clone(),
@@ -420,9 +425,63 @@ impl Vantage {
                     memory_pct: f.map(|f| f.memory_pct),
                     disk_pct: f.map(|f| f.disk_pct),
                     last_seen: f.map(|f| f.taken_at.clone()),
+                    last_seen_ms: f.map(|f| f.taken_at_ms),
+                    load1: f.map(|f| f.load[0]),
+                    cores: f.map(|f| f.cpu_per_core_pct.len() as u32),
+                    net_rx_bytes_per_s: f.map(|f| f.net_rx_bytes_per_s),
+                    net_tx_bytes_per_s: f.map(|f| f.net_tx_bytes_per_s),
+                    uptime_s: f.map(|f| f.uptime_s),
+                    spark: sparks.remove(&key).unwrap_or_else(empty_sparklines),
+                    tags: row.as_ref().map(|r| r.tags.clone()).unwrap_or_default(),
+                    status: row.as_ref().map_or(AgentStatus::Active, |r| r.status),
+                    agent_version: row.map(|r| r.agent_version),
                 }
             })
             .collect())
+    }
+
+    /// Every host's last hour of CPU and memory in [`Sparklines::BUCKETS`] buckets, keyed
+    /// by agent id (`None`: the local host), from one read of the 1-minute rollups.
+    async fn sparklines(
+        &self,
+        now_ms: i64,
+    ) -> Result<HashMap<Option<String>, Sparklines>, ApiError> {
+        let step_ms = Sparklines::SPAN_S * 1_000 / Sparklines::BUCKETS as i64;
+        // Buckets aligned to the step, the newest one holding now.
+        let first_ms = (now_ms.div_euclid(step_ms) + 1 - Sparklines::BUCKETS as i64) * step_ms;
+        let means = self
+            .store
+            .fleet_means(
+                &[Metric::Cpu, Metric::Memory],
+                first_ms,
+                now_ms + 1,
+                step_ms,
+            )
+            .await?;
+        Ok(means
+            .into_iter()
+            .map(|(host, series)| {
+                let mut spark = empty_sparklines();
+                for (ts, values) in series {
+                    let Ok(i) = usize::try_from((ts - first_ms) / step_ms) else {
+                        continue;
+                    };
+                    if i < Sparklines::BUCKETS {
+                        spark.cpu[i] = values.first().copied();
+                        spark.memory[i] = values.get(1).copied();
+                    }
+                }
+                (host, spark)
+            })
+            .collect())
+    }
+}
+
+fn empty_sparklines() -> Sparklines {
+    Sparklines {
+        step_s: Sparklines::SPAN_S / Sparklines::BUCKETS as i64,
+        cpu: vec![None; Sparklines::BUCKETS],
+        memory: vec![None; Sparklines::BUCKETS],
     }
 }
 

@@ -192,6 +192,17 @@ struct StoredChunk {
     block: Option<Block>,
 }
 
+/// A stored chunk's block; an unreadable one is reported (once) and skipped.
+fn decode_or_report(id: i64, data: &[u8]) -> Option<Block> {
+    chunk::decode(data)
+        .inspect_err(|e| {
+            if unreadable_chunks().report(id) {
+                tracing::error!(chunk = id, error = %e, "skipping an unreadable history chunk");
+            }
+        })
+        .ok()
+}
+
 async fn read_chunks<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     db: E,
     agent_id: Option<&str>,
@@ -216,13 +227,7 @@ async fn read_chunks<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
         .map(|r| {
             let id: i64 = r.try_get("host_chunk_id")?;
             let data: Vec<u8> = r.try_get("data")?;
-            let block = chunk::decode(&data)
-                .inspect_err(|e| {
-                    if unreadable_chunks().report(id) {
-                        tracing::error!(chunk = id, error = %e, "skipping an unreadable history chunk");
-                    }
-                })
-                .ok();
+            let block = decode_or_report(id, &data);
             Ok(StoredChunk {
                 id,
                 pending: r.try_get::<i64, _>("pending")? != 0,

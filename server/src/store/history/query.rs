@@ -1,5 +1,5 @@
 //! Reading history: buckets of one figure from the coarsest layer that fits the step.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sqlx::{AssertSqlSafe, Row};
 
@@ -111,6 +111,54 @@ impl Store {
         rows.sort_by_key(|s| s.ts_ms);
         rows.dedup_by_key(|s| s.ts_ms);
         Ok(rows)
+    }
+
+    /// The mean of each of `metrics` per `step_ms` bucket in `[from_ms, to_ms)` for every
+    /// host at once (keyed by agent id, `None` for the local host), read from the 1-minute
+    /// rollups in one query: the fleet overview's sparklines. The rollups trail the newest
+    /// samples by at most one fold (30 s); buckets without samples are left out.
+    pub async fn fleet_means(
+        &self,
+        metrics: &[app::Metric],
+        from_ms: i64,
+        to_ms: i64,
+        step_ms: i64,
+    ) -> Result<HashMap<Option<String>, Vec<(i64, Vec<f64>)>>, StoreError> {
+        let step_ms = step_ms.max(MINUTE_MS);
+        let rows = sqlx::query(
+            "select agent_id, host_chunk_id, data from host_chunk \
+             where layer = $1 and period >= $2 and period < $3",
+        )
+        .bind(Layer::Minute.code())
+        .bind(floor(from_ms, HOUR_MS))
+        .bind(to_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut hosts: HashMap<Option<String>, BTreeMap<i64, Figures>> = HashMap::new();
+        for row in rows {
+            let agent_id: Option<String> = row.try_get("agent_id")?;
+            let id: i64 = row.try_get("host_chunk_id")?;
+            let data: Vec<u8> = row.try_get("data")?;
+            let Some(block) = decode_or_report(id, &data) else {
+                continue;
+            };
+            let p = points(Layer::Minute, &block)
+                .into_iter()
+                .filter(|(ts, _)| *ts >= from_ms && *ts < to_ms)
+                .collect();
+            bucket(hosts.entry(agent_id).or_default(), step_ms, p);
+        }
+        let slots: Vec<usize> = metrics.iter().map(|m| super::layout::slot(*m)).collect();
+        Ok(hosts
+            .into_iter()
+            .map(|(host, buckets)| {
+                let series = buckets
+                    .into_iter()
+                    .map(|(ts, figures)| (ts, slots.iter().map(|s| figures[*s].avg()).collect()))
+                    .collect();
+                (host, series)
+            })
+            .collect())
     }
 
     /// The time of every raw sample stored for a host, oldest first (for audits and tests).

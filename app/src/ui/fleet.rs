@@ -1,0 +1,715 @@
+//! The fleet overview: one row per host, sortable and filterable (state in the URL), kept
+//! live by server-sent events without re-rendering the table.
+use std::collections::{BTreeSet, HashMap};
+
+use leptos::prelude::*;
+use leptos_router::NavigateOptions;
+use leptos_router::hooks::{use_navigate, use_query_map};
+
+use super::format;
+use crate::{AgentStatus, ConnectionState, HostOverview, HostSummary};
+
+/// A column the table sorts by, as it is written in the URL (`?sort=cpu`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    Host,
+    Status,
+    Cpu,
+    Memory,
+    Disk,
+    Load,
+    Network,
+    Uptime,
+    Version,
+    Seen,
+}
+
+impl Column {
+    const ALL: [Column; 10] = [
+        Column::Host,
+        Column::Status,
+        Column::Cpu,
+        Column::Memory,
+        Column::Disk,
+        Column::Load,
+        Column::Network,
+        Column::Uptime,
+        Column::Version,
+        Column::Seen,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Column::Host => "host",
+            Column::Status => "status",
+            Column::Cpu => "cpu",
+            Column::Memory => "memory",
+            Column::Disk => "disk",
+            Column::Load => "load",
+            Column::Network => "network",
+            Column::Uptime => "uptime",
+            Column::Version => "version",
+            Column::Seen => "seen",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Column> {
+        Column::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
+    /// Figures read best busiest first; names and versions alphabetically.
+    fn descending_first(self) -> bool {
+        !matches!(self, Column::Host | Column::Version)
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Column::Host => "Host",
+            Column::Status => "Status",
+            Column::Cpu => "CPU",
+            Column::Memory => "Memory",
+            Column::Disk => "Disk",
+            Column::Load => "Load",
+            Column::Network => "Network",
+            Column::Uptime => "Uptime",
+            Column::Version => "Agent",
+            Column::Seen => "Last seen",
+        }
+    }
+}
+
+/// What the URL asks the table for: `?sort=cpu&dir=desc&tag=prod&q=web`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct View {
+    pub sort: Column,
+    pub descending: bool,
+    pub tag: Option<String>,
+    pub text: String,
+}
+
+impl View {
+    fn from_query(get: impl Fn(&str) -> Option<String>) -> View {
+        let sort = get("sort")
+            .and_then(|s| Column::parse(&s))
+            .unwrap_or(Column::Host);
+        let descending = match get("dir").as_deref() {
+            Some("asc") => false,
+            Some("desc") => true,
+            _ => sort.descending_first(),
+        };
+        View {
+            sort,
+            descending,
+            tag: get("tag").filter(|t| !t.is_empty()),
+            text: get("q").unwrap_or_default(),
+        }
+    }
+
+    /// The query string of this view, leaving out what is the default.
+    fn query(&self) -> String {
+        let mut parts = Vec::new();
+        if self.sort != Column::Host {
+            parts.push(format!("sort={}", self.sort.as_str()));
+        }
+        if self.descending != self.sort.descending_first() {
+            parts.push(format!(
+                "dir={}",
+                if self.descending { "desc" } else { "asc" }
+            ));
+        }
+        if let Some(tag) = &self.tag {
+            parts.push(format!("tag={}", encode(tag)));
+        }
+        if !self.text.is_empty() {
+            parts.push(format!("q={}", encode(&self.text)));
+        }
+        if parts.is_empty() {
+            "/".to_owned()
+        } else {
+            format!("/?{}", parts.join("&"))
+        }
+    }
+
+    /// This view sorted by `column`: the other direction when it already is.
+    fn sorted_by(&self, column: Column) -> View {
+        View {
+            sort: column,
+            descending: if self.sort == column {
+                !self.descending
+            } else {
+                column.descending_first()
+            },
+            ..self.clone()
+        }
+    }
+}
+
+/// Percent-encodes what a query value may not hold as it is.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Where a host stands, worst first: revoked, then silent, then reporting.
+fn standing(h: &HostOverview) -> u8 {
+    match (h.status, h.connection_state) {
+        (AgentStatus::Revoked, _) => 0,
+        (_, ConnectionState::Disconnected) => 1,
+        (_, ConnectionState::Connected) => 2,
+    }
+}
+
+/// Whether a host matches the view's tag and text filters.
+fn matches(h: &HostOverview, view: &View) -> bool {
+    if let Some(tag) = &view.tag
+        && !h.tags.iter().any(|t| t == tag)
+    {
+        return false;
+    }
+    let text = view.text.trim().to_lowercase();
+    text.is_empty()
+        || [&h.label, &h.hostname, &h.id]
+            .iter()
+            .any(|s| s.to_lowercase().contains(&text))
+        || h.tags.iter().any(|t| t.to_lowercase().contains(&text))
+}
+
+/// The ids of the hosts the view shows, in its order. Hosts without a figure sort last
+/// whichever the direction; ties go by label.
+pub fn order(hosts: &[HostOverview], view: &View) -> Vec<String> {
+    let figure = |h: &HostOverview| -> Option<f64> {
+        match view.sort {
+            Column::Host | Column::Version => None,
+            Column::Status => Some(f64::from(standing(h))),
+            Column::Cpu => h.cpu_pct,
+            Column::Memory => h.memory_pct,
+            Column::Disk => h.disk_pct,
+            Column::Load => h.load1.map(|l| l / f64::from(h.cores.unwrap_or(1).max(1))),
+            Column::Network => h
+                .net_rx_bytes_per_s
+                .zip(h.net_tx_bytes_per_s)
+                .map(|(r, t)| r + t),
+            Column::Uptime => h.uptime_s.map(|u| u as f64),
+            Column::Seen => h.last_seen_ms.map(|t| t as f64),
+        }
+    };
+    let mut shown: Vec<&HostOverview> = hosts.iter().filter(|h| matches(h, view)).collect();
+    shown.sort_by(|a, b| {
+        let by_label = a.label.to_lowercase().cmp(&b.label.to_lowercase());
+        let primary = match view.sort {
+            Column::Host => by_label,
+            Column::Version => a.agent_version.cmp(&b.agent_version),
+            // Status: worst first when descending (the default), so invert the standing.
+            Column::Status => {
+                let (x, y) = (standing(a), standing(b));
+                if view.descending {
+                    x.cmp(&y)
+                } else {
+                    y.cmp(&x)
+                }
+            }
+            _ => match (figure(a), figure(b)) {
+                (Some(x), Some(y)) if view.descending => y.total_cmp(&x),
+                (Some(x), Some(y)) => x.total_cmp(&y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            },
+        };
+        let primary = match view.sort {
+            Column::Host | Column::Version if view.descending => primary.reverse(),
+            _ => primary,
+        };
+        primary.then(by_label)
+    });
+    shown.into_iter().map(|h| h.id.clone()).collect()
+}
+
+/// Folds a live sample into a host's row.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+fn apply_sample(h: &mut HostOverview, s: &HostSummary) {
+    h.connection_state = s.connection_state;
+    if let Some(f) = &s.latest {
+        h.cpu_pct = Some(f.cpu_pct);
+        h.memory_pct = Some(f.memory_pct);
+        h.disk_pct = Some(f.disk_pct);
+        h.load1 = Some(f.load[0]);
+        h.cores = Some(f.cpu_per_core_pct.len() as u32);
+        h.net_rx_bytes_per_s = Some(f.net_rx_bytes_per_s);
+        h.net_tx_bytes_per_s = Some(f.net_tx_bytes_per_s);
+        h.uptime_s = Some(f.uptime_s);
+        h.last_seen = Some(f.taken_at.clone());
+        h.last_seen_ms = Some(f.taken_at_ms);
+    }
+}
+
+/// Now, in Unix milliseconds (the page's clock in the browser).
+fn now_ms() -> i64 {
+    #[cfg(feature = "hydrate")]
+    {
+        js_sys::Date::now() as i64
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+}
+
+/// `/`: the fleet overview when more than one host is known, else this machine's page.
+#[component]
+pub fn HomePage() -> impl IntoView {
+    view! { <super::RequireUser signed_in=|_| view! { <Home/> }/> }
+}
+
+#[component]
+fn Home() -> impl IntoView {
+    let hosts = Resource::new(|| (), |_| super::list_hosts());
+    view! {
+        <Suspense fallback=|| view! { <p class="muted">"Loading hosts…"</p> }>
+            {move || Suspend::new(async move {
+                match hosts.await {
+                    Ok(list) if list.len() > 1 => view! { <Fleet hosts=list/> }.into_any(),
+                    Ok(_) => view! { <super::dashboard::Dashboard host=crate::LOCAL_AGENT_ID.to_owned()/> }.into_any(),
+                    Err(e) => view! { <p class="error">{e.message()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The overview of `hosts` (the server-rendered list; live from then on).
+#[component]
+pub fn Fleet(hosts: Vec<HostOverview>) -> impl IntoView {
+    let query = use_query_map();
+    let view_state = Memo::new(move |_| query.with(|q| View::from_query(|k| q.get(k))));
+    // One signal per host: a live sample changes that row's cells and nothing else.
+    let rows: RwSignal<HashMap<String, RwSignal<HostOverview>>> = RwSignal::new(
+        hosts
+            .iter()
+            .map(|h| (h.id.clone(), RwSignal::new(h.clone())))
+            .collect(),
+    );
+    // The order is taken when the view or the set of hosts changes (and on each refresh),
+    // not on every sample, so rows never jump under the pointer.
+    let resort = RwSignal::new(0_u32);
+    let shown = Memo::new(move |_| {
+        resort.track();
+        let view = view_state.get();
+        let snapshot: Vec<HostOverview> =
+            rows.with(|r| r.values().map(|h| h.get_untracked()).collect());
+        order(&snapshot, &view)
+    });
+    let tags = Memo::new(move |_| {
+        rows.with(|r| {
+            r.values()
+                .flat_map(|h| h.with(|h| h.tags.clone()))
+                .collect::<BTreeSet<String>>()
+        })
+    });
+    let now = RwSignal::new(now_ms());
+    let total = move || rows.with(|r| r.len());
+
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        super::live::on_event("host_sample", move |text| {
+            if let Ok(summary) = serde_json::from_str::<HostSummary>(&text)
+                && let Some(row) = rows.with_untracked(|r| r.get(&summary.agent_id).copied())
+            {
+                row.update(|h| apply_sample(h, &summary));
+            }
+        });
+        super::live::on_event("agent_status", move |text| {
+            #[derive(serde::Deserialize)]
+            struct Status {
+                agent_id: String,
+                connection_state: ConnectionState,
+            }
+            if let Ok(s) = serde_json::from_str::<Status>(&text)
+                && let Some(row) = rows.with_untracked(|r| r.get(&s.agent_id).copied())
+            {
+                row.update(|h| h.connection_state = s.connection_state);
+            }
+        });
+        super::live::every(std::time::Duration::from_secs(1), move || {
+            now.try_set(now_ms());
+        });
+        // Every 30 s: new and removed hosts, labels, tags and the sparklines' new buckets.
+        super::live::every(std::time::Duration::from_secs(30), move || {
+            leptos::task::spawn_local(async move {
+                let Ok(fresh) = super::list_hosts().await else {
+                    return;
+                };
+                let known: BTreeSet<String> = rows.with_untracked(|r| r.keys().cloned().collect());
+                let now_ids: BTreeSet<String> = fresh.iter().map(|h| h.id.clone()).collect();
+                if known != now_ids {
+                    rows.try_update(|r| {
+                        r.retain(|id, _| now_ids.contains(id));
+                        for h in &fresh {
+                            r.entry(h.id.clone())
+                                .or_insert_with(|| RwSignal::new(h.clone()));
+                        }
+                    });
+                }
+                for h in fresh {
+                    if let Some(row) = rows.with_untracked(|r| r.get(&h.id).copied()) {
+                        row.try_set(h);
+                    }
+                }
+                resort.try_update(|n| *n += 1);
+            });
+        });
+    });
+
+    let navigate = use_navigate();
+    let go = {
+        let navigate = navigate.clone();
+        move |view: View| {
+            navigate(
+                &view.query(),
+                NavigateOptions {
+                    replace: true,
+                    scroll: false,
+                    ..Default::default()
+                },
+            )
+        }
+    };
+    let on_text = {
+        let go = go.clone();
+        move |ev: leptos::ev::Event| {
+            let text = event_target_value(&ev);
+            go(View {
+                text,
+                ..view_state.get_untracked()
+            })
+        }
+    };
+    let on_tag = move |ev: leptos::ev::Event| {
+        let tag = event_target_value(&ev);
+        go(View {
+            tag: (!tag.is_empty()).then_some(tag),
+            ..view_state.get_untracked()
+        })
+    };
+    let header = move |column: Column| {
+        let aria = move || {
+            let v = view_state.get();
+            if v.sort != column {
+                "none"
+            } else if v.descending {
+                "descending"
+            } else {
+                "ascending"
+            }
+        };
+        view! {
+            <th aria-sort=aria class=format!("col-{}", column.as_str())>
+                <a href=move || view_state.get().sorted_by(column).query() data-sort=column.as_str()>
+                    {column.title()}
+                    <span class="arrow" aria-hidden="true">{move || match aria() { "descending" => "▼", "ascending" => "▲", _ => "" }}</span>
+                </a>
+            </th>
+        }
+        .into_any()
+    };
+
+    let filters = view! {
+            <form class="fleet-filters" method="get" action="/" on:submit=|ev| ev.prevent_default()>
+            <label>"Filter "
+                <input type="search" name="q" placeholder="name, host name or tag" autocomplete="off"
+                    value=view_state.get_untracked().text
+                prop:value=move || view_state.get().text on:input=on_text/>
+            </label>
+            <label>"Tag "
+                <select name="tag" on:change=on_tag prop:value=move || view_state.get().tag.unwrap_or_default()>
+                    <option value="">"All tags"</option>
+                    {move || tags.get().into_iter().map(|t| {
+                        let selected = view_state.with_untracked(|v| v.tag.as_deref() == Some(t.as_str()));
+                        view! { <option value=t.clone() selected=selected>{t.clone()}</option> }
+                    }).collect_view()}
+                </select>
+            </label>
+        </form>
+    };
+    let table = view! {
+        <table class="fleet-table">
+            <thead>
+                <tr>
+                    {header(Column::Host)}
+                    {header(Column::Cpu)}
+                    {header(Column::Memory)}
+                    {header(Column::Disk)}
+                    {header(Column::Load)}
+                    {header(Column::Network)}
+                    {header(Column::Uptime)}
+                    {header(Column::Version)}
+                    {header(Column::Seen)}
+                </tr>
+            </thead>
+            <tbody>
+                <For each=move || shown.get() key=|id| id.clone() let(id)>
+                    {move || rows.with_untracked(|r| r.get(&id).copied()).map(|row| view! { <FleetRow row now/> }.into_any())}
+                </For>
+            </tbody>
+        </table>
+    };
+    view! {
+        <section class="fleet">
+            <div class="section-head">
+                <h1>"Fleet"</h1>
+                <span class="muted" data-testid="fleet-count">{move || {
+                    let (shown, total) = (shown.with(Vec::len), total());
+                    if shown == total { format!("{total} hosts") } else { format!("{shown} of {total} hosts") }
+                }}</span>
+            </div>
+            {filters.into_any()}
+            {table.into_any()}
+            {move || (shown.with(Vec::is_empty) && total() > 0).then(|| view! {
+                <p class="muted empty" data-testid="fleet-empty">"No host matches this filter."</p>
+            })}
+        </section>
+    }
+}
+
+/// One host's row; each cell follows the row's signal.
+#[component]
+fn FleetRow(row: RwSignal<HostOverview>, now: RwSignal<i64>) -> impl IntoView {
+    let id = row.with_untracked(|h| h.id.clone());
+    let href = format!("/hosts/{id}");
+    let navigate = use_navigate();
+    let open = {
+        let href = href.clone();
+        move |ev: leptos::ev::MouseEvent| {
+            // A click on the link itself is the link's; elsewhere on the row it opens it too.
+            #[cfg(feature = "hydrate")]
+            let on_link = ev
+                .target()
+                .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())
+                .is_some_and(|e| e.closest("a").ok().flatten().is_some());
+            #[cfg(not(feature = "hydrate"))]
+            let on_link = {
+                let _ = ev;
+                true
+            };
+            if !on_link {
+                navigate(&href, NavigateOptions::default());
+            }
+        }
+    };
+    let state = move || {
+        row.with(|h| match (h.status, h.connection_state) {
+            (AgentStatus::Revoked, _) => "revoked",
+            (_, ConnectionState::Disconnected) => "stale",
+            (_, ConnectionState::Connected) => "connected",
+        })
+    };
+    let share = move |pick: fn(&HostOverview) -> Option<f64>| move || row.with(pick);
+    let first = view! {
+            <td class="col-host" data-label="Host">
+                <span class=move || format!("dot {}", state()) aria-hidden="true"></span>
+                <span class="sr-only" data-testid="host-status">{state}</span>
+                <a href=href class="host-label">{move || row.with(|h| h.label.clone())}</a>
+                <span class="muted hostname">{move || row.with(|h| (h.hostname != h.label).then(|| h.hostname.clone()))}</span>
+                <span class="tags">{move || row.with(|h| h.tags.iter().map(|t| view! { <span class="tag">{t.clone()}</span> }).collect_view())}</span>
+            </td>
+            <td class="col-cpu" data-label="CPU">
+                <Share value=Signal::derive(share(|h| h.cpu_pct)) metric="cpu"/>
+                <Spark points=Signal::derive(move || row.with(|h| h.spark.cpu.clone()))/>
+            </td>
+            <td class="col-memory" data-label="Memory">
+                <Share value=Signal::derive(share(|h| h.memory_pct)) metric="memory"/>
+                <Spark points=Signal::derive(move || row.with(|h| h.spark.memory.clone()))/>
+            </td>
+            <td class="col-disk" data-label="Disk">
+                <Share value=Signal::derive(share(|h| h.disk_pct)) metric="disk"/>
+            </td>
+    };
+    view! {
+        <tr class="fleet-row" data-host=id.clone() data-state=state on:click=open>
+            {first.into_any()}
+            <td class="col-load" data-label="Load" data-value="load">
+                {move || row.with(|h| h.load1.map(|l| format!("{l:.2}")).unwrap_or_else(|| "–".into()))}
+            </td>
+            <td class="col-network" data-label="Network">
+                <span class="rate" data-value="net_rx">{move || row.with(|h| h.net_rx_bytes_per_s.map(|r| format!("↓ {}", format::rate(r))).unwrap_or_else(|| "–".into()))}</span>
+                <span class="rate" data-value="net_tx">{move || row.with(|h| h.net_tx_bytes_per_s.map(|r| format!("↑ {}", format::rate(r))).unwrap_or_default())}</span>
+            </td>
+            <td class="col-uptime" data-label="Uptime">
+                {move || row.with(|h| h.uptime_s.map(format::duration).unwrap_or_else(|| "–".into()))}
+            </td>
+            <td class="col-version" data-label="Agent">
+                {move || row.with(|h| h.agent_version.clone().unwrap_or_else(|| "built in".into()))}
+            </td>
+            <td class="col-seen" data-label="Last seen" data-testid="last-seen"
+                title=move || row.with(|h| h.last_seen.clone().unwrap_or_default())>
+                {move || row.with(|h| h.last_seen_ms).map(|t| format::ago((now.get() - t) / 1_000)).unwrap_or_else(|| "never".into())}
+            </td>
+        </tr>
+    }
+}
+
+/// A share as a bar and its figure.
+#[component]
+fn Share(value: Signal<Option<f64>>, metric: &'static str) -> impl IntoView {
+    let level = move || match value.get() {
+        Some(v) if v >= 90.0 => "bar crit",
+        Some(v) if v >= 75.0 => "bar warn",
+        _ => "bar ok",
+    };
+    view! {
+        <span class="share">
+            <span class=level aria-hidden="true">
+                <span class="fill" style:width=move || format!("{:.1}%", value.get().unwrap_or(0.0).clamp(0.0, 100.0))></span>
+            </span>
+            <span class="figure" data-value=metric>{move || value.get().map(format::pct).unwrap_or_else(|| "–".into())}</span>
+        </span>
+    }
+}
+
+/// An hour as a line: 0–100 % from bottom to top, gaps where nothing was measured.
+#[component]
+fn Spark(points: Signal<Vec<Option<f64>>>) -> impl IntoView {
+    let path = move || spark_path(&points.get());
+    view! {
+        <svg class="spark" viewBox="0 0 60 16" preserveAspectRatio="none" aria-hidden="true">
+            <path d=path/>
+        </svg>
+    }
+}
+
+/// The SVG path of a sparkline over a 60 × 16 box.
+fn spark_path(points: &[Option<f64>]) -> String {
+    let step = 60.0 / points.len().saturating_sub(1).max(1) as f64;
+    let mut d = String::new();
+    let mut pen_down = false;
+    for (i, p) in points.iter().enumerate() {
+        match p {
+            Some(v) => {
+                let y = 16.0 - v.clamp(0.0, 100.0) / 100.0 * 15.0 - 0.5;
+                d.push_str(&format!(
+                    "{}{:.1} {:.1} ",
+                    if pen_down { 'L' } else { 'M' },
+                    i as f64 * step,
+                    y
+                ));
+                pen_down = true;
+            }
+            None => pen_down = false,
+        }
+    }
+    d.trim_end().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(id: &str, cpu: Option<f64>, tags: &[&str]) -> HostOverview {
+        HostOverview {
+            id: id.into(),
+            label: id.into(),
+            hostname: format!("{id}.example"),
+            connection_state: ConnectionState::Connected,
+            cpu_pct: cpu,
+            memory_pct: None,
+            disk_pct: None,
+            running_containers: 0,
+            last_seen: None,
+            last_seen_ms: None,
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            status: AgentStatus::Active,
+            load1: None,
+            cores: None,
+            net_rx_bytes_per_s: None,
+            net_tx_bytes_per_s: None,
+            uptime_s: None,
+            agent_version: None,
+            spark: Default::default(),
+        }
+    }
+
+    fn view(query: &[(&str, &str)]) -> View {
+        View::from_query(|k| {
+            query
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn sorts_busiest_first_with_silent_hosts_last_either_way() {
+        let hosts = [
+            host("b", Some(10.0), &[]),
+            host("a", Some(90.0), &[]),
+            host("c", None, &[]),
+        ];
+        assert_eq!(order(&hosts, &view(&[("sort", "cpu")])), ["a", "b", "c"]);
+        assert_eq!(
+            order(&hosts, &view(&[("sort", "cpu"), ("dir", "asc")])),
+            ["b", "a", "c"]
+        );
+        assert_eq!(order(&hosts, &view(&[])), ["a", "b", "c"], "by name");
+        assert_eq!(order(&hosts, &view(&[("dir", "desc")])), ["c", "b", "a"]);
+    }
+
+    #[test]
+    fn filters_by_tag_and_text() {
+        let hosts = [
+            host("web-1", Some(1.0), &["prod", "web"]),
+            host("db-1", Some(1.0), &["prod"]),
+            host("lab", Some(1.0), &[]),
+        ];
+        assert_eq!(order(&hosts, &view(&[("tag", "prod")])), ["db-1", "web-1"]);
+        assert_eq!(order(&hosts, &view(&[("q", "WEB")])), ["web-1"]);
+        assert_eq!(
+            order(&hosts, &view(&[("q", "example")])).len(),
+            3,
+            "host names match"
+        );
+        assert!(order(&hosts, &view(&[("tag", "prod"), ("q", "lab")])).is_empty());
+    }
+
+    #[test]
+    fn revoked_and_silent_hosts_come_first_by_status() {
+        let mut revoked = host("r", None, &[]);
+        revoked.status = AgentStatus::Revoked;
+        let mut stale = host("s", None, &[]);
+        stale.connection_state = ConnectionState::Disconnected;
+        let hosts = [host("a", None, &[]), stale, revoked];
+        assert_eq!(order(&hosts, &view(&[("sort", "status")])), ["r", "s", "a"]);
+    }
+
+    #[test]
+    fn the_url_leaves_out_defaults_and_flips_on_a_second_click() {
+        let v = view(&[]);
+        assert_eq!(v.query(), "/");
+        let by_cpu = v.sorted_by(Column::Cpu);
+        assert_eq!(by_cpu.query(), "/?sort=cpu");
+        assert_eq!(by_cpu.sorted_by(Column::Cpu).query(), "/?sort=cpu&dir=asc");
+        let filtered = View {
+            tag: Some("a b".into()),
+            text: "x&y".into(),
+            ..by_cpu
+        };
+        assert_eq!(filtered.query(), "/?sort=cpu&tag=a%20b&q=x%26y");
+        assert_eq!(view(&[("sort", "nonsense")]).sort, Column::Host);
+    }
+
+    #[test]
+    fn sparklines_break_where_nothing_was_measured() {
+        assert_eq!(
+            spark_path(&[Some(0.0), Some(100.0), None, Some(50.0)]),
+            "M0.0 15.5 L20.0 0.5 M60.0 8.0"
+        );
+        assert_eq!(spark_path(&[None, None]), "");
+    }
+}
