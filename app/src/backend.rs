@@ -103,6 +103,12 @@ pub trait Backend: Send + Sync + 'static {
         me: &Me,
         agent_id: Option<String>,
     ) -> Result<Vec<ContainerInfo>, ApiError>;
+    /// The newest certificate scans of one host or of all, soonest expiry first.
+    async fn certificates(
+        &self,
+        me: &Me,
+        agent_id: Option<String>,
+    ) -> Result<Vec<crate::CertificateInfo>, ApiError>;
     /// Top CPU and memory consumers, on one host or all.
     async fn top_consumers(
         &self,

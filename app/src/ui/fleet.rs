@@ -118,16 +118,12 @@ impl View {
             ));
         }
         if let Some(tag) = &self.tag {
-            parts.push(format!("tag={}", encode(tag)));
+            parts.push(format!("tag={}", format::query_value(tag)));
         }
         if !self.text.is_empty() {
-            parts.push(format!("q={}", encode(&self.text)));
+            parts.push(format!("q={}", format::query_value(&self.text)));
         }
-        if parts.is_empty() {
-            "/".to_owned()
-        } else {
-            format!("/?{}", parts.join("&"))
-        }
+        format::with_query("/", &parts)
     }
 
     /// This view sorted by `column`: the other direction when it already is.
@@ -142,18 +138,6 @@ impl View {
             ..self.clone()
         }
     }
-}
-
-/// Percent-encodes what a query value may not hold as it is.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Where a host stands, worst first: revoked, then silent, then reporting.

@@ -53,6 +53,27 @@ pub fn ago(seconds: i64) -> String {
     }
 }
 
+/// Percent-encodes what a URL query value may not hold as it is.
+pub fn query_value(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `path?a=1&b=2`, or `path` alone without parts.
+pub fn with_query(path: &str, parts: &[String]) -> String {
+    if parts.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", parts.join("&"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

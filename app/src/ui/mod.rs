@@ -2,7 +2,9 @@
 mod agents;
 mod alerts;
 mod auth_pages;
+mod certificates;
 mod chart;
+mod containers;
 mod dashboard;
 mod fleet;
 mod format;
@@ -51,6 +53,8 @@ pub fn App() -> impl IntoView {
             <Routes fallback=|| view! { <main class="narrow"><h1>"Page not found"</h1><p><a href="/">"Back to the dashboard"</a></p></main> }>
                 <Route path=path!("/") view=fleet::HomePage ssr=SsrMode::Async/>
                 <Route path=path!("/hosts/:id") view=dashboard::HostPage ssr=SsrMode::Async/>
+                <Route path=path!("/containers") view=containers::ContainersPage ssr=SsrMode::Async/>
+                <Route path=path!("/certificates") view=certificates::CertificatesPage ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=auth_pages::LoginPage ssr=SsrMode::Async/>
                 <Route path=path!("/setup") view=auth_pages::SetupPage ssr=SsrMode::Async/>
                 <Route path=path!("/agents") view=agents::AgentsPage ssr=SsrMode::Async/>
@@ -113,6 +117,8 @@ fn Frame(me: crate::Me, children: Children) -> impl IntoView {
             <a class="brand" href="/">"Vantage"</a>
             <nav>
                 <A href="/">"Dashboard"</A>
+                <A href="/containers">"Containers"</A>
+                <A href="/certificates">"Certificates"</A>
                 <A href="/agents">"Agents"</A>
                 <alerts::AlertsNavLink/>
                 <A href="/settings">"Settings"</A>

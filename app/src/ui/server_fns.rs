@@ -314,6 +314,14 @@ pub async fn list_containers(
     server::signed_in(|me, backend| async move { backend.containers(&me, agent_id).await }).await
 }
 
+/// The newest certificate scans of one host (or all), soonest expiry first.
+#[server(prefix = "/_sf", endpoint = "certificates")]
+pub async fn list_certificates(
+    agent_id: Option<String>,
+) -> Result<Vec<crate::CertificateInfo>, ApiError> {
+    server::signed_in(|me, backend| async move { backend.certificates(&me, agent_id).await }).await
+}
+
 /// Top consumers of one host (or all).
 #[server(prefix = "/_sf", endpoint = "top")]
 pub async fn top_consumers(agent_id: Option<String>) -> Result<crate::TopConsumers, ApiError> {

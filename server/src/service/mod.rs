@@ -543,6 +543,14 @@ impl Backend for Vantage {
         Vantage::containers(self, me, agent_id.as_deref()).await
     }
 
+    async fn certificates(
+        &self,
+        me: &Me,
+        agent_id: Option<String>,
+    ) -> Result<Vec<app::CertificateInfo>, ApiError> {
+        Vantage::certificates(self, me, agent_id.as_deref()).await
+    }
+
     async fn top_consumers(
         &self,
         me: &Me,
