@@ -73,5 +73,26 @@ def browser():
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"],
         )
+        # Every page reports the WASM's panics (a hydration mismatch leaves a page that looks
+        # right but does nothing: links then reload the page and tests might not notice).
+        new_page = b.new_page
+
+        def watched_page(*args, **kwargs):
+            page = new_page(*args, **kwargs)
+            page.on("console", lambda m: PANICS.append(m.text) if m.type == "error" and (
+                "panicked" in m.text or "hydration error" in m.text.lower()) else None)
+            return page
+
+        b.new_page = watched_page
         yield b
         b.close()
+
+
+PANICS = []
+
+
+@pytest.fixture(autouse=True)
+def no_panics_in_the_browser():
+    PANICS.clear()
+    yield
+    assert not PANICS, "the WASM panicked in the browser:\n" + "\n".join(m[:400] for m in PANICS)

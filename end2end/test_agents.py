@@ -23,7 +23,7 @@ def sign_in(page, server):
     page.get_by_label("Username").fill(ADMIN)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/$"))
+    expect(page).to_have_url(re.compile(r"/(hosts/local)?$"))
 
 
 def test_enroll_watch_rename_revoke_delete(server_mode, browser):

@@ -58,7 +58,7 @@ def test_first_run_login_dashboard_and_tokens(server, browser):
     page.get_by_role("button", name="Sign in").click()
 
     # The dashboard shows this machine's figures...
-    expect(page).to_have_url(re.compile(r"/$"))
+    expect(page).to_have_url(re.compile(r"/(hosts/local)?$"))
     for metric in ("cpu", "memory", "disk"):
         expect(page.locator(f"text[data-value={metric}]")).to_have_text(re.compile(r"^\d+\.\d %$"))
     expect(page.locator("[data-value=net_rx]")).to_have_text(re.compile(r"/s$"))
@@ -78,10 +78,19 @@ def test_first_run_login_dashboard_and_tokens(server, browser):
     expect(by_memory).to_contain_text(re.compile(r"chrom|headless_shell"))
     shot(page, "03-dashboard")
 
-    # The history chart switches to 24 h.
-    page.get_by_role("button", name="24 h").click()
-    expect(page.get_by_role("button", name="24 h")).to_have_class(re.compile("active"))
-    expect(page.locator("figure[data-metric=cpu] polyline")).to_have_attribute("points", re.compile(r"\d"))
+    # The history charts switch range, each range in the URL and drawn for it.
+    for key, label, span in (("24h", "24 h", "24 h ago"), ("7d", "7 d", "7 d ago"), ("30d", "30 d", "30 d ago")):
+        page.get_by_role("link", name=label, exact=True).click()
+        expect(page).to_have_url(re.compile(rf"\?range={key}$"))
+        expect(page.locator(f".range a[data-range='{key}']")).to_have_class(re.compile("active"))
+        expect(page.locator("figure[data-metric=cpu] .axis").last).to_contain_text(span)
+        expect(page.locator("figure[data-metric=cpu] polyline")).to_have_attribute("points", re.compile(r"\d"))
+    for metric in ("memory", "disk", "net_rx", "net_tx"):
+        expect(page.locator(f"figure[data-metric={metric}]")).to_be_visible()
+    # A reload keeps the range.
+    page.reload()
+    expect(page.locator(".range a[data-range='30d']")).to_have_class(re.compile("active"))
+    wait_for_hydration(page)
 
     # Settings: create a token, see it once, use it, revoke it.
     page.get_by_role("link", name="Settings").click()

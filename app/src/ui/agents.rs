@@ -154,6 +154,68 @@ fn builds_view(builds: Vec<AgentBuildInfo>) -> impl IntoView {
     view! { <ul class="builds" aria-label="Agent downloads">{builds.iter().map(line).collect_view()}</ul> }
 }
 
+/// On a host's page: its agent's facts and actions (label, tags, revoke, delete). After a
+/// delete the page goes back to the overview.
+#[component]
+pub(super) fn HostAgent(agent_id: String) -> impl IntoView {
+    let update = ServerAction::<UpdateAgent>::new();
+    let revoke = ServerAction::<RevokeAgent>::new();
+    let delete = ServerAction::<DeleteAgent>::new();
+    let live_status = RwSignal::new(0_u32);
+    let agents = Resource::new(
+        move || {
+            (
+                update.version().get(),
+                revoke.version().get(),
+                live_status.get(),
+            )
+        },
+        |_| list_agents(),
+    );
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        super::live::on_event("agent_status", move |_| live_status.update(|n| *n += 1))
+    });
+    let navigate = leptos_router::hooks::use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = delete.value().get() {
+            navigate("/", Default::default());
+        }
+    });
+    let errors = move || {
+        [
+            update.value().get().and_then(|r| r.err()),
+            revoke.value().get().and_then(|r| r.err()),
+            delete.value().get().and_then(|r| r.err()),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|e| view! { <p class="error" role="alert">{e.message()}</p> })
+        .collect_view()
+    };
+    view! {
+        <section class="card host-agent">
+            <h2>"Agent"</h2>
+            {errors}
+            <Transition fallback=|| view! { <p class="muted">"Loading the agent…"</p> }>
+                {move || {
+                    let agent_id = agent_id.clone();
+                    Suspend::new(async move {
+                        match agents.await {
+                            Ok(list) => list.into_iter().find(|a| a.id == agent_id).map(|agent| view! {
+                                <AgentRow agent update revoke delete/>
+                            }.into_any()).unwrap_or_else(|| view! {
+                                <p class="muted">"This agent is not enrolled (any more)."</p>
+                            }.into_any()),
+                            Err(e) => view! { <p class="error">{e.message()}</p> }.into_any(),
+                        }
+                    })
+                }}
+            </Transition>
+        </section>
+    }
+}
+
 #[component]
 fn AgentRow(
     agent: AgentInfo,

@@ -42,8 +42,9 @@ fn Certificates() -> impl IntoView {
     }
 }
 
+/// A table of certificates; the host column only when they come from several hosts.
 #[component]
-fn CertificateTable(all: Vec<CertificateInfo>) -> impl IntoView {
+pub(super) fn CertificateTable(all: Vec<CertificateInfo>) -> impl IntoView {
     let hosts: std::collections::BTreeSet<&str> = all.iter().map(|c| c.agent_id.as_str()).collect();
     let show_host = hosts.len() > 1;
     view! {

@@ -65,6 +65,8 @@ pub fn HistoryChart(history: History, title: &'static str) -> impl IntoView {
         Vec::new()
     };
     let span = match history.to - history.from {
+        s if s >= 29 * 86_400 => "30 d ago",
+        s if s >= 6 * 86_400 => "7 d ago",
         s if s >= 86_000 => "24 h ago",
         s if s >= 3_500 => "1 h ago",
         _ => "",

@@ -24,9 +24,11 @@ pub fn HostPage() -> impl IntoView {
 
 /// The live figures, history and containers of one host.
 #[component]
-pub fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
+fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
     let live = RwSignal::new(None::<HostSummary>);
-    let range = RwSignal::new(3600_i64);
+    let query = leptos_router::hooks::use_query_map();
+    let range = Memo::new(move |_| query.with(|q| range_seconds(q.get_str("range"))));
+    let path = leptos_router::hooks::use_location().pathname;
     let refresh = RwSignal::new(0_u32);
     let containers_changed = RwSignal::new(0_u32);
     // Bumped by each live sample of the host: the top processes change with it.
@@ -39,6 +41,22 @@ pub fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
     let memory = Resource::new(
         move || (host.get(), range.get(), refresh.get()),
         |(h, r, _)| metric_history(h, Metric::Memory, r),
+    );
+    let disk = Resource::new(
+        move || (host.get(), range.get(), refresh.get()),
+        |(h, r, _)| metric_history(h, Metric::Disk, r),
+    );
+    let net_rx = Resource::new(
+        move || (host.get(), range.get(), refresh.get()),
+        |(h, r, _)| metric_history(h, Metric::NetRx, r),
+    );
+    let net_tx = Resource::new(
+        move || (host.get(), range.get(), refresh.get()),
+        |(h, r, _)| metric_history(h, Metric::NetTx, r),
+    );
+    let certificates = Resource::new(
+        move || (host.get(), refresh.get()),
+        |(h, _)| list_certificates(Some(h)),
     );
     let top = Resource::new(
         move || {
@@ -91,8 +109,10 @@ pub fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
             <div class="section-head">
                 <h2>"History"</h2>
                 <div class="range" role="group" aria-label="Time range">
-                    <button class:active=move || range.get() == 3600 on:click=move |_| range.set(3600)>"1 h"</button>
-                    <button class:active=move || range.get() == 86_400 on:click=move |_| range.set(86_400)>"24 h"</button>
+                    {RANGES.iter().map(|(key, seconds, text)| view! {
+                        <a class:active=move || range.get() == *seconds data-range=*key
+                            href=move || format!("{}?range={key}", path.get())>{*text}</a>
+                    }).collect_view()}
                 </div>
             </div>
             <Transition fallback=|| view! { <p class="muted">"Loading history…"</p> }>
@@ -109,6 +129,24 @@ pub fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
                             Err(e) => view! { <p class="error">{e.message()}</p> }.into_any(),
                         }
                     })}
+                    {move || Suspend::new(async move {
+                        match disk.await {
+                            Ok(h) => view! { <HistoryChart history=h title="Disk"/> }.into_any(),
+                            Err(e) => view! { <p class="error">{e.message()}</p> }.into_any(),
+                        }
+                    })}
+                    {move || Suspend::new(async move {
+                        match net_rx.await {
+                            Ok(h) => view! { <HistoryChart history=h title="Network in"/> }.into_any(),
+                            Err(e) => view! { <p class="error">{e.message()}</p> }.into_any(),
+                        }
+                    })}
+                    {move || Suspend::new(async move {
+                        match net_tx.await {
+                            Ok(h) => view! { <HistoryChart history=h title="Network out"/> }.into_any(),
+                            Err(e) => view! { <p class="error">{e.message()}</p> }.into_any(),
+                        }
+                    })}
                 </div>
             </Transition>
         </section>
@@ -122,7 +160,34 @@ pub fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
                 containers.await.ok().filter(|c| !c.is_empty()).map(|list| view! { <ContainerCards containers=list/> })
             })}
         </Transition>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                certificates.await.ok().filter(|c| !c.is_empty()).map(|all| view! {
+                    <section class="host-certificates">
+                        <h2>"Certificates"</h2>
+                        <super::certificates::CertificateTable all/>
+                    </section>
+                })
+            })}
+        </Transition>
+        {move || (host.get() != LOCAL_AGENT_ID).then(|| view! { <super::agents::HostAgent agent_id=host.get()/> })}
     }
+}
+
+/// The ranges the history charts offer, as written in the URL (`?range=7d`).
+const RANGES: [(&str, i64, &str); 4] = [
+    ("1h", 3600, "1 h"),
+    ("24h", 86_400, "24 h"),
+    ("7d", 7 * 86_400, "7 d"),
+    ("30d", 30 * 86_400, "30 d"),
+];
+
+/// The range in seconds the URL asks for; an hour when it asks for none or nonsense.
+fn range_seconds(key: Option<&str>) -> i64 {
+    RANGES
+        .iter()
+        .find(|(k, _, _)| Some(*k) == key)
+        .map_or(3600, |(_, seconds, _)| *seconds)
 }
 
 #[component]

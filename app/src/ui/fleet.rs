@@ -4,6 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
+use leptos_router::components::Redirect;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use super::format;
@@ -247,7 +248,8 @@ fn now_ms() -> i64 {
     }
 }
 
-/// `/`: the fleet overview when more than one host is known, else this machine's page.
+/// `/`: the fleet overview when more than one host is known, else this machine's page
+/// (`/hosts/local`).
 #[component]
 pub fn HomePage() -> impl IntoView {
     view! { <super::RequireUser signed_in=|_| view! { <Home/> }/> }
@@ -261,7 +263,9 @@ fn Home() -> impl IntoView {
             {move || Suspend::new(async move {
                 match hosts.await {
                     Ok(list) if list.len() > 1 => view! { <Fleet hosts=list/> }.into_any(),
-                    Ok(_) => view! { <super::dashboard::Dashboard host=crate::LOCAL_AGENT_ID.to_owned()/> }.into_any(),
+                    // One host: its page. A redirect, not the page itself in this
+                    // suspense, so the host page's resources hydrate as on its own route.
+                    Ok(_) => view! { <Redirect path="/hosts/local"/> }.into_any(),
                     Err(e) => view! { <p class="error">{e.message()}</p> }.into_any(),
                 }
             })}
