@@ -37,17 +37,7 @@ fn Agents() -> impl IntoView {
     Effect::new(move |_| {
         super::live::on_event("agent_status", move |_| live_status.update(|n| *n += 1))
     });
-    let errors = move || {
-        [
-            update.value().get().and_then(|r| r.err()),
-            revoke.value().get().and_then(|r| r.err()),
-            delete.value().get().and_then(|r| r.err()),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|e| view! { <p class="error" role="alert">{e.message()}</p> })
-        .collect_view()
-    };
+    let errors = action_errors(update, revoke, delete);
     view! {
         <section class="card">
             <div class="section-head">
@@ -154,6 +144,25 @@ fn builds_view(builds: Vec<AgentBuildInfo>) -> impl IntoView {
     view! { <ul class="builds" aria-label="Agent downloads">{builds.iter().map(line).collect_view()}</ul> }
 }
 
+/// The refusals of the last label/tags update, revoke and delete, a line each.
+fn action_errors(
+    update: ServerAction<UpdateAgent>,
+    revoke: ServerAction<RevokeAgent>,
+    delete: ServerAction<DeleteAgent>,
+) -> impl IntoView {
+    move || {
+        [
+            update.value().get().and_then(|r| r.err()),
+            revoke.value().get().and_then(|r| r.err()),
+            delete.value().get().and_then(|r| r.err()),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|e| view! { <p class="error" role="alert">{e.message()}</p> })
+        .collect_view()
+    }
+}
+
 /// On a host's page: its agent's facts and actions (label, tags, revoke, delete). After a
 /// delete the page goes back to the overview.
 #[component]
@@ -182,17 +191,7 @@ pub(super) fn HostAgent(agent_id: String) -> impl IntoView {
             navigate("/", Default::default());
         }
     });
-    let errors = move || {
-        [
-            update.value().get().and_then(|r| r.err()),
-            revoke.value().get().and_then(|r| r.err()),
-            delete.value().get().and_then(|r| r.err()),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|e| view! { <p class="error" role="alert">{e.message()}</p> })
-        .collect_view()
-    };
+    let errors = action_errors(update, revoke, delete);
     view! {
         <section class="card host-agent">
             <h2>"Agent"</h2>

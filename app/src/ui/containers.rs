@@ -1,10 +1,10 @@
 //! `/containers`: every container of every host, filtered and sorted from the URL, kept
 //! current by container events.
 use leptos::prelude::*;
-use leptos_router::NavigateOptions;
-use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::hooks::use_query_map;
 
 use super::format;
+use super::table;
 use super::{RequireUser, list_containers};
 use crate::{ContainerHealth, ContainerInfo, ContainerState};
 
@@ -80,11 +80,7 @@ impl View {
         let sort = get("sort")
             .and_then(|s| Column::ALL.into_iter().find(|c| c.as_str() == s))
             .unwrap_or(Column::Name);
-        let descending = match get("dir").as_deref() {
-            Some("asc") => false,
-            Some("desc") => true,
-            _ => sort.descending_first(),
-        };
+        let descending = table::descending(get("dir").as_deref(), sort.descending_first());
         let shown = match get("state").as_deref() {
             Some("running") => Shown::Running,
             Some("not_running") => Shown::NotRunning,
@@ -103,12 +99,10 @@ impl View {
         if self.sort != Column::Name {
             parts.push(format!("sort={}", self.sort.as_str()));
         }
-        if self.descending != self.sort.descending_first() {
-            parts.push(format!(
-                "dir={}",
-                if self.descending { "desc" } else { "asc" }
-            ));
-        }
+        parts.extend(table::direction_part(
+            self.descending,
+            self.sort.descending_first(),
+        ));
         match self.shown {
             Shown::All => {}
             Shown::Running => parts.push("state=running".into()),
@@ -123,11 +117,11 @@ impl View {
     fn sorted_by(&self, column: Column) -> View {
         View {
             sort: column,
-            descending: if self.sort == column {
-                !self.descending
-            } else {
-                column.descending_first()
-            },
+            descending: table::next_descending(
+                self.sort == column,
+                self.descending,
+                column.descending_first(),
+            ),
             ..self.clone()
         }
     }
@@ -173,14 +167,7 @@ pub fn order(list: &[ContainerInfo], view: &View) -> Vec<ContainerInfo> {
             Column::Compose => compose(a).cmp(&compose(b)),
             Column::State => a.state.as_str().cmp(b.state.as_str()),
             Column::Cpu | Column::Memory => {
-                return match (figure(a), figure(b)) {
-                    (Some(x), Some(y)) if view.descending => y.total_cmp(&x),
-                    (Some(x), Some(y)) => x.total_cmp(&y),
-                    (Some(_), None) => std::cmp::Ordering::Less,
-                    (None, Some(_)) => std::cmp::Ordering::Greater,
-                    (None, None) => std::cmp::Ordering::Equal,
-                }
-                .then(ties);
+                return table::by_figure(figure(a), figure(b), view.descending).then(ties);
             }
         };
         if view.descending {
@@ -214,16 +201,9 @@ fn Containers() -> impl IntoView {
     });
     let query = use_query_map();
     let view_state = Memo::new(move |_| query.with(|q| View::from_query(|k| q.get(k))));
-    let navigate = use_navigate();
-    let go = move |view: View| {
-        navigate(
-            &view.query(),
-            NavigateOptions {
-                replace: true,
-                scroll: false,
-                ..Default::default()
-            },
-        )
+    let go = {
+        let replace = table::replace_url();
+        move |view: View| replace(&view.query())
     };
     let on_text = {
         let go = go.clone();
@@ -291,22 +271,12 @@ fn ContainerTable(all: Vec<ContainerInfo>, view_state: Memo<View>) -> impl IntoV
     let show_host = hosts.len() > 1;
     let total = all.len();
     let header = move |column: Column| {
-        let aria = move || {
-            let v = view_state.get();
-            if v.sort != column {
-                "none"
-            } else if v.descending {
-                "descending"
-            } else {
-                "ascending"
-            }
-        };
-        view! {
-            <th aria-sort=aria class=format!("col-{}", column.as_str())>
-                <a href=move || view_state.get().sorted_by(column).query() data-sort=column.as_str()>{column.title()}</a>
-            </th>
-        }
-        .into_any()
+        table::sort_header(
+            column.as_str(),
+            column.title(),
+            move || view_state.with(|v| table::aria_sort(v.sort == column, v.descending)),
+            move || view_state.get().sorted_by(column).query(),
+        )
     };
     let shown = Memo::new(move |_| order(&all, &view_state.get()));
     let rows = move || {

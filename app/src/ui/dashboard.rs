@@ -34,26 +34,13 @@ fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
     // Bumped by each live sample of the host: the top processes change with it.
     let sampled = RwSignal::new(0_u32);
     let summary = Resource::new(move || host.get(), get_host_summary);
-    let cpu = Resource::new(
-        move || (host.get(), range.get(), refresh.get()),
-        |(h, r, _)| metric_history(h, Metric::Cpu, r),
-    );
-    let memory = Resource::new(
-        move || (host.get(), range.get(), refresh.get()),
-        |(h, r, _)| metric_history(h, Metric::Memory, r),
-    );
-    let disk = Resource::new(
-        move || (host.get(), range.get(), refresh.get()),
-        |(h, r, _)| metric_history(h, Metric::Disk, r),
-    );
-    let net_rx = Resource::new(
-        move || (host.get(), range.get(), refresh.get()),
-        |(h, r, _)| metric_history(h, Metric::NetRx, r),
-    );
-    let net_tx = Resource::new(
-        move || (host.get(), range.get(), refresh.get()),
-        |(h, r, _)| metric_history(h, Metric::NetTx, r),
-    );
+    let charts = CHARTS.map(|(metric, title)| {
+        let history = Resource::new(
+            move || (host.get(), range.get(), refresh.get()),
+            move |(h, r, _)| metric_history(h, metric, r),
+        );
+        (history, title)
+    });
     let certificates = Resource::new(
         move || (host.get(), refresh.get()),
         |(h, _)| list_certificates(Some(h)),
@@ -117,36 +104,12 @@ fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
             </div>
             <Transition fallback=|| view! { <p class="muted">"Loading history…"</p> }>
                 <div class="charts">
-                    {move || Suspend::new(async move {
-                        match cpu.await {
-                            Ok(h) => view! { <HistoryChart history=h title="CPU"/> }.into_any(),
+                    {charts.into_iter().map(|(history, title)| move || Suspend::new(async move {
+                        match history.await {
+                            Ok(h) => view! { <HistoryChart history=h title/> }.into_any(),
                             Err(e) => view! { <p class="error">{e.message()}</p> }.into_any(),
                         }
-                    })}
-                    {move || Suspend::new(async move {
-                        match memory.await {
-                            Ok(h) => view! { <HistoryChart history=h title="Memory"/> }.into_any(),
-                            Err(e) => view! { <p class="error">{e.message()}</p> }.into_any(),
-                        }
-                    })}
-                    {move || Suspend::new(async move {
-                        match disk.await {
-                            Ok(h) => view! { <HistoryChart history=h title="Disk"/> }.into_any(),
-                            Err(e) => view! { <p class="error">{e.message()}</p> }.into_any(),
-                        }
-                    })}
-                    {move || Suspend::new(async move {
-                        match net_rx.await {
-                            Ok(h) => view! { <HistoryChart history=h title="Network in"/> }.into_any(),
-                            Err(e) => view! { <p class="error">{e.message()}</p> }.into_any(),
-                        }
-                    })}
-                    {move || Suspend::new(async move {
-                        match net_tx.await {
-                            Ok(h) => view! { <HistoryChart history=h title="Network out"/> }.into_any(),
-                            Err(e) => view! { <p class="error">{e.message()}</p> }.into_any(),
-                        }
-                    })}
+                    })).collect_view()}
                 </div>
             </Transition>
         </section>
@@ -173,6 +136,15 @@ fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
         {move || (host.get() != LOCAL_AGENT_ID).then(|| view! { <super::agents::HostAgent agent_id=host.get()/> })}
     }
 }
+
+/// The history charts, in order.
+const CHARTS: [(Metric, &str); 5] = [
+    (Metric::Cpu, "CPU"),
+    (Metric::Memory, "Memory"),
+    (Metric::Disk, "Disk"),
+    (Metric::NetRx, "Network in"),
+    (Metric::NetTx, "Network out"),
+];
 
 /// The ranges the history charts offer, as written in the URL (`?range=7d`).
 const RANGES: [(&str, i64, &str); 4] = [

@@ -8,6 +8,7 @@ use leptos_router::components::Redirect;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use super::format;
+use super::table;
 use crate::{AgentStatus, ConnectionState, HostOverview, HostSummary};
 
 /// A column the table sorts by, as it is written in the URL (`?sort=cpu`).
@@ -93,11 +94,7 @@ impl View {
         let sort = get("sort")
             .and_then(|s| Column::parse(&s))
             .unwrap_or(Column::Host);
-        let descending = match get("dir").as_deref() {
-            Some("asc") => false,
-            Some("desc") => true,
-            _ => sort.descending_first(),
-        };
+        let descending = table::descending(get("dir").as_deref(), sort.descending_first());
         View {
             sort,
             descending,
@@ -112,12 +109,10 @@ impl View {
         if self.sort != Column::Host {
             parts.push(format!("sort={}", self.sort.as_str()));
         }
-        if self.descending != self.sort.descending_first() {
-            parts.push(format!(
-                "dir={}",
-                if self.descending { "desc" } else { "asc" }
-            ));
-        }
+        parts.extend(table::direction_part(
+            self.descending,
+            self.sort.descending_first(),
+        ));
         if let Some(tag) = &self.tag {
             parts.push(format!("tag={}", format::query_value(tag)));
         }
@@ -131,11 +126,11 @@ impl View {
     fn sorted_by(&self, column: Column) -> View {
         View {
             sort: column,
-            descending: if self.sort == column {
-                !self.descending
-            } else {
-                column.descending_first()
-            },
+            descending: table::next_descending(
+                self.sort == column,
+                self.descending,
+                column.descending_first(),
+            ),
             ..self.clone()
         }
     }
@@ -199,13 +194,7 @@ pub fn order(hosts: &[HostOverview], view: &View) -> Vec<String> {
                     y.cmp(&x)
                 }
             }
-            _ => match (figure(a), figure(b)) {
-                (Some(x), Some(y)) if view.descending => y.total_cmp(&x),
-                (Some(x), Some(y)) => x.total_cmp(&y),
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (None, None) => std::cmp::Ordering::Equal,
-            },
+            _ => table::by_figure(figure(a), figure(b), view.descending),
         };
         let primary = match view.sort {
             Column::Host | Column::Version if view.descending => primary.reverse(),
@@ -356,19 +345,9 @@ pub fn Fleet(hosts: Vec<HostOverview>) -> impl IntoView {
         });
     });
 
-    let navigate = use_navigate();
     let go = {
-        let navigate = navigate.clone();
-        move |view: View| {
-            navigate(
-                &view.query(),
-                NavigateOptions {
-                    replace: true,
-                    scroll: false,
-                    ..Default::default()
-                },
-            )
-        }
+        let replace = table::replace_url();
+        move |view: View| replace(&view.query())
     };
     let on_text = {
         let go = go.clone();
@@ -388,25 +367,12 @@ pub fn Fleet(hosts: Vec<HostOverview>) -> impl IntoView {
         })
     };
     let header = move |column: Column| {
-        let aria = move || {
-            let v = view_state.get();
-            if v.sort != column {
-                "none"
-            } else if v.descending {
-                "descending"
-            } else {
-                "ascending"
-            }
-        };
-        view! {
-            <th aria-sort=aria class=format!("col-{}", column.as_str())>
-                <a href=move || view_state.get().sorted_by(column).query() data-sort=column.as_str()>
-                    {column.title()}
-                    <span class="arrow" aria-hidden="true">{move || match aria() { "descending" => "▼", "ascending" => "▲", _ => "" }}</span>
-                </a>
-            </th>
-        }
-        .into_any()
+        table::sort_header(
+            column.as_str(),
+            column.title(),
+            move || view_state.with(|v| table::aria_sort(v.sort == column, v.descending)),
+            move || view_state.get().sorted_by(column).query(),
+        )
     };
 
     let filters = view! {

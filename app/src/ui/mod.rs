@@ -12,6 +12,7 @@ mod format;
 mod live;
 mod server_fns;
 mod settings;
+mod table;
 
 use leptos::hydration::{AutoReload, HydrationScripts};
 use leptos::prelude::*;
