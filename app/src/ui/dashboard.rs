@@ -241,6 +241,14 @@ fn ContainerCards(containers: Vec<ContainerInfo>) -> impl IntoView {
 fn Figures(initial: HostSummary, live: RwSignal<Option<HostSummary>>) -> impl IntoView {
     let current = Signal::derive(move || live.get().unwrap_or_else(|| initial.clone()));
     let figures = Signal::derive(move || current.get().latest);
+    // The page's clock, for "updated 4 s ago".
+    let now = RwSignal::new(format::now_ms());
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        super::live::every(std::time::Duration::from_secs(1), move || {
+            now.try_set(format::now_ms());
+        });
+    });
     view! {
         <section class="host-head">
             <h1>{move || current.get().label}</h1>
@@ -251,7 +259,9 @@ fn Figures(initial: HostSummary, live: RwSignal<Option<HostSummary>>) -> impl In
                 ConnectionState::Connected => "live",
                 ConnectionState::Disconnected => "no recent data",
             }}</span>
-            <span class="muted" data-testid="updated-at">{move || figures.get().map(|f| format!("updated {}", f.taken_at)).unwrap_or_default()}</span>
+            <span class="muted" data-testid="updated-at" title=move || figures.get().map(|f| f.taken_at).unwrap_or_default()>
+                {move || figures.get().map(|f| format!("updated {}", format::ago((now.get() - f.taken_at_ms) / 1_000))).unwrap_or_default()}
+            </span>
             <span class="muted">{move || figures.get().map(|f| format!("up {}", format::duration(f.uptime_s))).unwrap_or_default()}</span>
         </section>
         {move || match figures.get() {

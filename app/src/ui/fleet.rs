@@ -223,20 +223,6 @@ fn apply_sample(h: &mut HostOverview, s: &HostSummary) {
     }
 }
 
-/// Now, in Unix milliseconds (the page's clock in the browser).
-fn now_ms() -> i64 {
-    #[cfg(feature = "hydrate")]
-    {
-        js_sys::Date::now() as i64
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64)
-    }
-}
-
 /// `/`: the fleet overview when more than one host is known, else this machine's page
 /// (`/hosts/local`).
 #[component]
@@ -291,7 +277,7 @@ pub fn Fleet(hosts: Vec<HostOverview>) -> impl IntoView {
                 .collect::<BTreeSet<String>>()
         })
     });
-    let now = RwSignal::new(now_ms());
+    let now = RwSignal::new(format::now_ms());
     let total = move || rows.with(|r| r.len());
 
     #[cfg(feature = "hydrate")]
@@ -316,7 +302,7 @@ pub fn Fleet(hosts: Vec<HostOverview>) -> impl IntoView {
             }
         });
         super::live::every(std::time::Duration::from_secs(1), move || {
-            now.try_set(now_ms());
+            now.try_set(format::now_ms());
         });
         // Every 30 s: new and removed hosts, labels, tags and the sparklines' new buckets.
         super::live::every(std::time::Duration::from_secs(30), move || {

@@ -42,6 +42,20 @@ pub fn duration(seconds: u64) -> String {
     }
 }
 
+/// Now, in Unix milliseconds (the page's clock in the browser).
+pub fn now_ms() -> i64 {
+    #[cfg(feature = "hydrate")]
+    {
+        js_sys::Date::now() as i64
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+}
+
 /// `4 s ago`, `3 min ago`, `2 h ago`, `5 d ago` (`just now` for a clock a little ahead).
 pub fn ago(seconds: i64) -> String {
     match seconds {
