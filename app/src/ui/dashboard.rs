@@ -67,12 +67,19 @@ fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
     });
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
+        // The first live sample since the page opened is stored: the charts read again, so a
+        // host that had nothing stored when the page was rendered (a new agent) shows it.
+        let first = StoredValue::new(true);
         super::live::on_event("host_sample", move |text| {
             if let Ok(summary) = serde_json::from_str::<HostSummary>(&text)
                 && summary.agent_id == host.get_untracked()
             {
                 live.try_set(Some(summary));
                 sampled.try_update(|n| *n += 1);
+                if first.try_get_value() == Some(true) {
+                    first.try_set_value(false);
+                    refresh.try_update(|n| *n += 1);
+                }
             }
         });
         super::live::on_event("container_event", move |_| {
