@@ -431,11 +431,7 @@ impl Engine {
         let still_down: BTreeSet<String> = fleet
             .members
             .iter()
-            .filter(|agent| {
-                self.trackers.iter().any(|(k, t)| {
-                    k.rule_id == rule.id && k.agent_id.as_deref() == Some(agent) && t.firing
-                })
-            })
+            .filter(|agent| self.is_firing(rule.id, agent))
             .cloned()
             .collect();
         if !still_down.is_empty() {
