@@ -8,7 +8,8 @@ use crate::alerts::{
 };
 use crate::{
     AgentInfo, AgentPatch, AlertState, ApiError, ApiTokenInfo, ContainerInfo, CreatedApiToken,
-    CreatedEnrollmentToken, History, HostOverview, HostSummary, Me, Metric, TopConsumers,
+    CreatedEnrollmentToken, History, HostOverview, HostSummary, Me, Metric, SeriesFamily,
+    SeriesHistory, TopConsumers,
 };
 
 /// A history request with every part already parsed.
@@ -26,6 +27,20 @@ pub struct HistoryRequest {
     /// [`DEFAULT_HISTORY_RANGE_S`]).
     pub last_s: Option<i64>,
     /// Bucket width in seconds; `None` picks [`default_history_step`].
+    pub step: Option<i64>,
+}
+
+/// A labelled-series request with every part already parsed; the range as in
+/// [`HistoryRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesRequest {
+    /// `local` or an agent UUID.
+    pub agent_id: String,
+    /// The families to read; empty means every one.
+    pub families: Vec<SeriesFamily>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub last_s: Option<i64>,
     pub step: Option<i64>,
 }
 
@@ -60,6 +75,13 @@ pub trait Backend: Send + Sync + 'static {
     async fn host_summary(&self, me: &Me, agent_id: &str) -> Result<HostSummary, ApiError>;
     /// Bucketed history of one metric of one host.
     async fn history(&self, me: &Me, request: HistoryRequest) -> Result<History, ApiError>;
+    /// Bucketed labelled series (per core, file system, interface, container; swap, load)
+    /// of one host.
+    async fn series_history(
+        &self,
+        me: &Me,
+        request: SeriesRequest,
+    ) -> Result<SeriesHistory, ApiError>;
     /// A user's API tokens, masked.
     async fn list_api_tokens(&self, me: &Me) -> Result<Vec<ApiTokenInfo>, ApiError>;
     /// Creates an API token; the secret is in the answer and nowhere else.

@@ -84,6 +84,8 @@ pub enum ApiError {
     MissingMetric,
     /// 400: a metric this server does not chart.
     InvalidMetric(String),
+    /// 400: a series family this server does not chart.
+    InvalidFamily(String),
     /// 409: the first account exists already.
     SetupDone,
     /// 409: a user by that name exists.
@@ -167,7 +169,8 @@ impl ApiError {
             | InvalidRange(_)
             | TooManyPoints { .. }
             | MissingMetric
-            | InvalidMetric(_) => 400,
+            | InvalidMetric(_)
+            | InvalidFamily(_) => 400,
             MethodNotAllowed(_) => 405,
             SetupDone
             | UsernameTaken(_)
@@ -207,6 +210,7 @@ impl ApiError {
             TooManyPoints { .. } => "too_many_points",
             MissingMetric => "missing_metric",
             InvalidMetric(_) => "invalid_metric",
+            InvalidFamily(_) => "invalid_family",
             SetupDone => "setup_already_done",
             UsernameTaken(_) => "username_taken",
             Conflict => "conflict",
@@ -268,6 +272,11 @@ impl ApiError {
             InvalidMetric(name) => format!(
                 "Unknown metric {:?}; use one of cpu, memory, disk, net_rx, net_tx.",
                 name.chars().take(64).collect::<String>()
+            ),
+            InvalidFamily(name) => format!(
+                "Unknown series family {:?}; use one or more of {}.",
+                name.chars().take(64).collect::<String>(),
+                crate::SeriesFamily::ALL.map(|f| f.as_str()).join(", ")
             ),
             SetupDone => "Setup has already been completed; sign in instead.".into(),
             UsernameTaken(name) => format!("A user named {name:?} already exists."),

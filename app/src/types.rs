@@ -231,6 +231,94 @@ impl std::str::FromStr for Metric {
     }
 }
 
+/// A family of labelled series the history API charts beside the host totals: one series
+/// per core, file system, interface or container, and swap and load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SeriesFamily {
+    /// Busy share of each core, percent; labels `0`, `1`, …
+    CpuCore,
+    /// Used swap share, percent; one series, `swap`.
+    Swap,
+    /// Load average; labels `1m`, `5m`, `15m`.
+    Load,
+    /// Used share of each file system (used ÷ (used + available)), percent; labelled by
+    /// mount point.
+    Filesystem,
+    /// Received bytes per second of each interface, labelled by name.
+    InterfaceRx,
+    /// Transmitted bytes per second of each interface, labelled by name.
+    InterfaceTx,
+    /// CPU share of each container (100 = one core), labelled by container name.
+    ContainerCpu,
+    /// Memory of each container, bytes, labelled by container name.
+    ContainerMemory,
+}
+
+impl SeriesFamily {
+    /// Every family, in display order.
+    pub const ALL: [SeriesFamily; 8] = [
+        SeriesFamily::CpuCore,
+        SeriesFamily::Swap,
+        SeriesFamily::Load,
+        SeriesFamily::Filesystem,
+        SeriesFamily::InterfaceRx,
+        SeriesFamily::InterfaceTx,
+        SeriesFamily::ContainerCpu,
+        SeriesFamily::ContainerMemory,
+    ];
+
+    /// The name used in URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeriesFamily::CpuCore => "cpu_core",
+            SeriesFamily::Swap => "swap",
+            SeriesFamily::Load => "load",
+            SeriesFamily::Filesystem => "filesystem",
+            SeriesFamily::InterfaceRx => "interface_rx",
+            SeriesFamily::InterfaceTx => "interface_tx",
+            SeriesFamily::ContainerCpu => "container_cpu",
+            SeriesFamily::ContainerMemory => "container_memory",
+        }
+    }
+
+    /// The unit of the values.
+    pub fn unit(self) -> &'static str {
+        match self {
+            SeriesFamily::CpuCore
+            | SeriesFamily::Swap
+            | SeriesFamily::Filesystem
+            | SeriesFamily::ContainerCpu => "percent",
+            SeriesFamily::Load => "load",
+            SeriesFamily::InterfaceRx | SeriesFamily::InterfaceTx => "bytes_per_second",
+            SeriesFamily::ContainerMemory => "bytes",
+        }
+    }
+
+    /// Every family named in a comma-separated list (`cpu_core,load`), in display order.
+    pub fn parse_list(list: &str) -> Result<Vec<SeriesFamily>, crate::ApiError> {
+        let mut out = Vec::new();
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            out.push(name.parse()?);
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+impl std::str::FromStr for SeriesFamily {
+    type Err = crate::ApiError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SeriesFamily::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| crate::ApiError::InvalidFamily(s.to_owned()))
+    }
+}
+
 /// One time bucket of a history series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -265,6 +353,50 @@ pub struct History {
     pub step: i64,
     /// Buckets that hold at least one sample, oldest first.
     pub points: Vec<HistoryPoint>,
+}
+
+/// One labelled series of a family.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Series {
+    /// The core, mount point, interface or container name (`swap`, `1m` …).
+    pub label: String,
+    /// Buckets that hold at least one value, oldest first.
+    pub points: Vec<HistoryPoint>,
+}
+
+/// One family's series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct FamilyHistory {
+    pub family: SeriesFamily,
+    /// `percent`, `load`, `bytes` or `bytes_per_second`.
+    pub unit: String,
+    /// One per label seen in the range, ordered by label (cores by number).
+    pub series: Vec<Series>,
+}
+
+/// `GET /api/v1/resources/series`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SeriesHistory {
+    /// `local` or the agent's UUID.
+    pub agent_id: String,
+    /// Start of the range, unix seconds (inclusive).
+    pub from: i64,
+    /// End of the range, unix seconds (exclusive).
+    pub to: i64,
+    /// Bucket width in seconds.
+    pub step: i64,
+    /// The families asked for, in display order (each present, even with no series).
+    pub families: Vec<FamilyHistory>,
+}
+
+impl SeriesHistory {
+    /// The series of `family`, if it was asked for.
+    pub fn family(&self, family: SeriesFamily) -> Option<&FamilyHistory> {
+        self.families.iter().find(|f| f.family == family)
+    }
 }
 
 /// The signed-in user as `GET /api/v1/auth/me` shows it.

@@ -104,6 +104,62 @@ async fn local_figures_are_live_and_kept_in_history() {
         assert_eq!(h.metric, metric);
         assert_eq!((h.to - h.from, h.step), (3600, 30), "{metric:?}");
     }
+
+    // The labelled series: a line per core, per file system, per interface, and load.
+    let series = eventually(Duration::from_secs(15), "stored series", || async {
+        let s: app::SeriesHistory = get_json(
+            &http,
+            server.path("/api/v1/resources/series?agent_id=local&step=1"),
+        )
+        .await;
+        let cores = s.family(app::SeriesFamily::CpuCore)?;
+        (cores.series.len() == f.cpu_per_core_pct.len()
+            && cores.series.iter().all(|c| c.points.len() >= 2))
+        .then_some(s)
+    })
+    .await;
+    let order: Vec<app::SeriesFamily> = series.families.iter().map(|f| f.family).collect();
+    assert_eq!(
+        order,
+        app::SeriesFamily::ALL.to_vec(),
+        "every family, in order"
+    );
+    let labels = |family| -> Vec<String> {
+        series
+            .family(family)
+            .unwrap()
+            .series
+            .iter()
+            .map(|s| s.label.clone())
+            .collect()
+    };
+    let cores: Vec<String> = (0..f.cpu_per_core_pct.len())
+        .map(|i| i.to_string())
+        .collect();
+    assert_eq!(labels(app::SeriesFamily::CpuCore), cores);
+    assert_eq!(labels(app::SeriesFamily::Load), vec!["1m", "5m", "15m"]);
+    let mut mounts: Vec<String> = f
+        .filesystems
+        .iter()
+        .map(|fs| fs.mount_point.clone())
+        .collect();
+    mounts.sort();
+    let mut stored = labels(app::SeriesFamily::Filesystem);
+    stored.sort();
+    assert_eq!(stored, mounts);
+    let fs = &series.family(app::SeriesFamily::Filesystem).unwrap().series[0];
+    assert!(
+        fs.points
+            .iter()
+            .all(|p| p.min <= p.avg && p.avg <= p.max && p.max <= 100.0)
+    );
+    // One family asked for, one answered; 30 days come from the 1-hour rollups.
+    let month: app::SeriesHistory = get_json(
+        &http,
+        server.path("/api/v1/resources/series?family=load&from=0&to=2592000"),
+    )
+    .await;
+    assert_eq!((month.families.len(), month.step), (1, 21_600));
 }
 
 #[tokio::test]
@@ -237,6 +293,21 @@ async fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
             "invalid_metric",
         ),
         ("/api/v1/resources/history", 400, "missing_metric"),
+        (
+            "/api/v1/resources/series?family=cpu_core,bogus",
+            400,
+            "invalid_family",
+        ),
+        (
+            "/api/v1/resources/series?agent_id=nope",
+            404,
+            "unknown_agent",
+        ),
+        (
+            "/api/v1/resources/series?from=0&to=2000000000&step=1",
+            400,
+            "too_many_points",
+        ),
         (
             "/api/v1/resources/history?metric=cpu&from=yesterday",
             400,

@@ -37,6 +37,19 @@ fn sample(ts_ms: i64, cpu: f64, mem_used: i64) -> SampleRow {
         disk_used: 1000,
         net_rx_bps: 10.0,
         net_tx_bps: 20.0,
+        series: vec![
+            series(app::SeriesFamily::CpuCore, "0", cpu),
+            series(app::SeriesFamily::CpuCore, "1", cpu / 2.0),
+            series(app::SeriesFamily::Filesystem, "/", 40.0),
+        ],
+    }
+}
+
+fn series(family: app::SeriesFamily, label: &str, value: f64) -> server::store::SeriesValue {
+    server::store::SeriesValue {
+        family,
+        label: label.to_owned(),
+        value,
     }
 }
 
@@ -190,7 +203,8 @@ async fn behaves(store: Store) {
             .apply_retention(3_720_000, 120_000, keep_all, keep_all)
             .await
             .unwrap(),
-        [1, 0, 0]
+        [2, 0, 0],
+        "the hour's raw chunk of totals and its chunk of labelled series"
     );
     assert!(store.raw_sample_times(None).await.unwrap().is_empty());
     store.ping().await.unwrap();
@@ -435,6 +449,43 @@ async fn rollups_behave(store: Store) {
         .unwrap();
     assert!((memory[0].avg - 25.0).abs() < 1e-9);
 
+    // The labelled series take the same layers: per core, per file system.
+    use app::SeriesFamily as F;
+    let families = [F::CpuCore, F::Filesystem, F::Swap];
+    let read = |step: i64| {
+        let store = &store;
+        async move {
+            store
+                .series_history(None, &families, 0, 7_200_000, step)
+                .await
+                .unwrap()
+        }
+    };
+    let minute = read(60_000).await;
+    assert_eq!(minute.len(), 3, "every family asked for is answered");
+    let (family, cores) = &minute[0];
+    assert_eq!(*family, F::CpuCore);
+    let labels: Vec<&str> = cores.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(labels, vec!["0", "1"]);
+    assert_eq!(cores[0].1.len(), 120);
+    // Series rollups keep means to a hundredth of the unit.
+    assert!(
+        (cores[1].1[0].avg - 0.125).abs() < 0.006,
+        "{:?}",
+        cores[1].1[0]
+    );
+    assert!((minute[1].1[0].1[0].avg - 40.0).abs() < 1e-9);
+    assert!(minute[2].1.is_empty(), "no swap on this host");
+    let hour = read(3_600_000).await;
+    assert_eq!(hour[0].1[0].1.len(), 2);
+    assert!(
+        (hour[0].1[0].1[0].avg - 17.95).abs() <= 0.01,
+        "{:?}",
+        hour[0].1[0].1[0]
+    );
+    assert!((hour[0].1[0].1[1].max - 71.9).abs() < 1e-9);
+    assert_eq!(read(10_000).await[0].1[0].1.len(), 720, "raw values");
+
     // A late sample (an agent's backfill) lands in an old bucket: the rollup follows.
     store
         .insert_host_sample(&sample(5_000, 100.0, 250))
@@ -451,14 +502,23 @@ async fn rollups_behave(store: Store) {
         .await
         .unwrap();
     assert_eq!(hour[0].max, 100.0);
+    let cores = store
+        .series_history(None, &[F::CpuCore], 0, 3_600_000, 3_600_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        cores[0].1[0].1[0].max, 100.0,
+        "the late value is in the series rollups"
+    );
 
     // Retention per layer.
     let removed = store
         .apply_retention(7_200_000, 3_600_000, 7_200_000, 100 * 3_600_000)
         .await
         .unwrap();
-    // The first hour's raw chunk (its 361 samples merged into one) goes; rollups stay.
-    assert_eq!(removed, [1, 0, 0]);
+    // The first hour's raw chunks (its 361 samples merged into one, and their series) go;
+    // rollups stay.
+    assert_eq!(removed, [2, 0, 0]);
     assert_eq!(
         store
             .history(None, app::Metric::Cpu, 0, 3_600_000, 10_000)
@@ -477,6 +537,16 @@ async fn rollups_behave(store: Store) {
         60,
         "its rollups stay"
     );
+    let cores = store
+        .series_history(None, &[F::CpuCore], 0, 3_600_000, 10_000)
+        .await
+        .unwrap();
+    assert!(cores[0].1.is_empty(), "raw series of the first hour gone");
+    let cores = store
+        .series_history(None, &[F::CpuCore], 0, 3_600_000, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(cores[0].1[0].1.len(), 60, "their rollups stay");
 }
 
 #[tokio::test]

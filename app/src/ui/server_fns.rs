@@ -185,6 +185,23 @@ pub async fn metric_history(
     .await
 }
 
+/// The last `range_s` seconds of every labelled series of a host.
+#[server(prefix = "/_sf", endpoint = "series")]
+pub async fn host_series(agent_id: String, range_s: i64) -> Result<crate::SeriesHistory, ApiError> {
+    server::signed_in(|me, backend| async move {
+        let request = crate::backend::SeriesRequest {
+            agent_id,
+            families: Vec::new(),
+            from: None,
+            to: None,
+            last_s: Some(range_s),
+            step: None,
+        };
+        backend.series_history(&me, request).await
+    })
+    .await
+}
+
 /// The viewer's API tokens.
 #[server(prefix = "/_sf", endpoint = "tokens")]
 pub async fn list_tokens() -> Result<Vec<ApiTokenInfo>, ApiError> {

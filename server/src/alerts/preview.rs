@@ -156,6 +156,7 @@ mod tests {
             disk_used: 10,
             net_rx_bps: 0.0,
             net_tx_bps: 0.0,
+            series: Vec::new(),
         }
     }
 

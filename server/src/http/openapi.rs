@@ -38,6 +38,7 @@ use super::{api, install, ops};
         api::resources::top,
         api::resources::summary,
         api::resources::history,
+        api::resources::series,
         api::resources::containers,
         api::resources::certificates,
         api::events::events,

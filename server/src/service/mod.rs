@@ -4,11 +4,11 @@ use proto::clock::now_s;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::backend::{Backend, HistoryRequest};
+use app::backend::{Backend, HistoryRequest, SeriesRequest};
 use app::{
     AgentInfo, AgentPatch, ApiError, ApiTokenInfo, ContainerInfo, CreatedApiToken,
     CreatedEnrollmentToken, Field, History, HistoryPoint, HostOverview, HostSummary,
-    LOCAL_AGENT_ID, Me, TokenKind, TopConsumers,
+    LOCAL_AGENT_ID, Me, SeriesHistory, TokenKind, TopConsumers,
 };
 use async_trait::async_trait;
 
@@ -383,40 +383,12 @@ impl Backend for Vantage {
     }
 
     async fn history(&self, _caller: &Me, r: HistoryRequest) -> Result<History, ApiError> {
-        let out_of_range =
-            || ApiError::InvalidRange("`from` and `to` must lie between 1970 and 9999.");
-        let to = r.to.unwrap_or_else(|| now_s() + 1);
-        let from = match (r.from, r.last_s) {
-            (Some(from), _) => from,
-            (None, Some(last)) if last < 1 => {
-                return Err(ApiError::InvalidRange(
-                    "The range must be at least 1 second.",
-                ));
-            }
-            (None, last) => to
-                .checked_sub(last.unwrap_or(app::backend::DEFAULT_HISTORY_RANGE_S))
-                .ok_or_else(out_of_range)?,
-        };
-        if from >= to {
-            return Err(ApiError::InvalidRange("`from` must be earlier than `to`."));
-        }
-        let span = to.checked_sub(from).ok_or_else(out_of_range)?;
-        let step = r
-            .step
-            .unwrap_or_else(|| app::backend::default_history_step(span));
-        if step < 1 {
-            return Err(ApiError::InvalidStep);
-        }
-        if span / step > MAX_HISTORY_BUCKETS {
-            return Err(ApiError::TooManyPoints {
-                max: MAX_HISTORY_BUCKETS,
-            });
-        }
+        let (from, to, step) = history_range(r.from, r.to, r.last_s, r.step)?;
         let agent = self
             .resolve_host(&r.agent_id)
             .await?
             .map(|_| r.agent_id.as_str());
-        let ms = |s: i64| s.checked_mul(1000).ok_or_else(out_of_range);
+        let ms = history_ms;
         let buckets = self
             .store
             .history(agent, r.metric, ms(from)?, ms(to)?, ms(step)?)
@@ -428,14 +400,47 @@ impl Backend for Vantage {
             from,
             to,
             step,
-            points: buckets
+            points: buckets.into_iter().map(history_point).collect(),
+        })
+    }
+
+    async fn series_history(
+        &self,
+        _caller: &Me,
+        r: SeriesRequest,
+    ) -> Result<SeriesHistory, ApiError> {
+        let (from, to, step) = history_range(r.from, r.to, r.last_s, r.step)?;
+        let agent = self
+            .resolve_host(&r.agent_id)
+            .await?
+            .map(|_| r.agent_id.as_str());
+        let families = if r.families.is_empty() {
+            app::SeriesFamily::ALL.to_vec()
+        } else {
+            r.families.clone()
+        };
+        let ms = history_ms;
+        let read = self
+            .store
+            .series_history(agent, &families, ms(from)?, ms(to)?, ms(step)?)
+            .await?;
+        Ok(SeriesHistory {
+            agent_id: r.agent_id.clone(),
+            from,
+            to,
+            step,
+            families: read
                 .into_iter()
-                .map(|b| HistoryPoint {
-                    ts: b.start_ms / 1000,
-                    time: app::rfc3339_from_millis(b.start_ms),
-                    avg: b.avg,
-                    min: b.min,
-                    max: b.max,
+                .map(|(family, series)| app::FamilyHistory {
+                    family,
+                    unit: family.unit().to_owned(),
+                    series: series
+                        .into_iter()
+                        .map(|(label, buckets)| app::Series {
+                            label,
+                            points: buckets.into_iter().map(history_point).collect(),
+                        })
+                        .collect(),
                 })
                 .collect(),
         })
@@ -655,4 +660,59 @@ impl Backend for Vantage {
 
 fn setup_done() -> ApiError {
     ApiError::SetupDone
+}
+
+/// The range and step of a history request, checked: `from` before `to`, both within
+/// 1970–9999, a step of at least a second and at most [`MAX_HISTORY_BUCKETS`] buckets.
+fn history_range(
+    from: Option<i64>,
+    to: Option<i64>,
+    last_s: Option<i64>,
+    step: Option<i64>,
+) -> Result<(i64, i64, i64), ApiError> {
+    let out_of_range = || ApiError::InvalidRange("`from` and `to` must lie between 1970 and 9999.");
+    let to = to.unwrap_or_else(|| now_s() + 1);
+    let from = match (from, last_s) {
+        (Some(from), _) => from,
+        (None, Some(last)) if last < 1 => {
+            return Err(ApiError::InvalidRange(
+                "The range must be at least 1 second.",
+            ));
+        }
+        (None, last) => to
+            .checked_sub(last.unwrap_or(app::backend::DEFAULT_HISTORY_RANGE_S))
+            .ok_or_else(out_of_range)?,
+    };
+    if from >= to {
+        return Err(ApiError::InvalidRange("`from` must be earlier than `to`."));
+    }
+    let span = to.checked_sub(from).ok_or_else(out_of_range)?;
+    let step = step.unwrap_or_else(|| app::backend::default_history_step(span));
+    if step < 1 {
+        return Err(ApiError::InvalidStep);
+    }
+    if span / step > MAX_HISTORY_BUCKETS {
+        return Err(ApiError::TooManyPoints {
+            max: MAX_HISTORY_BUCKETS,
+        });
+    }
+    Ok((from, to, step))
+}
+
+/// Unix seconds of a history request as milliseconds.
+fn history_ms(s: i64) -> Result<i64, ApiError> {
+    s.checked_mul(1000).ok_or(ApiError::InvalidRange(
+        "`from` and `to` must lie between 1970 and 9999.",
+    ))
+}
+
+/// A stored bucket as the API shows it.
+fn history_point(b: crate::store::HistoryBucket) -> HistoryPoint {
+    HistoryPoint {
+        ts: b.start_ms / 1000,
+        time: app::rfc3339_from_millis(b.start_ms),
+        avg: b.avg,
+        min: b.min,
+        max: b.max,
+    }
 }

@@ -420,6 +420,8 @@ impl Store {
         let mut results = Vec::with_capacity(batches.len());
         // Host samples of every batch go in together, many rows per statement.
         let mut host_rows: Vec<&SampleRow> = local.to_vec();
+        // Container samples become labelled series (CPU and memory per container name).
+        let mut container_series: Vec<(&str, i64, Vec<super::SeriesValue>)> = Vec::new();
         let mut tx = self.write_tx().await?;
         for b in batches.iter().copied() {
             let count = b.items.len() as u64;
@@ -478,13 +480,33 @@ impl Store {
             for item in &b.items[skip..] {
                 match item {
                     super::BatchItem::Host(sample) => host_rows.push(sample),
-                    other => super::containers::apply(&mut tx, &b.agent_id, other).await?,
+                    other => {
+                        if let super::BatchItem::ContainerSample { ts_ms, sample } = other {
+                            container_series.push((
+                                &b.agent_id,
+                                *ts_ms,
+                                super::containers::series(sample),
+                            ));
+                        }
+                        super::containers::apply(&mut tx, &b.agent_id, other).await?
+                    }
                 }
             }
             results.push(Ok(new_last));
         }
         super::history::insert_samples(&mut tx, &host_rows).await?;
+        let series: Vec<(Option<&str>, i64, &[super::SeriesValue])> = host_rows
+            .iter()
+            .map(|s| (s.agent_id.as_deref(), s.ts_ms, s.series.as_slice()))
+            .chain(
+                container_series
+                    .iter()
+                    .map(|(agent, ts, values)| (Some(*agent), *ts, values.as_slice())),
+            )
+            .collect();
+        let names = super::history::insert_series(&mut tx, &self.series_ids, &series).await?;
         tx.commit().await.map_err(StoreError::from_sqlx)?;
+        self.series_ids.remember(names);
         Ok(results)
     }
 }

@@ -26,6 +26,19 @@ pub enum BatchItem {
     Ignored,
 }
 
+/// A container sample's CPU and memory as labelled series of its container's name.
+pub(super) fn series(s: &proto::ContainerSample) -> Vec<super::SeriesValue> {
+    let value = |family, value| super::SeriesValue {
+        family,
+        label: s.name.clone(),
+        value,
+    };
+    vec![
+        value(app::SeriesFamily::ContainerCpu, s.cpu_pct),
+        value(app::SeriesFamily::ContainerMemory, s.memory_bytes as f64),
+    ]
+}
+
 /// A stored container with its newest figures and its host's label.
 #[derive(Debug, Clone)]
 pub struct ContainerRow {
@@ -253,22 +266,6 @@ pub(super) async fn apply(
         BatchItem::ContainerSample { ts_ms, sample: s } => {
             let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
             let finite = |v: f64| if v.is_finite() { v.max(0.0) } else { 0.0 };
-            sqlx::query(
-                "insert into container_sample (agent_id, container_id, ts, cpu_pct, memory_bytes, memory_limit_bytes, \
-                 net_rx_bps, net_tx_bps, block_read_bps, block_write_bps) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(agent_id)
-            .bind(&s.container_id)
-            .bind(*ts_ms)
-            .bind(finite(s.cpu_pct))
-            .bind(int(s.memory_bytes))
-            .bind(int(s.memory_limit_bytes))
-            .bind(finite(s.net_rx_bytes_per_s))
-            .bind(finite(s.net_tx_bytes_per_s))
-            .bind(finite(s.block_read_bytes_per_s))
-            .bind(finite(s.block_write_bytes_per_s))
-            .execute(&mut **tx)
-            .await?;
             sqlx::query(
                 "update container set cpu_pct = $1, memory_bytes = $2, memory_limit_bytes = $3, net_rx_bps = $4, \
                  net_tx_bps = $5, block_read_bps = $6, block_write_bps = $7, stats_ms = $8 \

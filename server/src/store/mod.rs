@@ -25,7 +25,7 @@ pub use alerts::{
     AlertEventRow, AlertRow, AlertRuleRow, ChannelFields, ChannelRow, DeliveryRow, SilenceRow,
 };
 pub use containers::{BatchItem, CertificateRow, ContainerRow};
-pub use history::{Layer, unreadable_chunks};
+pub use history::{Layer, SeriesValue, unreadable_chunks};
 pub use samples::{HistoryBucket, SampleRow};
 pub use tokens::ApiTokenRow;
 pub use users::{SessionUser, UserRow};
@@ -46,6 +46,8 @@ pub struct Store {
     folded_agent_samples: Arc<AtomicU64>,
     /// Host-hours the fold could not process and settled unfolded, since the start.
     skipped_hours: Arc<AtomicU64>,
+    /// The numbers of the labelled series stored so far.
+    series_ids: Arc<history::SeriesIds>,
 }
 
 /// A store error: unique violations are told apart so handlers can answer 409.
@@ -118,6 +120,7 @@ impl Store {
             dialect,
             folded_agent_samples: Arc::default(),
             skipped_hours: Arc::default(),
+            series_ids: Arc::default(),
         };
         store.migrate().await?;
         store

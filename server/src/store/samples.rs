@@ -19,6 +19,8 @@ pub struct SampleRow {
     pub disk_used: i64,
     pub net_rx_bps: f64,
     pub net_tx_bps: f64,
+    /// The labelled series: each core, swap, load, each file system and interface.
+    pub series: Vec<super::SeriesValue>,
 }
 
 impl SampleRow {
@@ -41,8 +43,45 @@ impl SampleRow {
             disk_used: int(s.disk_used_bytes()),
             net_rx_bps: s.net_rx_bytes_per_s(),
             net_tx_bps: s.net_tx_bytes_per_s(),
+            series: host_series(s),
         }
     }
+}
+
+/// The labelled series of a collector sample.
+fn host_series(s: &agent::collect::HostSample) -> Vec<super::SeriesValue> {
+    use app::SeriesFamily as F;
+    let value = |family, label: &str, value| super::SeriesValue {
+        family,
+        label: label.to_owned(),
+        value,
+    };
+    let mut out = Vec::with_capacity(s.cpu.per_core_pct.len() + 4 + 3 * s.network.len());
+    for (i, pct) in s.cpu.per_core_pct.iter().enumerate() {
+        out.push(value(F::CpuCore, &i.to_string(), *pct));
+    }
+    if s.memory.swap_total_bytes > 0 {
+        let used = agent::collect::percent(
+            s.memory.swap_used_bytes as f64,
+            s.memory.swap_total_bytes as f64,
+        );
+        out.push(value(F::Swap, "swap", used));
+    }
+    for (label, v) in [
+        ("1m", s.load.one),
+        ("5m", s.load.five),
+        ("15m", s.load.fifteen),
+    ] {
+        out.push(value(F::Load, label, v));
+    }
+    for fs in &s.filesystems {
+        out.push(value(F::Filesystem, &fs.mount_point, fs.used_pct()));
+    }
+    for i in &s.network {
+        out.push(value(F::InterfaceRx, &i.name, i.rx_bytes_per_s));
+        out.push(value(F::InterfaceTx, &i.name, i.tx_bytes_per_s));
+    }
+    out
 }
 
 impl SampleRow {

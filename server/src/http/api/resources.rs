@@ -6,7 +6,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use app::backend::{Backend, HistoryRequest};
+use app::backend::{Backend, HistoryRequest, SeriesRequest};
 use app::{
     ApiError, CertificateInfo, ContainerInfo, HostOverview, LOCAL_AGENT_ID, Metric, TopConsumers,
 };
@@ -22,6 +22,7 @@ pub fn routes() -> Router<AppState> {
         .route("/resources/top", get(top))
         .route("/resources/summary", get(summary))
         .route("/resources/history", get(history))
+        .route("/resources/series", get(series))
         .route("/containers", get(containers))
         .route("/certificates", get(certificates))
 }
@@ -65,6 +66,66 @@ async fn top(
 ) -> Result<Json<TopConsumers>, ApiError> {
     let scope = q.agent_id.as_deref();
     Ok(Json(state.vantage.top_consumers(&auth.me, scope).await?))
+}
+
+#[derive(Deserialize)]
+struct SeriesQuery {
+    agent_id: Option<String>,
+    family: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    step: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/resources/series",
+    tag = "resources",
+    summary = "Labelled series of one host over a time range: per core, file system, interface and container, swap and load.",
+    description = "Each family is read from the coarsest stored layer that fits `step` (raw samples, 1-minute or 1-hour rollups), so a 30-day range reads hundreds of points per series.",
+    params(
+        ("agent_id" = Option<String>, Query, description = "The host (default `local`)."),
+        ("family" = Option<String>, Query, description = "Comma-separated families (`cpu_core,load`); default every one: cpu_core, swap, load, filesystem, interface_rx, interface_tx, container_cpu, container_memory."),
+        ("from" = Option<String>, Query, description = "RFC 3339 or unix seconds (default: an hour before `to`)."),
+        ("to" = Option<String>, Query, description = "RFC 3339 or unix seconds (default: now)."),
+        ("step" = Option<String>, Query, description = "Bucket width: `10s`, `5m`, `1h` or seconds.")
+    ), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, body = app::SeriesHistory),
+        (status = 400, description = "An unknown family.", body = app::ErrorBody),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = 404, description = "No such item.", body = app::ErrorBody),
+        (status = 422, description = "A field breaks its rule.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
+async fn series(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    ApiQuery(q): ApiQuery<SeriesQuery>,
+) -> Result<Response, ApiError> {
+    let families = q
+        .family
+        .as_deref()
+        .map(app::SeriesFamily::parse_list)
+        .transpose()?
+        .unwrap_or_default();
+    let to = q.to.as_deref().map(|t| parse_time("to", t)).transpose()?;
+    let from = q
+        .from
+        .as_deref()
+        .map(|t| parse_time("from", t))
+        .transpose()?;
+    let step = q.step.as_deref().map(parse_step).transpose()?;
+    let request = SeriesRequest {
+        agent_id: q.agent_id.unwrap_or_else(|| LOCAL_AGENT_ID.to_owned()),
+        families,
+        from,
+        to,
+        last_s: None,
+        step,
+    };
+    Ok(Json(state.vantage.series_history(&auth.me, request).await?).into_response())
 }
 
 #[utoipa::path(

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::FutureExt;
 use sqlx::{AssertSqlSafe, Row};
 
-use super::layout::{RAW_WIDTH, bucket, points};
+use super::layout::{RAW_WIDTH, bucket, points, rollup_block};
 use super::*;
 use crate::store::chunk::Block;
 
@@ -20,7 +20,7 @@ pub(super) async fn fold_hour(
     let chunks = read_chunks(
         &mut **tx,
         agent_id,
-        Layer::Raw,
+        Layer::Raw.code(),
         period,
         period.saturating_add(1),
     )
@@ -46,7 +46,7 @@ pub(super) async fn fold_hour(
         for_chunks(tx, "delete from host_chunk", &readable).await?;
         let merged = NewChunk {
             agent_id,
-            layer: Layer::Raw,
+            code: Layer::Raw.code(),
             period,
             pending: false,
             block: Block::concat(RAW_WIDTH, chunks.into_iter().filter_map(|c| c.block)),
@@ -54,7 +54,9 @@ pub(super) async fn fold_hour(
         insert_chunks(tx, std::slice::from_ref(&merged)).await?;
     }
     for_chunks(tx, "update host_chunk set pending = 0", &pending_ids).await?;
-    replace_rollup(tx, agent_id, Layer::Minute, period, &minutes).await?;
+    let minutes = rollup_block(&minutes);
+    replace_rollup(tx, agent_id, Layer::Minute.code(), period, minutes).await?;
+    series::fold_hour(tx, agent_id, period, now).await?;
     Ok(new_samples)
 }
 
@@ -108,7 +110,7 @@ impl Store {
                 for c in read_chunks(
                     &mut *tx,
                     agent_id,
-                    Layer::Minute,
+                    Layer::Minute.code(),
                     day,
                     day.saturating_add(DAY_MS),
                 )
@@ -118,7 +120,9 @@ impl Store {
                         bucket(&mut hours, HOUR_MS, points(Layer::Minute, b));
                     }
                 }
-                replace_rollup(&mut tx, agent_id, Layer::Hour, day, &hours).await?;
+                let hours = rollup_block(&hours);
+                replace_rollup(&mut tx, agent_id, Layer::Hour.code(), day, hours).await?;
+                series::fold_day(&mut tx, agent_id, day).await?;
             }
             tx.commit().await.map_err(StoreError::from_sqlx)?;
             self.folded_agent_samples
@@ -138,11 +142,12 @@ impl Store {
     ) -> Result<(), StoreError> {
         tracing::error!(agent_id = ?agent_id, period, panic = %why, "cannot fold a host-hour of history; skipping it");
         let sql = format!(
-            "update host_chunk set pending = 0 where layer = $1 and period = $2 and {}",
-            host_filter(agent_id, 3)
+            "update host_chunk set pending = 0 where layer in ($1, $2) and period = $3 and {}",
+            host_filter(agent_id, 4)
         );
         let mut query = sqlx::query(AssertSqlSafe(sql))
             .bind(Layer::Raw.code())
+            .bind(Layer::Raw.series_code())
             .bind(period);
         if let Some(id) = agent_id {
             query = query.bind(id.to_owned());

@@ -110,6 +110,7 @@ impl SampleRow {
             disk_used: c(Raw::DiskUsed),
             net_rx_bps: c(Raw::NetRx) as f64,
             net_tx_bps: c(Raw::NetTx) as f64,
+            series: Vec::new(),
         }
     }
 }
@@ -131,7 +132,7 @@ impl Stat {
         max: f64::NEG_INFINITY,
     };
 
-    fn one(v: f64) -> Stat {
+    pub(super) fn one(v: f64) -> Stat {
         Stat {
             n: 1,
             sum: v,
@@ -140,7 +141,7 @@ impl Stat {
         }
     }
 
-    fn merge(&mut self, o: Stat) {
+    pub(super) fn merge(&mut self, o: Stat) {
         self.n += o.n;
         self.sum += o.sum;
         self.min = self.min.min(o.min);
@@ -235,6 +236,7 @@ mod tests {
             disk_used: 1000,
             net_rx_bps: rx,
             net_tx_bps: 0.0,
+            series: Vec::new(),
         }
     }
 

@@ -64,6 +64,7 @@ impl Store {
                         disk_used: r.try_get("disk_used")?,
                         net_rx_bps: r.try_get("net_rx_bps")?,
                         net_tx_bps: r.try_get("net_tx_bps")?,
+                        series: Vec::new(),
                     })
                 })
                 .collect::<Result<_, sqlx::Error>>()?;
@@ -112,7 +113,9 @@ impl Store {
                 }
                 let mut tx = self.write_tx().await?;
                 for (agent_id, buckets) in &hosts {
-                    replace_rollup(&mut tx, agent_id.as_deref(), layer, period, buckets).await?;
+                    let block = super::layout::rollup_block(buckets);
+                    replace_rollup(&mut tx, agent_id.as_deref(), layer.code(), period, block)
+                        .await?;
                 }
                 tx.commit().await.map_err(StoreError::from_sqlx)?;
                 cursor = period + layer.period_ms();

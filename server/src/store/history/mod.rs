@@ -23,8 +23,12 @@ mod layout;
 mod legacy;
 mod query;
 mod retention;
+mod series;
 
-use layout::{Figures, RAW_WIDTH, rollup_block};
+pub use series::SeriesValue;
+pub(in crate::store) use series::{SeriesIds, insert_series};
+
+use layout::RAW_WIDTH;
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -58,12 +62,18 @@ impl Layer {
         }
     }
 
+    /// The stored layer code of the host totals at this layer.
     fn code(self) -> i64 {
         match self {
             Layer::Raw => 0,
             Layer::Minute => 1,
             Layer::Hour => 2,
         }
+    }
+
+    /// The stored layer code of the labelled series at this layer.
+    fn series_code(self) -> i64 {
+        3 + self.code()
     }
 
     /// The span of one chunk of this layer.
@@ -91,7 +101,8 @@ fn host_filter(agent_id: Option<&str>, n: usize) -> String {
 /// A chunk about to be inserted.
 struct NewChunk<'a> {
     agent_id: Option<&'a str>,
-    layer: Layer,
+    /// [`Layer::code`] or [`Layer::series_code`].
+    code: i64,
     period: i64,
     pending: bool,
     block: Block,
@@ -117,7 +128,7 @@ async fn insert_chunks(
         for c in group {
             query = query
                 .bind(c.agent_id.map(str::to_owned))
-                .bind(c.layer.code())
+                .bind(c.code)
                 .bind(c.period)
                 .bind(c.block.ts.iter().copied().min().unwrap_or(c.period))
                 .bind(c.block.ts.iter().copied().max().unwrap_or(c.period))
@@ -149,7 +160,7 @@ pub(in crate::store) async fn insert_samples(
         .into_iter()
         .map(|((agent_id, period), block)| NewChunk {
             agent_id,
-            layer: Layer::Raw,
+            code: Layer::Raw.code(),
             period,
             pending: true,
             block,
@@ -206,7 +217,7 @@ fn decode_or_report(id: i64, data: &[u8]) -> Option<Block> {
 async fn read_chunks<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     db: E,
     agent_id: Option<&str>,
-    layer: Layer,
+    code: i64,
     from_period: i64,
     to_period: i64,
 ) -> Result<Vec<StoredChunk>, StoreError> {
@@ -216,7 +227,7 @@ async fn read_chunks<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
         host_filter(agent_id, 4)
     );
     let mut query = sqlx::query(AssertSqlSafe(sql))
-        .bind(layer.code())
+        .bind(code)
         .bind(from_period)
         .bind(to_period);
     if let Some(id) = agent_id {
@@ -237,31 +248,31 @@ async fn read_chunks<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
         .collect()
 }
 
+/// Replaces the rollup chunk of layer `code` for a host and period with `block` (none when
+/// it is empty).
 async fn replace_rollup(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     agent_id: Option<&str>,
-    layer: Layer,
+    code: i64,
     period: i64,
-    buckets: &BTreeMap<i64, Figures>,
+    block: Block,
 ) -> Result<(), StoreError> {
     let sql = format!(
         "delete from host_chunk where layer = $1 and period = $2 and {}",
         host_filter(agent_id, 3)
     );
-    let mut query = sqlx::query(AssertSqlSafe(sql))
-        .bind(layer.code())
-        .bind(period);
+    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(code).bind(period);
     if let Some(id) = agent_id {
         query = query.bind(id.to_owned());
     }
     query.execute(&mut **tx).await?;
-    if !buckets.is_empty() {
+    if !block.is_empty() {
         let chunk = NewChunk {
             agent_id,
-            layer,
+            code,
             period,
             pending: false,
-            block: rollup_block(buckets),
+            block,
         };
         insert_chunks(tx, std::slice::from_ref(&chunk)).await?;
     }
@@ -297,7 +308,10 @@ impl Store {
     pub async fn insert_host_sample(&self, s: &SampleRow) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         insert_samples(&mut tx, &[s]).await?;
+        let series = [(s.agent_id.as_deref(), s.ts_ms, s.series.as_slice())];
+        let names = insert_series(&mut tx, &self.series_ids, &series).await?;
         tx.commit().await.map_err(StoreError::from_sqlx)?;
+        self.series_ids.remember(names);
         Ok(())
     }
 

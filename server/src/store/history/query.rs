@@ -27,7 +27,8 @@ impl Store {
         let in_range = |(ts, _): &(i64, Figures)| *ts >= from_ms && *ts < to_ms;
         let first_hour = floor(from_ms, HOUR_MS);
         if layer == Layer::Raw {
-            for c in read_chunks(&self.pool, agent_id, Layer::Raw, first_hour, to_ms).await? {
+            for c in read_chunks(&self.pool, agent_id, Layer::Raw.code(), first_hour, to_ms).await?
+            {
                 if let Some(b) = &c.block {
                     let p = points(Layer::Raw, b).into_iter().filter(in_range).collect();
                     bucket(&mut buckets, step_ms, p);
@@ -35,10 +36,13 @@ impl Store {
             }
         } else {
             let sql = format!(
-                "select distinct period from host_chunk where pending = 1 and period >= $1 and period < $2 and {}",
-                host_filter(agent_id, 3)
+                "select distinct period from host_chunk where layer = $1 and pending = 1 and period >= $2 and period < $3 and {}",
+                host_filter(agent_id, 4)
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(first_hour).bind(to_ms);
+            let mut query = sqlx::query(AssertSqlSafe(sql))
+                .bind(Layer::Raw.code())
+                .bind(first_hour)
+                .bind(to_ms);
             if let Some(id) = agent_id {
                 query = query.bind(id.to_owned());
             }
@@ -49,7 +53,7 @@ impl Store {
                 .map(|r| r.try_get("period"))
                 .collect::<Result<_, _>>()?;
             let first = floor(from_ms, layer.period_ms());
-            for c in read_chunks(&self.pool, agent_id, layer, first, to_ms).await? {
+            for c in read_chunks(&self.pool, agent_id, layer.code(), first, to_ms).await? {
                 if let Some(b) = &c.block {
                     let p = points(layer, b)
                         .into_iter()
@@ -63,7 +67,7 @@ impl Store {
                 for c in read_chunks(
                     &self.pool,
                     agent_id,
-                    Layer::Raw,
+                    Layer::Raw.code(),
                     hour,
                     hour.saturating_add(1),
                 )
@@ -99,7 +103,7 @@ impl Store {
     ) -> Result<Vec<SampleRow>, StoreError> {
         let mut rows = Vec::new();
         let first_hour = floor(from_ms, HOUR_MS);
-        for c in read_chunks(&self.pool, agent_id, Layer::Raw, first_hour, to_ms).await? {
+        for c in read_chunks(&self.pool, agent_id, Layer::Raw.code(), first_hour, to_ms).await? {
             if let Some(b) = &c.block {
                 rows.extend(
                     (0..b.len())
@@ -164,7 +168,7 @@ impl Store {
     /// The time of every raw sample stored for a host, oldest first (for audits and tests).
     pub async fn raw_sample_times(&self, agent_id: Option<&str>) -> Result<Vec<i64>, StoreError> {
         let mut times = Vec::new();
-        for c in read_chunks(&self.pool, agent_id, Layer::Raw, i64::MIN, i64::MAX).await? {
+        for c in read_chunks(&self.pool, agent_id, Layer::Raw.code(), i64::MIN, i64::MAX).await? {
             if let Some(b) = c.block {
                 times.extend(b.ts);
             }

@@ -21,15 +21,18 @@ impl Store {
         .into_iter()
         .enumerate()
         {
-            let done = sqlx::query("delete from host_chunk where layer = $1 and period <= $2")
-                .bind(layer.code())
-                .bind(
-                    now_ms
-                        .saturating_sub(keep)
-                        .saturating_sub(layer.period_ms()),
-                )
-                .execute(&self.pool)
-                .await?;
+            // The host totals and the labelled series of a layer are kept alike.
+            let done =
+                sqlx::query("delete from host_chunk where layer in ($1, $2) and period <= $3")
+                    .bind(layer.code())
+                    .bind(layer.series_code())
+                    .bind(
+                        now_ms
+                            .saturating_sub(keep)
+                            .saturating_sub(layer.period_ms()),
+                    )
+                    .execute(&self.pool)
+                    .await?;
             removed[i] = done.rows_affected();
         }
         self.reclaim_free_pages().await;
