@@ -94,7 +94,7 @@ def test_enroll_watch_rename_revoke_delete(server_mode, browser):
         expect(page.locator(".host-head h1")).to_have_text("web-1")
         expect(page.locator("text[data-value=cpu]")).to_have_text(re.compile(r"^\d+\.\d %$"))
         # Its charts show what is stored for it without a reload, however new the agent.
-        expect(page.locator("figure[data-metric=cpu] figcaption .muted")).not_to_have_text("no data yet", timeout=10_000)
+        expect(page.locator("figure[data-chart=cpu] figcaption .muted")).not_to_have_text("no data yet", timeout=10_000)
         shot(page, "08-dashboard-agent")
 
         page.get_by_role("link", name="Agents").click()

@@ -87,6 +87,17 @@ def test_containers_change_state_live_and_certificates_show_what_is_wrong(server
         expect(page.locator("tr.container-row")).to_have_count(1)
         both_widths(page, "15-containers")
 
+        # The host page shows the container with its own CPU and memory charts.
+        page.goto(server_mode.url + "/")
+        page.locator("tr.fleet-row", has_text="box-1").locator(".col-uptime").click()
+        expect(page).to_have_url(re.compile(r"/hosts/[0-9a-f-]{36}$"))
+        card = page.locator(f"article.container[data-container='{name}']")
+        expect(card.locator("figure[data-chart=container_cpu] polyline")).to_have_count(1, timeout=40_000)
+        expect(card.locator("figure[data-chart=container_memory] [data-testid=chart-value]")).to_have_text(re.compile(r"B$"))
+        both_widths(page, "15-host-containers")
+        page.goto(server_mode.url + f"/containers?q={name}")
+        wait_for_hydration(page)
+
         # Stopped: the page changes without a reload.
         subprocess.run(["docker", "stop", "-t", "0", name], check=True, capture_output=True)
         expect(row.get_by_test_id("container-state")).to_have_text("exited", timeout=30_000)

@@ -62,8 +62,8 @@ def test_first_run_login_dashboard_and_tokens(server, browser):
     for metric in ("cpu", "memory", "disk"):
         expect(page.locator(f"text[data-value={metric}]")).to_have_text(re.compile(r"^\d+\.\d %$"))
     expect(page.locator("[data-value=net_rx]")).to_have_text(re.compile(r"/s$"))
-    expect(page.locator("figure[data-metric=cpu]")).to_be_visible()
-    expect(page.locator("figure[data-metric=memory]")).to_be_visible()
+    expect(page.locator("figure[data-chart=cpu]")).to_be_visible()
+    expect(page.locator("figure[data-chart=memory]")).to_be_visible()
     wait_for_hydration(page)
 
     # ...and they change live, pushed over SSE without a reload.
@@ -82,15 +82,38 @@ def test_first_run_login_dashboard_and_tokens(server, browser):
     expect(by_memory).to_contain_text(re.compile(r"chrom|headless_shell"))
     shot(page, "03-dashboard")
 
+    # A chart per core, file system and interface beside the totals, and load.
+    cores = page.locator(".details .bars li").count()
+    expect(page.locator("figure[data-chart=cpu_core] polyline")).to_have_count(cores)
+    expect(page.locator("figure[data-chart=cpu_core] .legend li")).to_have_count(cores)
+    expect(page.locator("figure[data-chart=load] .legend")).to_contain_text("15m")
+    expect(page.locator("figure[data-chart=filesystem]")).to_be_visible()
+    # New samples join the charts as they arrive, without a reload or the 30 s refresh.
+    before = len(page.locator("figure[data-chart=cpu] polyline").get_attribute("points").split())
+    page.wait_for_function(
+        "n => document.querySelector('figure[data-chart=cpu] polyline').getAttribute('points').trim().split(/\\s+/).length >= n + 2",
+        arg=before, timeout=8_000)
+    # Hovering one chart reads out the same moment on every chart.
+    page.locator("figure[data-chart=cpu] .plot").hover(position={"x": 200, "y": 40})
+    for key in ("cpu", "memory", "cpu_core", "load"):
+        figure = page.locator(f"figure[data-chart={key}]")
+        expect(figure.locator("line.cursor")).to_have_count(1)
+        expect(figure.get_by_test_id("chart-value")).to_have_text(re.compile(r"^\d\d:\d\d · "))
+    moment = page.locator("figure[data-chart=cpu] [data-testid=chart-value]").inner_text().split(" · ")[0]
+    expect(page.locator("figure[data-chart=memory] [data-testid=chart-value]")).to_contain_text(moment)
+    shot(page, "03-dashboard-hover")
+    page.mouse.move(0, 0)
+    expect(page.locator("line.cursor")).to_have_count(0)
+
     # The history charts switch range, each range in the URL and drawn for it.
     for key, label, span in (("24h", "24 h", "24 h ago"), ("7d", "7 d", "7 d ago"), ("30d", "30 d", "30 d ago")):
         page.get_by_role("link", name=label, exact=True).click()
         expect(page).to_have_url(re.compile(rf"\?range={key}$"))
         expect(page.locator(f".range a[data-range='{key}']")).to_have_class(re.compile("active"))
-        expect(page.locator("figure[data-metric=cpu] .axis").last).to_contain_text(span)
-        expect(page.locator("figure[data-metric=cpu] polyline")).to_have_attribute("points", re.compile(r"\d"))
+        expect(page.locator("figure[data-chart=cpu] .axis").last).to_contain_text(span)
+        expect(page.locator("figure[data-chart=cpu] polyline")).to_have_attribute("points", re.compile(r"\d"))
     for metric in ("memory", "disk", "net_rx", "net_tx"):
-        expect(page.locator(f"figure[data-metric={metric}]")).to_be_visible()
+        expect(page.locator(f"figure[data-chart={metric}]")).to_be_visible()
     # A reload keeps the range.
     page.reload()
     expect(page.locator(".range a[data-range='30d']")).to_have_class(re.compile("active"))

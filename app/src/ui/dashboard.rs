@@ -2,12 +2,12 @@
 use leptos::prelude::*;
 
 use super::RequireUser;
-use super::chart::HistoryChart;
+use super::chart::{Chart, Hover, Plot};
 use super::format;
 use super::server_fns::*;
 use crate::{
     ConnectionState, ContainerHealth, ContainerInfo, ContainerState, HostFigures, HostSummary,
-    LOCAL_AGENT_ID, Metric, ProcessInfo, TopConsumers,
+    LOCAL_AGENT_ID, Metric, ProcessInfo, SeriesFamily, SeriesHistory, TopConsumers,
 };
 
 /// `/hosts/{id}` (`/hosts/local` for this machine): one host in depth.
@@ -34,13 +34,19 @@ fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
     // Bumped by each live sample of the host: the top processes change with it.
     let sampled = RwSignal::new(0_u32);
     let summary = Resource::new(move || host.get(), get_host_summary);
-    let charts = CHARTS.map(|(metric, title)| {
-        let history = Resource::new(
+    let totals = TOTALS.map(|metric| {
+        Resource::new(
             move || (host.get(), range.get(), refresh.get()),
             move |(h, r, _)| metric_history(h, metric, r),
-        );
-        (history, title)
+        )
     });
+    let series = Resource::new(
+        move || (host.get(), range.get(), refresh.get()),
+        |(h, r, _)| host_series(h, r),
+    );
+    // The host's samples since the page opened, which join the charts as they arrive.
+    let samples = RwSignal::new(Vec::<HostFigures>::new());
+    provide_context(Hover(RwSignal::new(None)));
     let certificates = Resource::new(
         move || (host.get(), refresh.get()),
         |(h, _)| list_certificates(Some(h)),
@@ -64,6 +70,7 @@ fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
     Effect::new(move |_| {
         host.track();
         live.set(None);
+        samples.set(Vec::new());
     });
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
@@ -74,6 +81,13 @@ fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
             if let Ok(summary) = serde_json::from_str::<HostSummary>(&text)
                 && summary.agent_id == host.get_untracked()
             {
+                if let Some(f) = summary.latest.clone() {
+                    samples.try_update(|all| {
+                        all.push(f);
+                        let extra = all.len().saturating_sub(MAX_LIVE_SAMPLES);
+                        all.drain(..extra);
+                    });
+                }
                 live.try_set(Some(summary));
                 sampled.try_update(|n| *n += 1);
                 if first.try_get_value() == Some(true) {
@@ -110,14 +124,38 @@ fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
                 </div>
             </div>
             <Transition fallback=|| view! { <p class="muted">"Loading history…"</p> }>
-                <div class="charts">
-                    {charts.into_iter().map(|(history, title)| move || Suspend::new(async move {
+                {move || Suspend::new(async move {
+                    let mut plots = Vec::new();
+                    for (metric, history) in TOTALS.into_iter().zip(totals) {
                         match history.await {
-                            Ok(h) => view! { <HistoryChart history=h title/> }.into_any(),
-                            Err(e) => view! { <p class="error">{e.message()}</p> }.into_any(),
+                            Ok(h) => plots.push((metric.as_str(), Plot::of_history(&h))),
+                            Err(e) => return view! { <p class="error">{e.message()}</p> }.into_any(),
                         }
-                    })).collect_view()}
-                </div>
+                    }
+                    let families = match series.await {
+                        Ok(s) => s,
+                        Err(e) => return view! { <p class="error">{e.message()}</p> }.into_any(),
+                    };
+                    let plot_of = |key: &str| {
+                        plots.iter().find(|(k, _)| *k == key).map(|(_, p)| p.clone()).or_else(|| {
+                            let f = SeriesFamily::ALL.into_iter().find(|f| f.as_str() == key)?;
+                            Some(Plot::of_family(&families, families.family(f)?, None))
+                        })
+                    };
+                    view! {
+                        <div class="charts">
+                            {CHARTS.into_iter().filter_map(|(key, title)| {
+                                let stored = plot_of(key)?;
+                                // A family with no series on this host (no swap) shows no chart.
+                                if stored.lines.is_empty() {
+                                    return None;
+                                }
+                                let plot = Signal::derive(move || samples.with(|all| stored.with_live(&live_values(key, all))));
+                                Some(view! { <Chart plot title key/> })
+                            }).collect_view()}
+                        </div>
+                    }.into_any()
+                })}
             </Transition>
         </section>
         <Transition fallback=|| ()>
@@ -127,7 +165,9 @@ fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
         </Transition>
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
-                containers.await.ok().filter(|c| !c.is_empty()).map(|list| view! { <ContainerCards containers=list/> })
+                let list = containers.await.ok().filter(|c| !c.is_empty())?;
+                let history = series.await.ok();
+                Some(view! { <ContainerCards containers=list history/> })
             })}
         </Transition>
         <Transition fallback=|| ()>
@@ -144,14 +184,80 @@ fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
     }
 }
 
-/// The history charts, in order.
-const CHARTS: [(Metric, &str); 5] = [
-    (Metric::Cpu, "CPU"),
-    (Metric::Memory, "Memory"),
-    (Metric::Disk, "Disk"),
-    (Metric::NetRx, "Network in"),
-    (Metric::NetTx, "Network out"),
+/// The host totals the history API charts.
+const TOTALS: [Metric; 5] = [
+    Metric::Cpu,
+    Metric::Memory,
+    Metric::Disk,
+    Metric::NetRx,
+    Metric::NetTx,
 ];
+
+/// The history charts in order: a total's metric or a family's name, and the title.
+const CHARTS: [(&str, &str); 11] = [
+    ("cpu", "CPU"),
+    ("cpu_core", "CPU per core"),
+    ("memory", "Memory"),
+    ("swap", "Swap"),
+    ("load", "Load"),
+    ("disk", "Disk"),
+    ("filesystem", "Disk per file system"),
+    ("net_rx", "Network in"),
+    ("net_tx", "Network out"),
+    ("interface_rx", "In per interface"),
+    ("interface_tx", "Out per interface"),
+];
+
+/// Live samples kept for the charts (an hour at 10 s); the 30 s refresh reads the rest.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+const MAX_LIVE_SAMPLES: usize = 360;
+
+/// The values chart `key` takes from live samples, as (time, label, value).
+fn live_values(key: &str, samples: &[HostFigures]) -> Vec<(i64, String, f64)> {
+    let mut out = Vec::new();
+    for f in samples {
+        let ts = f.taken_at_ms / 1000;
+        let mut put = |label: &str, v: f64| out.push((ts, label.to_owned(), v));
+        match key {
+            "cpu" => put("", f.cpu_pct),
+            "memory" => put("", f.memory_pct),
+            "disk" => put("", f.disk_pct),
+            "net_rx" => put("", f.net_rx_bytes_per_s),
+            "net_tx" => put("", f.net_tx_bytes_per_s),
+            "cpu_core" => {
+                for (i, v) in f.cpu_per_core_pct.iter().enumerate() {
+                    put(&i.to_string(), *v);
+                }
+            }
+            "swap" if f.swap_total_bytes > 0 => put(
+                "swap",
+                f.swap_used_bytes as f64 / f.swap_total_bytes as f64 * 100.0,
+            ),
+            "load" => {
+                for (label, v) in ["1m", "5m", "15m"].into_iter().zip(f.load) {
+                    put(label, v);
+                }
+            }
+            "filesystem" => {
+                for fs in &f.filesystems {
+                    put(&fs.mount_point, fs.used_pct);
+                }
+            }
+            "interface_rx" | "interface_tx" => {
+                for i in &f.interfaces {
+                    let v = if key == "interface_rx" {
+                        i.rx_bytes_per_s
+                    } else {
+                        i.tx_bytes_per_s
+                    };
+                    put(&i.name, v);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
 
 /// The ranges the history charts offer, as written in the URL (`?range=7d`).
 const RANGES: [(&str, i64, &str); 4] = [
@@ -211,9 +317,10 @@ fn TopCard(top: TopConsumers) -> impl IntoView {
     }
 }
 
-/// One card per container; the host badge only when they run on more than one host.
+/// One card per container with its CPU and memory charts; the host badge only when they
+/// run on more than one host.
 #[component]
-fn ContainerCards(containers: Vec<ContainerInfo>) -> impl IntoView {
+fn ContainerCards(containers: Vec<ContainerInfo>, history: Option<SeriesHistory>) -> impl IntoView {
     let hosts: std::collections::BTreeSet<&str> =
         containers.iter().map(|c| c.agent_id.as_str()).collect();
     let show_host = hosts.len() > 1;
@@ -235,12 +342,27 @@ fn ContainerCards(containers: Vec<ContainerInfo>) -> impl IntoView {
                             <p class="muted image">{c.image.clone()}</p>
                             <p class="muted">{c.status.clone()}</p>
                             {figures.map(|f| view! { <p>{f}</p> })}
+                            {history.as_ref().map(|h| container_charts(h, &c.name))}
                         </article>
                     }
                 }).collect_view()}
             </div>
         </section>
     }
+}
+
+/// A container's CPU and memory charts, when its series are stored.
+fn container_charts(history: &SeriesHistory, name: &str) -> impl IntoView + use<> {
+    [
+        (SeriesFamily::ContainerCpu, "CPU", "container_cpu"),
+        (SeriesFamily::ContainerMemory, "Memory", "container_memory"),
+    ]
+    .into_iter()
+    .filter_map(|(family, title, key)| {
+        let plot = Plot::of_family(history, history.family(family)?, Some(name));
+        (!plot.lines.is_empty()).then(|| view! { <Chart plot title key/> })
+    })
+    .collect_view()
 }
 
 /// The current figures: the server-rendered ones until the first live update arrives.
