@@ -131,6 +131,13 @@ pub trait Backend: Send + Sync + 'static {
         me: &Me,
         agent_id: Option<String>,
     ) -> Result<Vec<crate::CertificateInfo>, ApiError>;
+    /// An agent's timeline, newest first, at most `limit` entries.
+    async fn host_events(
+        &self,
+        me: &Me,
+        agent_id: &str,
+        limit: u32,
+    ) -> Result<Vec<crate::HostEvent>, ApiError>;
     /// Top CPU and memory consumers, on one host or all.
     async fn top_consumers(
         &self,

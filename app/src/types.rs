@@ -471,6 +471,30 @@ pub fn rfc3339_from_millis(ms: i64) -> String {
     )
 }
 
+/// Reads what [`rfc3339_from_millis`] writes (`2026-11-18T11:06:40Z`, fractions allowed)
+/// back as unix milliseconds; `None` for any other text.
+pub fn millis_from_rfc3339(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || !text.ends_with('Z') {
+        return None;
+    }
+    let num = |from: usize, to: usize| text.get(from..to)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (h, min, sec) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant), the inverse of `civil_from_days`.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400) + h * 3600 + min * 60 + sec) * 1000)
+}
+
 // Howard Hinnant's days-to-civil algorithm; keeps the WASM build free of a date crate.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -497,6 +521,19 @@ mod tests {
             "2026-11-18T11:06:40Z"
         );
         assert_eq!(rfc3339_from_millis(951_782_400_000), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn reads_rfc3339_back() {
+        for ms in [0, 951_782_400_000, 1_795_000_000_000, 4_102_444_799_000] {
+            assert_eq!(millis_from_rfc3339(&rfc3339_from_millis(ms)), Some(ms));
+        }
+        assert_eq!(
+            millis_from_rfc3339("2026-11-18T11:06:40.5Z"),
+            Some(1_795_000_000_000)
+        );
+        assert_eq!(millis_from_rfc3339("yesterday"), None);
+        assert_eq!(millis_from_rfc3339("2026-13-18T11:06:40Z"), None);
     }
 
     #[test]
@@ -744,6 +781,54 @@ pub struct ProcessInfo {
     pub rss_bytes: u64,
     /// When it was measured (RFC 3339).
     pub measured_at: String,
+}
+
+/// What an entry of a host's timeline tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum HostEventKind {
+    /// The agent's stream opened.
+    Connected,
+    /// The agent's stream closed, or fell silent past the threshold.
+    Disconnected,
+    /// A container lifecycle event (start, stop, die, health …).
+    Container,
+    /// A watched certificate appeared, was renewed or changed validity.
+    Certificate,
+}
+
+impl HostEventKind {
+    pub const ALL: [HostEventKind; 4] = [
+        HostEventKind::Connected,
+        HostEventKind::Disconnected,
+        HostEventKind::Container,
+        HostEventKind::Certificate,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostEventKind::Connected => "connected",
+            HostEventKind::Disconnected => "disconnected",
+            HostEventKind::Container => "container",
+            HostEventKind::Certificate => "certificate",
+        }
+    }
+}
+
+/// One entry of a host's timeline, `GET /api/v1/agents/{id}/events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct HostEvent {
+    /// When it happened, unix milliseconds.
+    pub ts_ms: i64,
+    /// When it happened, RFC 3339.
+    pub time: String,
+    pub kind: HostEventKind,
+    /// The container's name or the certificate's target; empty for connections.
+    pub subject: String,
+    /// What happened, in words (`die: exit code 137`, `renewed: expires 2027-03-01`).
+    pub detail: String,
 }
 
 /// The newest scan of a watched certificate.

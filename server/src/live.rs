@@ -190,7 +190,8 @@ impl LiveState {
     }
 
     /// Marks an agent's stream live or gone; tells SSE clients when that changes.
-    pub fn set_connected(&self, agent_id: &str, connected: bool) {
+    /// Returns whether the state changed.
+    pub fn set_connected(&self, agent_id: &str, connected: bool) -> bool {
         let changed = {
             let mut hosts = self.hosts.write().unwrap_or_else(|e| e.into_inner());
             let entry = hosts.entry(agent_id.to_owned()).or_default();
@@ -213,6 +214,7 @@ impl LiveState {
                 connection_state,
             });
         }
+        changed
     }
 
     /// Agents whose stream is open but silent for longer than `threshold`.

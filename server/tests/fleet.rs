@@ -293,6 +293,22 @@ async fn revocation_stops_the_agent_for_good_and_delete_purges() {
         fleet.get(&format!("/api/v1/agents/{id}")).await["status"],
         "revoked"
     );
+    // Its timeline holds the connect and the disconnect, newest first.
+    let kinds = eventually(
+        Duration::from_secs(5),
+        "the disconnect on the timeline",
+        || async {
+            let events = fleet.get(&format!("/api/v1/agents/{id}/events")).await;
+            let kinds: Vec<String> = events
+                .as_array()?
+                .iter()
+                .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+                .collect();
+            (kinds.first().map(String::as_str) == Some("disconnected")).then_some(kinds)
+        },
+    )
+    .await;
+    assert!(kinds.contains(&"connected".to_owned()), "{kinds:?}");
 
     // Started again, it is refused at once and does not retry.
     let mut retry = spawn_agent::<&str>(state.path(), &[], Stdio::piped());

@@ -303,6 +303,7 @@ async fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
             404,
             "unknown_agent",
         ),
+        ("/api/v1/agents/nope/events", 404, "unknown_agent"),
         (
             "/api/v1/resources/series?from=0&to=2000000000&step=1",
             400,

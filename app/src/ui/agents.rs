@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 
 use super::RequireUser;
+use super::format;
 use super::server_fns::*;
 use crate::{
     AgentBuildInfo, AgentInfo, AgentStatus, BuildState, ConnectionState, CreatedEnrollmentToken,
@@ -238,7 +239,10 @@ fn AgentRow(
                 <span class=badge data-testid="agent-status">{badge_text}</span>
                 <span class="muted">{format!("{} · {} {} · v{}", agent.hostname, agent.os, agent.arch, agent.agent_version)}</span>
                 <span class="muted">{format!("runtime {}", agent.runtime)}</span>
-                <span class="muted">{agent.last_seen.clone().map(|t| format!("last seen {t}")).unwrap_or_else(|| "never seen".into())}</span>
+                <span class="muted" data-testid="last-seen" title=agent.last_seen.clone().unwrap_or_default()>{agent.last_seen.as_deref().map(|t| match crate::millis_from_rfc3339(t) {
+                    Some(ms) => format!("last seen {}", format::ago((format::now_ms() - ms) / 1000)),
+                    None => format!("last seen {t}"),
+                }).unwrap_or_else(|| "never seen".into())}</span>
                 {(agent.dropped_events > 0).then(|| view! {
                     <span class="warning" title="Events the agent's spool dropped because it was full or too old">
                         {format!("{} events dropped", agent.dropped_events)}

@@ -66,6 +66,25 @@ fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
         move || (host.get(), refresh.get(), containers_changed.get()),
         |(h, _, _)| list_containers(Some(h)),
     );
+    // Bumped when an agent connects or disconnects: the timeline shows it.
+    let status_changed = RwSignal::new(0_u32);
+    let timeline = Resource::new(
+        move || {
+            (
+                host.get(),
+                refresh.get(),
+                containers_changed.get(),
+                status_changed.get(),
+            )
+        },
+        |(h, _, _, _)| async move {
+            if h == LOCAL_AGENT_ID {
+                Ok(Vec::new())
+            } else {
+                host_events(h).await
+            }
+        },
+    );
     // Another host: its own figures, not the previous one's live ones.
     Effect::new(move |_| {
         host.track();
@@ -98,6 +117,11 @@ fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
         });
         super::live::on_event("container_event", move |_| {
             containers_changed.try_update(|n| *n += 1);
+        });
+        super::live::on_event("agent_status", move |text| {
+            if text.contains(&host.get_untracked()) {
+                status_changed.try_update(|n| *n += 1);
+            }
         });
         super::live::every(std::time::Duration::from_secs(30), move || {
             refresh.try_update(|n| *n += 1);
@@ -178,6 +202,12 @@ fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
                         <super::certificates::CertificateTable all/>
                     </section>
                 })
+            })}
+        </Transition>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let events = timeline.await.ok()?;
+                (host.get_untracked() != LOCAL_AGENT_ID).then(|| view! { <Timeline events/> })
             })}
         </Transition>
         {move || (host.get() != LOCAL_AGENT_ID).then(|| view! { <super::agents::HostAgent agent_id=host.get()/> })}
@@ -313,6 +343,33 @@ fn TopCard(top: TopConsumers) -> impl IntoView {
                     </div>
                 })}
             </div>
+        </section>
+    }
+}
+
+/// The host's timeline, newest first.
+#[component]
+fn Timeline(events: Vec<crate::HostEvent>) -> impl IntoView {
+    let now = format::now_ms();
+    view! {
+        <section class="card timeline" data-testid="timeline">
+            <h2>"Timeline"</h2>
+            {if events.is_empty() {
+                view! { <p class="muted">"Nothing yet: connects and disconnects, container lifecycle and certificate changes appear here."</p> }.into_any()
+            } else {
+                view! {
+                    <ol>
+                        {events.into_iter().map(|e| view! {
+                            <li data-kind=e.kind.as_str()>
+                                <time class="muted" datetime=e.time.clone() title=e.time.clone()>{format::ago((now - e.ts_ms) / 1000)}</time>
+                                <span class=format!("badge {}", e.kind.as_str())>{e.kind.as_str()}</span>
+                                {(!e.subject.is_empty()).then(|| view! { <strong>{e.subject.clone()}</strong> })}
+                                <span>{e.detail.clone()}</span>
+                            </li>
+                        }).collect_view()}
+                    </ol>
+                }.into_any()
+            }}
         </section>
     }
 }

@@ -202,6 +202,13 @@ pub async fn host_series(agent_id: String, range_s: i64) -> Result<crate::Series
     .await
 }
 
+/// An agent's newest timeline entries.
+#[server(prefix = "/_sf", endpoint = "host_events")]
+pub async fn host_events(agent_id: String) -> Result<Vec<crate::HostEvent>, ApiError> {
+    server::signed_in(|me, backend| async move { backend.host_events(&me, &agent_id, 50).await })
+        .await
+}
+
 /// The viewer's API tokens.
 #[server(prefix = "/_sf", endpoint = "tokens")]
 pub async fn list_tokens() -> Result<Vec<ApiTokenInfo>, ApiError> {

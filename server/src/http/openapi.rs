@@ -34,6 +34,7 @@ use super::{api, install, ops};
         api::agents::patch_agent,
         api::agents::revoke_agent,
         api::agents::delete_agent,
+        api::agents::agent_events,
         api::resources::hosts,
         api::resources::top,
         api::resources::summary,

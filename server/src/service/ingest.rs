@@ -275,28 +275,44 @@ impl Vantage {
     /// marks the agent connected. The receiver says when revocation or a newer stream ends it.
     pub fn stream_opened(&self, agent: &StreamAgent) -> (u64, mpsc::Receiver<Control>) {
         let opened = self.streams.register(&agent.agent_id);
-        self.live.set_connected(&agent.agent_id, true);
+        self.connection(&agent.agent_id, true, "stream opened");
         tracing::info!(agent_id = %agent.agent_id, label = ?agent.names.label, "agent connected");
         opened
     }
 
     /// The agent sent something: it is connected.
     pub fn stream_heard(&self, agent_id: &str) {
-        self.live.set_connected(agent_id, true);
+        self.connection(agent_id, true, "heard again");
     }
 
     /// The stream ended; the agent counts as disconnected unless a newer stream took over.
     pub fn stream_closed(&self, agent_id: &str, stream_id: u64) {
         if self.streams.unregister(agent_id, stream_id) {
-            self.live.set_connected(agent_id, false);
+            self.connection(agent_id, false, "stream closed");
         }
+    }
+
+    /// Sets an agent's connection state; a change goes on its timeline (written in the
+    /// background: the stream does not wait for it).
+    fn connection(&self, agent_id: &str, connected: bool, why: &'static str) {
+        if !self.live.set_connected(agent_id, connected) {
+            return;
+        }
+        let store = self.store.clone();
+        let agent_id = agent_id.to_owned();
+        let at = proto::clock::now_ms();
+        tokio::spawn(async move {
+            if let Err(e) = store.record_connection(&agent_id, at, connected, why).await {
+                tracing::warn!(%agent_id, error = %e, "cannot add a connection to the timeline");
+            }
+        });
     }
 
     /// Marks agents disconnected whose streams have been silent longer than `threshold`.
     pub fn mark_silent_agents(&self, threshold: Duration) {
         for agent_id in self.live.silent_agents(threshold) {
             tracing::info!(%agent_id, "agent silent past the threshold: disconnected");
-            self.live.set_connected(&agent_id, false);
+            self.connection(&agent_id, false, "silent past the threshold");
         }
     }
 

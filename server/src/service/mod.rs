@@ -556,6 +556,18 @@ impl Backend for Vantage {
         Vantage::certificates(self, me, agent_id.as_deref()).await
     }
 
+    async fn host_events(
+        &self,
+        _caller: &Me,
+        agent_id: &str,
+        limit: u32,
+    ) -> Result<Vec<app::HostEvent>, ApiError> {
+        if self.store.agent_names(agent_id).await?.is_none() {
+            return Err(ApiError::UnknownAgent(agent_id.to_owned()));
+        }
+        Ok(self.store.host_events(agent_id, i64::from(limit)).await?)
+    }
+
     async fn top_consumers(
         &self,
         me: &Me,

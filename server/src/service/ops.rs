@@ -168,5 +168,10 @@ impl Vantage {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "cannot apply history retention"),
         }
+        // Host timelines are kept as long as the 1-minute history.
+        let before = now_ms().saturating_sub(ms(retention.minute));
+        if let Err(e) = self.store.purge_host_events(before).await {
+            tracing::warn!(error = %e, "cannot forget old timeline entries");
+        }
     }
 }

@@ -39,6 +39,162 @@ pub(super) fn series(s: &proto::ContainerSample) -> Vec<super::SeriesValue> {
     ]
 }
 
+/// What a scan changes about a watched certificate, in words: new, renewed (another expiry)
+/// or a change of validity; `None` when it says what the stored scan said, or is older.
+async fn certificate_change(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    agent_id: &str,
+    ts_ms: i64,
+    scan: &proto::CertificateScan,
+) -> Result<Option<String>, StoreError> {
+    let not_after = (scan.not_after_unix != 0).then(|| scan.not_after_unix.saturating_mul(1000));
+    let expires = |ms: Option<i64>| match ms {
+        Some(ms) => format!(
+            "expires {}",
+            app::rfc3339_from_millis(ms).get(..10).unwrap_or_default()
+        ),
+        None => "no expiry read".to_owned(),
+    };
+    let validity = |valid: bool, error: &str| {
+        if valid {
+            "valid".to_owned()
+        } else if error.is_empty() {
+            "invalid".to_owned()
+        } else {
+            format!("invalid ({error})")
+        }
+    };
+    let before = sqlx::query(
+        "select not_after_ms, chain_valid, error, scanned_ms from certificate where agent_id = $1 and target = $2",
+    )
+    .bind(agent_id)
+    .bind(&scan.target)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(before) = before else {
+        return Ok(Some(format!(
+            "watched: {}, {}",
+            expires(not_after),
+            validity(scan.chain_valid, &scan.error)
+        )));
+    };
+    if before.try_get::<i64, _>("scanned_ms")? > ts_ms {
+        return Ok(None);
+    }
+    let was_after: Option<i64> = before.try_get("not_after_ms")?;
+    let was_valid = before.try_get::<i64, _>("chain_valid")? != 0;
+    let mut changes = Vec::new();
+    if was_after != not_after {
+        let word = match (was_after, not_after) {
+            (Some(a), Some(b)) if b > a => "renewed",
+            _ => "replaced",
+        };
+        changes.push(format!("{word}: {}", expires(not_after)));
+    }
+    if was_valid != scan.chain_valid {
+        changes.push(format!("now {}", validity(scan.chain_valid, &scan.error)));
+    }
+    Ok((!changes.is_empty()).then(|| changes.join("; ")))
+}
+
+/// Appends an entry to a host's timeline.
+pub(super) async fn insert_host_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    agent_id: &str,
+    ts_ms: i64,
+    kind: app::HostEventKind,
+    subject: &str,
+    detail: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "insert into host_event (agent_id, ts, kind, subject, detail) values ($1, $2, $3, $4, $5)",
+    )
+    .bind(agent_id)
+    .bind(ts_ms)
+    .bind(kind.as_str())
+    .bind(subject)
+    .bind(detail)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Records that an agent's stream opened or closed. An agent deleted meanwhile has no
+    /// timeline left to add to: that is not an error.
+    pub async fn record_connection(
+        &self,
+        agent_id: &str,
+        ts_ms: i64,
+        connected: bool,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        let kind = if connected {
+            app::HostEventKind::Connected
+        } else {
+            app::HostEventKind::Disconnected
+        };
+        sqlx::query(
+            "insert into host_event (agent_id, ts, kind, subject, detail)              select agent_id, $2, $3, '', $4 from agent where agent_id = $1",
+        )
+        .bind(agent_id)
+        .bind(ts_ms)
+        .bind(kind.as_str())
+        .bind(detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A host's timeline, newest first: connections, certificate changes and container
+    /// lifecycle events, at most `limit`.
+    pub async fn host_events(
+        &self,
+        agent_id: &str,
+        limit: i64,
+    ) -> Result<Vec<app::HostEvent>, StoreError> {
+        let rows = sqlx::query(
+            "select ts, kind, subject, detail from host_event where agent_id = $1              union all              select ts, 'container' as kind, name as subject,              case when detail = '' then action else action || ': ' || detail end as detail              from container_event where agent_id = $1              order by ts desc limit $2",
+        )
+        .bind(agent_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let kind: String = r.try_get("kind")?;
+            let Some(kind) = app::HostEventKind::ALL
+                .into_iter()
+                .find(|k| k.as_str() == kind)
+            else {
+                continue;
+            };
+            let ts_ms: i64 = r.try_get("ts")?;
+            out.push(app::HostEvent {
+                ts_ms,
+                time: app::rfc3339_from_millis(ts_ms),
+                kind,
+                subject: r.try_get("subject")?,
+                detail: r.try_get("detail")?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Forgets timeline entries and container lifecycle events older than `before_ms`.
+    pub async fn purge_host_events(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for table in ["host_event", "container_event"] {
+            removed += sqlx::query(AssertSqlSafe(format!("delete from {table} where ts < $1")))
+                .bind(before_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(removed)
+    }
+}
+
 /// A stored container with its newest figures and its host's label.
 #[derive(Debug, Clone)]
 pub struct ContainerRow {
@@ -316,6 +472,17 @@ pub(super) async fn apply(
             }
         }
         BatchItem::CertificateScan { ts_ms, scan } => {
+            if let Some(change) = certificate_change(tx, agent_id, *ts_ms, scan).await? {
+                insert_host_event(
+                    tx,
+                    agent_id,
+                    *ts_ms,
+                    app::HostEventKind::Certificate,
+                    &scan.target,
+                    &change,
+                )
+                .await?;
+            }
             sqlx::query(
                 "insert into certificate (agent_id, target, subject, issuer, sans, not_after_ms, chain_valid, error, scanned_ms) \
                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (agent_id, target) do update set \

@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
             get(get_agent).patch(patch_agent).delete(delete_agent),
         )
         .route("/agents/{id}/revoke", post(revoke_agent))
+        .route("/agents/{id}/events", get(agent_events))
 }
 
 #[utoipa::path(
@@ -186,6 +187,39 @@ async fn get_agent(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     Ok(Json(state.vantage.agent(&auth.me, &id).await?).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct EventsQuery {
+    limit: Option<i64>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/agents/{id}/events",
+    tag = "agents",
+    summary = "The host's timeline, newest first: connects and disconnects, container lifecycle, certificate changes.",
+    params(
+        ("id" = String, Path, description = "The agent id."),
+        ("limit" = Option<i64>, Query, description = "At most this many entries: 1 to 1000 (default 100).")
+    ), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, body = Vec<app::HostEvent>),
+        (status = 400, description = "A bad `limit`.", body = app::ErrorBody),
+        (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
+        (status = 404, description = "No such item.", body = app::ErrorBody),
+        (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
+    )
+)]
+async fn agent_events(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+    crate::http::extract::ApiQuery(q): crate::http::extract::ApiQuery<EventsQuery>,
+) -> Result<Response, ApiError> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000) as u32;
+    let events = app::backend::Backend::host_events(&*state.vantage, &auth.me, &id, limit).await?;
+    Ok(Json(events).into_response())
 }
 
 #[utoipa::path(
