@@ -37,21 +37,32 @@ ensure_wasm_tools() {
 }
 
 # Builds the dashboard's WASM bundle into target/site/pkg. $1: debug, run (optimised without
-# LTO, what scripts/run serves; "quick") or release (fully optimised, for packages).
+# LTO, what scripts/run serves; "quick") or release (fully optimised, for packages). Every
+# bundle gets its brotli form (<file>.br), which the server sends to browsers that take it
+# (gzip it makes itself).
 build_frontend() {
-    local profile="${1:-debug}" dir
+    local profile="${1:-debug}" dir quality=5
     ensure_wasm_tools
+    apt_install brotli
     say "building the dashboard's WASM bundle ($profile)"
     if [ "$profile" = release ] || [ "$profile" = quick ]; then
         dir="wasm-$profile"
+        quality=11
         cargo build -p frontend --lib --target wasm32-unknown-unknown --target-dir target/wasm --profile "$dir"
     else
         cargo build -p frontend --lib --target wasm32-unknown-unknown --target-dir target/wasm
         dir=debug
     fi
     mkdir -p target/site/pkg
-    wasm-bindgen --target web --no-typescript --out-name frontend --out-dir target/site/pkg \
+    wasm-bindgen --target web --no-typescript --remove-name-section --remove-producers-section \
+        --out-name frontend --out-dir target/site/pkg \
         "target/wasm/wasm32-unknown-unknown/$dir/frontend.wasm"
+    # No wasm-opt: Debian's binaryen (108) breaks wasm-bindgen's externref table (the bundle
+    # then fails in the browser with "WebAssembly.Table.set(): Argument 1 is invalid").
+    local wasm=target/site/pkg/frontend_bg.wasm
+    for file in "$wasm" target/site/pkg/frontend.js; do
+        brotli -f -n -q "$quality" -o "$file.br" "$file"
+    done
 }
 
 # Zig (from PyPI, in a venv under target/tools) and cargo-zigbuild, for static agent builds,

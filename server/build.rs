@@ -15,24 +15,32 @@ fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
         .join("frontend_assets.rs");
     if std::env::var("VANTAGE_EMBED_SITE").as_deref() == Ok("0") {
-        std::fs::write(&out, "pub const FRONTEND: Option<(&[u8], &[u8])> = None;\n")
+        std::fs::write(&out, "pub const FRONTEND: Option<Files> = None;\n")
             .expect("OUT_DIR is writable");
         return;
     }
-    let js = site.join("pkg/frontend.js");
-    let wasm = site.join("pkg/frontend_bg.wasm");
-    println!("cargo:rerun-if-changed={}", js.display());
-    println!("cargo:rerun-if-changed={}", wasm.display());
-    let code = if js.is_file() && wasm.is_file() {
+    let file = |name: &str| {
+        let path = site.join("pkg").join(name);
+        println!("cargo:rerun-if-changed={}", path.display());
+        path.is_file().then_some(path)
+    };
+    // The brotli forms (`<file>.br`, made by scripts/build-frontend) go in when present.
+    let optional = |path: Option<PathBuf>| match path {
+        Some(p) => format!("Some(include_bytes!({p:?}))"),
+        None => "None".to_owned(),
+    };
+    let code = if let (Some(js), Some(wasm)) = (file("frontend.js"), file("frontend_bg.wasm")) {
         format!(
-            "pub const FRONTEND: Option<(&[u8], &[u8])> = Some((include_bytes!({js:?}), include_bytes!({wasm:?})));\n"
+            "pub const FRONTEND: Option<Files> = Some(Files {{ js: include_bytes!({js:?}), wasm: include_bytes!({wasm:?}), js_br: {}, wasm_br: {} }});\n",
+            optional(file("frontend.js.br")),
+            optional(file("frontend_bg.wasm.br")),
         )
     } else {
         println!(
             "cargo:warning=no WASM bundle in {}: the dashboard will not hydrate (run scripts/build-frontend)",
             site.display()
         );
-        "pub const FRONTEND: Option<(&[u8], &[u8])> = None;\n".to_owned()
+        "pub const FRONTEND: Option<Files> = None;\n".to_owned()
     };
     std::fs::write(out, code).expect("OUT_DIR is writable");
 }

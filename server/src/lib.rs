@@ -222,11 +222,12 @@ pub async fn run(
         println!("vantage grpc listening on grpcs://{address}");
     }
 
+    let dashboard = http::Dashboard::load(config.site_dir.as_deref())?;
+    // Pages load the bundle by a name that carries its digest, so browsers may keep it.
     let leptos = leptos::config::LeptosOptions::builder()
-        .output_name("frontend")
+        .output_name(dashboard.output_name())
         .site_pkg_dir("pkg")
         .build();
-    let dashboard = http::Dashboard::load(config.site_dir.as_deref())?;
     let state = http::AppState {
         vantage,
         dashboard: Arc::new(dashboard),

@@ -81,7 +81,7 @@ impl Plot {
                 .iter()
                 .filter(|s| only.is_none_or(|l| l == s.label))
                 .map(|s| Line {
-                    label: s.label.clone(),
+                    label: display_label(f.family, &s.label),
                     points: s.points.clone(),
                 })
                 .collect(),
@@ -190,6 +190,14 @@ impl Plot {
             })
             .collect();
         (ts, values)
+    }
+}
+
+/// How a series is named on a chart: cores as `cpu0`, `cpu1` (as the cores card names them).
+pub fn display_label(family: crate::SeriesFamily, label: &str) -> String {
+    match family {
+        crate::SeriesFamily::CpuCore => format!("cpu{label}"),
+        _ => label.to_owned(),
     }
 }
 

@@ -256,7 +256,10 @@ fn live_values(key: &str, samples: &[HostFigures]) -> Vec<(i64, String, f64)> {
             "net_tx" => put("", f.net_tx_bytes_per_s),
             "cpu_core" => {
                 for (i, v) in f.cpu_per_core_pct.iter().enumerate() {
-                    put(&i.to_string(), *v);
+                    put(
+                        &super::chart::display_label(SeriesFamily::CpuCore, &i.to_string()),
+                        *v,
+                    );
                 }
             }
             "swap" if f.swap_total_bytes > 0 => put(

@@ -20,6 +20,14 @@ use super::AppState;
 use super::extract::same_origin_for_forms;
 
 mod assets {
+    /// The bundle built into the binary, each file with its brotli form when one was made.
+    pub struct Files {
+        pub js: &'static [u8],
+        pub wasm: &'static [u8],
+        pub js_br: Option<&'static [u8]>,
+        pub wasm_br: Option<&'static [u8]>,
+    }
+
     include!(concat!(env!("OUT_DIR"), "/frontend_assets.rs"));
 }
 
@@ -57,10 +65,38 @@ pub fn router(state: &AppState) -> Router<AppState> {
 }
 
 /// The dashboard's WASM bundle: the one built into the binary, or the files of `--site-dir`.
-/// Each file is compressed once, on first use.
+/// Its files are served under names that carry their digest (`frontend-<digest>.js`), cached
+/// for a year, and under their plain names, revalidated. Gzip is made once, on first use;
+/// brotli comes ready-made from the build (`<file>.br`).
 pub struct Dashboard {
-    files: Option<(Bytes, Bytes)>,
+    files: Option<Bundle>,
     assets: OnceLock<(Asset, Asset)>,
+}
+
+/// The bundle's files as read.
+struct Bundle {
+    js: Bytes,
+    wasm: Bytes,
+    js_br: Option<Bytes>,
+    wasm_br: Option<Bytes>,
+    /// The first 16 hex digits of SHA-256 over both files: in the served names.
+    digest: String,
+}
+
+impl Bundle {
+    fn new(js: Bytes, wasm: Bytes, js_br: Option<Bytes>, wasm_br: Option<Bytes>) -> Self {
+        let mut hash = sha2::Sha256::new();
+        hash.update(&js);
+        hash.update(&wasm);
+        let digest = hex::encode(&hash.finalize()[..8]);
+        Bundle {
+            js,
+            wasm,
+            js_br,
+            wasm_br,
+            digest,
+        }
+    }
 }
 
 impl Dashboard {
@@ -68,8 +104,9 @@ impl Dashboard {
     pub fn load(site_dir: Option<&FilePath>) -> anyhow::Result<Self> {
         let files = match site_dir {
             Some(dir) => {
+                let path = |name: &str| dir.join("pkg").join(name);
                 let read = |name: &str| {
-                    let path = dir.join("pkg").join(name);
+                    let path = path(name);
                     std::fs::read(&path).map(Bytes::from).with_context(|| {
                         format!(
                             "--site-dir {}: cannot read the dashboard bundle {} (build it with scripts/build-frontend)",
@@ -78,10 +115,41 @@ impl Dashboard {
                         )
                     })
                 };
-                Some((read("frontend.js")?, read("frontend_bg.wasm")?))
+                // A brotli form older than its file is stale: left out (with a second's grace,
+                // for tools that copy the source's time in whole seconds).
+                let brotli = |name: &str| {
+                    let modified = |p: std::path::PathBuf| {
+                        std::fs::metadata(p).and_then(|m| m.modified()).ok()
+                    };
+                    let grace = std::time::Duration::from_secs(1);
+                    let fresh = match (modified(path(&format!("{name}.br"))), modified(path(name)))
+                    {
+                        (Some(br), Some(file)) => br + grace >= file,
+                        _ => false,
+                    };
+                    fresh
+                        .then(|| {
+                            std::fs::read(path(&format!("{name}.br")))
+                                .ok()
+                                .map(Bytes::from)
+                        })
+                        .flatten()
+                };
+                Some(Bundle::new(
+                    read("frontend.js")?,
+                    read("frontend_bg.wasm")?,
+                    brotli("frontend.js"),
+                    brotli("frontend_bg.wasm"),
+                ))
             }
-            None => assets::FRONTEND
-                .map(|(js, wasm)| (Bytes::from_static(js), Bytes::from_static(wasm))),
+            None => assets::FRONTEND.map(|f| {
+                Bundle::new(
+                    Bytes::from_static(f.js),
+                    Bytes::from_static(f.wasm),
+                    f.js_br.map(Bytes::from_static),
+                    f.wasm_br.map(Bytes::from_static),
+                )
+            }),
         };
         Ok(Self {
             files,
@@ -94,17 +162,36 @@ impl Dashboard {
         self.files.is_some()
     }
 
-    fn asset(&self, file: &str) -> Option<&Asset> {
-        let (js, wasm) = self.files.as_ref()?;
+    /// The name pages load the bundle by: `frontend-<digest>` (`.js`, `_bg.wasm`).
+    pub fn output_name(&self) -> String {
+        match &self.files {
+            Some(b) => format!("frontend-{}", b.digest),
+            None => "frontend".to_owned(),
+        }
+    }
+
+    /// The asset a file name asks for, and whether that name is the digest-carrying one.
+    fn asset(&self, file: &str) -> Option<(&Asset, bool)> {
+        let bundle = self.files.as_ref()?;
         let (js, wasm) = self.assets.get_or_init(|| {
             (
-                Asset::new("text/javascript", js.clone()),
-                Asset::new("application/wasm", wasm.clone()),
+                Asset::new("text/javascript", bundle.js.clone(), bundle.js_br.clone()),
+                Asset::new(
+                    "application/wasm",
+                    bundle.wasm.clone(),
+                    bundle.wasm_br.clone(),
+                ),
             )
         });
+        let versioned = format!("frontend-{}", bundle.digest);
+        match file.strip_prefix(&versioned) {
+            Some(".js") => return Some((js, true)),
+            Some("_bg.wasm") => return Some((wasm, true)),
+            _ => {}
+        }
         match file {
-            "frontend.js" => Some(js),
-            "frontend_bg.wasm" => Some(wasm),
+            "frontend.js" => Some((js, false)),
+            "frontend_bg.wasm" => Some((wasm, false)),
             _ => None,
         }
     }
@@ -115,11 +202,12 @@ struct Asset {
     content_type: &'static str,
     plain: Bytes,
     gzip: Bytes,
+    brotli: Option<Bytes>,
     etag: String,
 }
 
 impl Asset {
-    fn new(content_type: &'static str, plain: Bytes) -> Self {
+    fn new(content_type: &'static str, plain: Bytes, brotli: Option<Bytes>) -> Self {
         use std::io::Write;
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         let gzip = encoder
@@ -131,14 +219,21 @@ impl Asset {
             content_type,
             plain,
             gzip: gzip.into(),
+            brotli,
             etag: format!("\"{}\"", hex::encode(&digest[..12])),
         }
     }
 
-    fn respond(&self, headers: &HeaderMap) -> Response {
+    /// The answer to a request; `immutable` for the digest-carrying name.
+    fn respond(&self, headers: &HeaderMap, immutable: bool) -> Response {
+        let cache = if immutable {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        };
         let common = [
             (header::CONTENT_TYPE, self.content_type.to_owned()),
-            (header::CACHE_CONTROL, "no-cache".to_owned()),
+            (header::CACHE_CONTROL, cache.to_owned()),
             (header::ETAG, self.etag.clone()),
             (header::VARY, "Accept-Encoding".to_owned()),
         ];
@@ -149,11 +244,24 @@ impl Asset {
         if cached {
             return (StatusCode::NOT_MODIFIED, common).into_response();
         }
-        let gzip_ok = headers
-            .get(header::ACCEPT_ENCODING)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
-        if gzip_ok && !self.gzip.is_empty() {
+        let accepts = |coding: &str| {
+            headers
+                .get(header::ACCEPT_ENCODING)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| {
+                    v.split(',').any(|e| {
+                        let mut parts = e.split(';').map(str::trim);
+                        parts.next() == Some(coding) && !parts.any(|p| p.replace(' ', "") == "q=0")
+                    })
+                })
+        };
+        match &self.brotli {
+            Some(br) if accepts("br") => {
+                return (common, [(header::CONTENT_ENCODING, "br")], br.clone()).into_response();
+            }
+            _ => {}
+        }
+        if accepts("gzip") && !self.gzip.is_empty() {
             (
                 common,
                 [(header::CONTENT_ENCODING, "gzip")],
@@ -172,7 +280,7 @@ async fn pkg(
     headers: HeaderMap,
 ) -> Response {
     match state.dashboard.asset(&file) {
-        Some(asset) => asset.respond(&headers),
+        Some((asset, immutable)) => asset.respond(&headers, immutable),
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
 }
