@@ -304,6 +304,34 @@ async fn for_chunks(
 }
 
 impl Store {
+    /// The hours in `[first_hour, to_ms)` where a host has raw chunks of layer `raw_code` not
+    /// yet folded: their rollups are behind, so reads take those hours from the raw chunks.
+    async fn stale_hours(
+        &self,
+        agent_id: Option<&str>,
+        raw_code: i64,
+        first_hour: i64,
+        to_ms: i64,
+    ) -> Result<BTreeSet<i64>, StoreError> {
+        let sql = format!(
+            "select distinct period from host_chunk where layer = $1 and pending = 1 and period >= $2 and period < $3 and {}",
+            host_filter(agent_id, 4)
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .bind(raw_code)
+            .bind(first_hour)
+            .bind(to_ms);
+        if let Some(id) = agent_id {
+            query = query.bind(id.to_owned());
+        }
+        Ok(query
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| r.try_get("period"))
+            .collect::<Result<_, _>>()?)
+    }
+
     /// Appends a sample (the local collector's).
     pub async fn insert_host_sample(&self, s: &SampleRow) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;

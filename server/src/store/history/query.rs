@@ -1,7 +1,7 @@
 //! Reading history: buckets of one figure from the coarsest layer that fits the step.
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::Row;
 
 use super::layout::{Figures, bucket, points};
 use super::*;
@@ -35,23 +35,9 @@ impl Store {
                 }
             }
         } else {
-            let sql = format!(
-                "select distinct period from host_chunk where layer = $1 and pending = 1 and period >= $2 and period < $3 and {}",
-                host_filter(agent_id, 4)
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql))
-                .bind(Layer::Raw.code())
-                .bind(first_hour)
-                .bind(to_ms);
-            if let Some(id) = agent_id {
-                query = query.bind(id.to_owned());
-            }
-            let stale: BTreeSet<i64> = query
-                .fetch_all(&self.pool)
-                .await?
-                .into_iter()
-                .map(|r| r.try_get("period"))
-                .collect::<Result<_, _>>()?;
+            let stale = self
+                .stale_hours(agent_id, Layer::Raw.code(), first_hour, to_ms)
+                .await?;
             let first = floor(from_ms, layer.period_ms());
             for c in read_chunks(&self.pool, agent_id, layer.code(), first, to_ms).await? {
                 if let Some(b) = &c.block {
