@@ -68,6 +68,17 @@ async fn top(
     Ok(Json(state.vantage.top_consumers(&auth.me, scope).await?))
 }
 
+/// `from`, `to` and `step` of a history query, parsed.
+type Range = (Option<i64>, Option<i64>, Option<i64>);
+
+fn range(from: Option<&str>, to: Option<&str>, step: Option<&str>) -> Result<Range, ApiError> {
+    Ok((
+        from.map(|t| parse_time("from", t)).transpose()?,
+        to.map(|t| parse_time("to", t)).transpose()?,
+        step.map(parse_step).transpose()?,
+    ))
+}
+
 #[derive(Deserialize)]
 struct SeriesQuery {
     agent_id: Option<String>,
@@ -110,13 +121,7 @@ async fn series(
         .map(app::SeriesFamily::parse_list)
         .transpose()?
         .unwrap_or_default();
-    let to = q.to.as_deref().map(|t| parse_time("to", t)).transpose()?;
-    let from = q
-        .from
-        .as_deref()
-        .map(|t| parse_time("from", t))
-        .transpose()?;
-    let step = q.step.as_deref().map(parse_step).transpose()?;
+    let (from, to, step) = range(q.from.as_deref(), q.to.as_deref(), q.step.as_deref())?;
     let request = SeriesRequest {
         agent_id: q.agent_id.unwrap_or_else(|| LOCAL_AGENT_ID.to_owned()),
         families,
@@ -233,13 +238,7 @@ async fn history(
         .as_deref()
         .ok_or(ApiError::MissingMetric)?
         .parse()?;
-    let to = q.to.as_deref().map(|t| parse_time("to", t)).transpose()?;
-    let from = q
-        .from
-        .as_deref()
-        .map(|t| parse_time("from", t))
-        .transpose()?;
-    let step = q.step.as_deref().map(parse_step).transpose()?;
+    let (from, to, step) = range(q.from.as_deref(), q.to.as_deref(), q.step.as_deref())?;
     let request = HistoryRequest {
         agent_id: q.agent_id.unwrap_or_else(|| LOCAL_AGENT_ID.to_owned()),
         metric,

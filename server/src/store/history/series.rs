@@ -317,6 +317,10 @@ pub(super) async fn fold_day(
 ) -> Result<(), StoreError> {
     let code = Layer::Minute.series_code();
     let chunks = read_chunks(&mut **tx, agent_id, code, day, day.saturating_add(DAY_MS)).await?;
+    if chunks.is_empty() {
+        // A host without series that day: no rollup to rewrite (nor a delete to run).
+        return Ok(());
+    }
     let mut hours = Buckets::new();
     for b in chunks.iter().filter_map(|c| c.block.as_ref()) {
         bucket(&mut hours, HOUR_MS, points(Layer::Minute, b));
