@@ -12,6 +12,9 @@ if ! rustup toolchain list | grep -q '^nightly'; then
     echo "fuzz.sh: needs a nightly toolchain: rustup toolchain install nightly" >&2
     exit 1
 fi
+# cargo-fuzz sets RUSTFLAGS, which replaces .cargo/config.toml's flags (it appends an existing
+# RUSTFLAGS to its own): the app crate needs erase_components.
+export RUSTFLAGS="${RUSTFLAGS:-} --cfg erase_components"
 cargo +nightly fuzz build >/dev/null
 status=0
 for target in event_validation spool_reader chunk_codec units history_query; do

@@ -23,21 +23,28 @@ wasm_bindgen_version() {
     awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' "$ROOT/Cargo.lock"
 }
 
+# The WASM target and the bundle's wasm-bindgen step (scripts/bindgen, built once into
+# target/tools/bindgen, about a minute; it must pin the wasm-bindgen version of Cargo.lock).
+BINDGEN="$ROOT/target/tools/bindgen/release/vantage-bindgen"
 ensure_wasm_tools() {
     if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
         say "adding the wasm32-unknown-unknown target"
         rustup target add wasm32-unknown-unknown
     fi
-    local want
+    local want pinned
     want="$(wasm_bindgen_version)"
-    if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
-        say "installing wasm-bindgen-cli $want (about 3 minutes, once)"
-        cargo install wasm-bindgen-cli --version "$want"
+    pinned="$(sed -n 's/^wasm-bindgen-cli-support = "=\(.*\)"$/\1/p' "$ROOT/scripts/bindgen/Cargo.toml")"
+    if [ "$want" != "$pinned" ]; then
+        say "Cargo.lock has wasm-bindgen $want but scripts/bindgen pins $pinned: set the same version in scripts/bindgen/Cargo.toml"
+        return 1
     fi
+    [ -x "$BINDGEN" ] || say "building the bundle tool (scripts/bindgen, about a minute, once)"
+    cargo build --quiet --release --manifest-path "$ROOT/scripts/bindgen/Cargo.toml" \
+        --target-dir "$ROOT/target/tools/bindgen"
 }
 
-# Builds the dashboard's WASM bundle into target/site/pkg. $1: debug, run (optimised without
-# LTO, what scripts/run serves; "quick") or release (fully optimised, for packages). Every
+# Builds the dashboard's WASM bundle into target/site/pkg. $1: debug (what scripts/run
+# serves and the tests use) or release (fully optimised, for packages and benchmarks). Every
 # bundle gets its brotli form (<file>.br), which the server sends to browsers that take it
 # (gzip it makes itself).
 build_frontend() {
@@ -45,18 +52,23 @@ build_frontend() {
     ensure_wasm_tools
     apt_install brotli
     say "building the dashboard's WASM bundle ($profile)"
-    if [ "$profile" = release ] || [ "$profile" = quick ]; then
-        dir="wasm-$profile"
-        quality=11
-        cargo build -p frontend --lib --target wasm32-unknown-unknown --target-dir target/wasm --profile "$dir"
-    else
-        cargo build -p frontend --lib --target wasm32-unknown-unknown --target-dir target/wasm
-        dir=debug
-    fi
+    case "$profile" in
+        release)
+            dir=wasm-release
+            quality=11
+            cargo build -p frontend --lib --target wasm32-unknown-unknown --target-dir target/wasm --profile wasm-release
+            ;;
+        debug)
+            dir=debug
+            cargo build -p frontend --lib --target wasm32-unknown-unknown --target-dir target/wasm
+            ;;
+        *)
+            say "build_frontend takes debug or release, not $profile"
+            return 1
+            ;;
+    esac
     mkdir -p target/site/pkg
-    wasm-bindgen --target web --no-typescript --remove-name-section --remove-producers-section \
-        --out-name frontend --out-dir target/site/pkg \
-        "target/wasm/wasm32-unknown-unknown/$dir/frontend.wasm"
+    "$BINDGEN" "target/wasm/wasm32-unknown-unknown/$dir/frontend.wasm" target/site/pkg
     # No wasm-opt: Debian's binaryen (108) breaks wasm-bindgen's externref table (the bundle
     # then fails in the browser with "WebAssembly.Table.set(): Argument 1 is invalid").
     local wasm=target/site/pkg/frontend_bg.wasm

@@ -1,6 +1,13 @@
 //! Vantage's pages and components, and the types shared by the UI, the REST API and the server.
 #![forbid(unsafe_code)]
 
+// Server and browser must render the same hydration markers, so both erase component types.
+#[cfg(not(erase_components))]
+compile_error!(
+    "build with `--cfg erase_components`: .cargo/config.toml sets it, and a RUSTFLAGS variable \
+     replaces that setting, so add the flag to RUSTFLAGS too"
+);
+
 pub mod alerts;
 #[cfg(feature = "ssr")]
 pub mod backend;
