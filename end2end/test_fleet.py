@@ -7,8 +7,12 @@ import tempfile
 
 from playwright.sync_api import expect
 
+from conftest import Server
 from test_agents import AGENT, sign_in
-from test_dashboard import shot, wait_for_hydration
+from test_dashboard import ADMIN, shot, wait_for_hydration
+
+BIN = os.environ.get("VANTAGE_BIN", "target/debug/vantage")
+LOADGEN = os.path.join(os.path.dirname(AGENT), "vantage-loadgen")
 
 
 def both_widths(page, name):
@@ -124,3 +128,65 @@ def test_overview_lists_sorts_filters_and_stays_live(server_mode, browser):
                 agent.kill()
     assert not errors, errors
     page.close()
+
+
+def test_a_large_fleet_draws_the_rows_in_view(browser):
+    """150 simulated agents: the overview draws the rows on screen, not all of them, and
+    scrolling, sorting and filtering reach any host, live."""
+    server = Server("--mode", "server")
+    page, loadgen = None, None
+    host = lambda name: page.get_by_role("link", name=name, exact=True)
+    try:
+        page = browser.new_page()
+        sign_in(page, server)
+        token = subprocess.run([BIN, "admin", "create-token", "--data-dir", server.data_dir,
+                                "--username", ADMIN, "--name", "loadgen"],
+                               check=True, capture_output=True, text=True).stdout.strip()
+        loadgen = subprocess.Popen(
+            [LOADGEN, "--server-url", server.url, "--agents", "150", "--duration", "180", "--interval", "2"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, VANTAGE_API_TOKEN=token))
+        # Sorted by name, the simulated hosts only: loadgen-0, loadgen-1, loadgen-10 … loadgen-99.
+        count = page.get_by_test_id("fleet-count")
+        for _ in range(60):
+            page.goto(server.url + "/?q=loadgen-")
+            if count.count() and count.inner_text() == "150 of 151 hosts":
+                break
+            page.wait_for_timeout(1000)
+        expect(count).to_have_text("150 of 151 hosts")
+        wait_for_hydration(page)
+        rows = page.locator("tr.fleet-row")
+        drawn = rows.count()
+        assert 20 <= drawn <= 60, f"{drawn} rows drawn of 150"
+        expect(host("loadgen-0")).to_be_visible()
+        # The page is as tall as every row: spacers stand for the rows not drawn.
+        height = page.evaluate("() => document.documentElement.scrollHeight")
+        assert height > 150 * 30, height
+
+        # Scrolled to the end: the last hosts by name are drawn, the first ones are not.
+        page.evaluate("() => window.scrollTo(0, document.documentElement.scrollHeight)")
+        expect(host("loadgen-99")).to_be_visible()
+        expect(host("loadgen-0")).to_have_count(0)
+        assert rows.count() <= 60, rows.count()
+        # A row drawn by scrolling is live too.
+        seen = page.locator("tr.fleet-row", has=host("loadgen-99")).get_by_test_id("last-seen")
+        first = seen.get_attribute("title")
+        expect(seen).not_to_have_attribute("title", first, timeout=15_000)
+        both_widths(page, "15-fleet-large")
+
+        # Back at the top; sorted the other way, the last host by name comes first.
+        page.evaluate("() => window.scrollTo(0, 0)")
+        expect(host("loadgen-0")).to_be_visible()
+        page.locator("th a[data-sort=host]").click()
+        expect(page).to_have_url(re.compile(r"dir=desc"))
+        expect(rows.first).to_contain_text("loadgen-99")
+        # A filter reaches a host that was not drawn.
+        page.get_by_label("Filter").fill("loadgen-1")
+        expect(count).to_have_text("61 of 151 hosts")
+        page.get_by_label("Filter").fill("loadgen-149")
+        expect(rows).to_have_count(1)
+    finally:
+        if loadgen and loadgen.poll() is None:
+            loadgen.kill()
+        if page:
+            page.close()
+        server.stop()

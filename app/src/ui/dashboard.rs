@@ -97,8 +97,8 @@ fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
         // host that had nothing stored when the page was rendered (a new agent) shows it.
         let first = StoredValue::new(true);
         super::live::on_event("host_sample", move |text| {
-            if let Ok(summary) = serde_json::from_str::<HostSummary>(&text)
-                && summary.agent_id == host.get_untracked()
+            if super::live::names_agent(&text, &host.get_untracked())
+                && let Ok(summary) = serde_json::from_str::<HostSummary>(&text)
             {
                 if let Some(f) = summary.latest.clone() {
                     samples.try_update(|all| {
@@ -119,7 +119,7 @@ fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
             containers_changed.try_update(|n| *n += 1);
         });
         super::live::on_event("agent_status", move |text| {
-            if text.contains(&host.get_untracked()) {
+            if super::live::names_agent(&text, &host.get_untracked()) {
                 status_changed.try_update(|n| *n += 1);
             }
         });

@@ -8,7 +8,6 @@ mod containers;
 mod dashboard;
 mod fleet;
 mod format;
-#[cfg(feature = "hydrate")]
 mod live;
 mod server_fns;
 mod settings;
