@@ -616,6 +616,13 @@ async fn host_rows_carry_the_last_hour_as_sparklines_from_the_rollups() {
     assert!(spark.cpu[..27].iter().all(Option::is_none), "{spark:?}");
     let memory = spark.memory.iter().flatten().copied().collect::<Vec<_>>();
     assert!(!memory.is_empty() && memory.iter().all(|m| *m > 0.0 && *m <= 100.0));
+    // To a tenth of a percent: a thousand hosts' page carries 60 of these each.
+    assert!(
+        memory
+            .iter()
+            .all(|m| m.to_string().split('.').nth(1).is_none_or(|d| d.len() <= 1)),
+        "{memory:?}"
+    );
     assert!(
         spark
             .cpu
@@ -627,4 +634,41 @@ async fn host_rows_carry_the_last_hour_as_sparklines_from_the_rollups() {
     assert!(row.load1.is_some() && row.cores.unwrap_or(0) >= 1 && row.uptime_s.is_some());
     assert_eq!(row.status, app::AgentStatus::Active);
     assert!(row.agent_version.is_none() && row.last_seen_ms.is_some());
+}
+
+#[tokio::test]
+async fn a_page_carries_each_resource_once_and_no_failed_copy() {
+    let server = Server::start();
+    let (http, _) = signed_in(&server).await;
+    for page in ["/", "/hosts/local", "/agents", "/containers"] {
+        let html = http
+            .get(server.path(page))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        // Each resource's data once: a page whose components are built again on a suspense's
+        // passes carried two or three copies (and a failed one could be hydrated instead).
+        // (Short ones such as an empty list may well be two resources' own.)
+        let data: Vec<&str> = html
+            .split("__RESOLVED_RESOURCES[")
+            .skip(1)
+            .filter_map(|rest| rest.split("\";").next())
+            .collect();
+        assert!(!data.is_empty(), "{page}: no resource data");
+        let long: Vec<&str> = data
+            .iter()
+            .filter_map(|d| d.split_once("] = \"").map(|(_, v)| v))
+            .filter(|v| v.len() > 40)
+            .collect();
+        let unique: std::collections::BTreeSet<&str> = long.iter().copied().collect();
+        assert_eq!(long.len(), unique.len(), "{page}: a resource's data twice");
+        assert!(!html.contains(r#"{\"Err\""#), "{page}: a resource failed");
+        if page == "/hosts/local" {
+            let summaries = html.matches(r#"\"agent_id\":\"local\",\"label\""#).count();
+            assert_eq!(summaries, 1, "the host's summary, once");
+        }
+    }
 }

@@ -13,7 +13,7 @@ use crate::{
 
 #[component]
 pub fn AgentsPage() -> impl IntoView {
-    view! { <RequireUser signed_in=|_| view! { <Agents/> }/> }
+    view! { <RequireUser signed_in=|| view! { <Agents/> }/> }
 }
 
 #[component]

@@ -65,7 +65,7 @@ fn error_line(e: crate::ApiError) -> impl IntoView {
 /// `/alerts`.
 #[component]
 pub fn AlertsPage() -> impl IntoView {
-    view! { <RequireUser signed_in=|_| view! { <Alerts/> }/> }
+    view! { <RequireUser signed_in=|| view! { <Alerts/> }/> }
 }
 
 #[component]
@@ -216,7 +216,7 @@ fn Timeline(id: i64) -> impl IntoView {
 /// `/alerts/rules`.
 #[component]
 pub fn RulesPage() -> impl IntoView {
-    view! { <RequireUser signed_in=|_| view! { <Rules/> }/> }
+    view! { <RequireUser signed_in=|| view! { <Rules/> }/> }
 }
 
 /// The rule editor's fields, as typed.
@@ -668,7 +668,7 @@ fn Rules() -> impl IntoView {
 /// `/alerts/channels`.
 #[component]
 pub fn ChannelsPage() -> impl IntoView {
-    view! { <RequireUser signed_in=|_| view! { <Channels/> }/> }
+    view! { <RequireUser signed_in=|| view! { <Channels/> }/> }
 }
 
 /// The settings each kind takes: (key, label, secret).
@@ -937,7 +937,7 @@ fn Channels() -> impl IntoView {
 /// `/alerts/silences`.
 #[component]
 pub fn SilencesPage() -> impl IntoView {
-    view! { <RequireUser signed_in=|_| view! { <Silences/> }/> }
+    view! { <RequireUser signed_in=|| view! { <Silences/> }/> }
 }
 
 const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];

@@ -11,7 +11,7 @@ const SOON_DAYS: i64 = 14;
 /// `/certificates`.
 #[component]
 pub fn CertificatesPage() -> impl IntoView {
-    view! { <RequireUser signed_in=|_| view! { <Certificates/> }/> }
+    view! { <RequireUser signed_in=|| view! { <Certificates/> }/> }
 }
 
 #[component]

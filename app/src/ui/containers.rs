@@ -182,7 +182,7 @@ pub fn order(list: &[ContainerInfo], view: &View) -> Vec<ContainerInfo> {
 /// `/containers`.
 #[component]
 pub fn ContainersPage() -> impl IntoView {
-    view! { <RequireUser signed_in=|_| view! { <Containers/> }/> }
+    view! { <RequireUser signed_in=|| view! { <Containers/> }/> }
 }
 
 #[component]

@@ -19,7 +19,7 @@ pub fn HostPage() -> impl IntoView {
             .with(|p| p.get("id"))
             .unwrap_or_else(|| LOCAL_AGENT_ID.to_owned())
     });
-    view! { <RequireUser signed_in=move |_| view! { <Dashboard host/> }/> }
+    view! { <RequireUser signed_in=move || view! { <Dashboard host/> }/> }
 }
 
 /// The live figures, history and containers of one host.

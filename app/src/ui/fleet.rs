@@ -394,7 +394,7 @@ impl Row {
 /// (`/hosts/local`).
 #[component]
 pub fn HomePage() -> impl IntoView {
-    view! { <super::RequireUser signed_in=|_| view! { <Home/> }/> }
+    view! { <super::RequireUser signed_in=|| view! { <Home/> }/> }
 }
 
 #[component]

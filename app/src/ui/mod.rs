@@ -17,7 +17,7 @@ use leptos::hydration::{AutoReload, HydrationScripts};
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::components::{A, Redirect, Route, Router, Routes};
-use leptos_router::{SsrMode, path};
+use leptos_router::path;
 
 pub use server_fns::*;
 
@@ -51,18 +51,18 @@ pub fn App() -> impl IntoView {
         <Title text="Vantage"/>
         <Router>
             <Routes fallback=|| view! { <main class="narrow"><h1>"Page not found"</h1><p><a href="/">"Back to the dashboard"</a></p></main> }>
-                <Route path=path!("/") view=fleet::HomePage ssr=SsrMode::Async/>
-                <Route path=path!("/hosts/:id") view=dashboard::HostPage ssr=SsrMode::Async/>
-                <Route path=path!("/containers") view=containers::ContainersPage ssr=SsrMode::Async/>
-                <Route path=path!("/certificates") view=certificates::CertificatesPage ssr=SsrMode::Async/>
-                <Route path=path!("/login") view=auth_pages::LoginPage ssr=SsrMode::Async/>
-                <Route path=path!("/setup") view=auth_pages::SetupPage ssr=SsrMode::Async/>
-                <Route path=path!("/agents") view=agents::AgentsPage ssr=SsrMode::Async/>
-                <Route path=path!("/settings") view=settings::SettingsPage ssr=SsrMode::Async/>
-                <Route path=path!("/alerts") view=alerts::AlertsPage ssr=SsrMode::Async/>
-                <Route path=path!("/alerts/rules") view=alerts::RulesPage ssr=SsrMode::Async/>
-                <Route path=path!("/alerts/channels") view=alerts::ChannelsPage ssr=SsrMode::Async/>
-                <Route path=path!("/alerts/silences") view=alerts::SilencesPage ssr=SsrMode::Async/>
+                <Route path=path!("/") view=fleet::HomePage/>
+                <Route path=path!("/hosts/:id") view=dashboard::HostPage/>
+                <Route path=path!("/containers") view=containers::ContainersPage/>
+                <Route path=path!("/certificates") view=certificates::CertificatesPage/>
+                <Route path=path!("/login") view=auth_pages::LoginPage/>
+                <Route path=path!("/setup") view=auth_pages::SetupPage/>
+                <Route path=path!("/agents") view=agents::AgentsPage/>
+                <Route path=path!("/settings") view=settings::SettingsPage/>
+                <Route path=path!("/alerts") view=alerts::AlertsPage/>
+                <Route path=path!("/alerts/rules") view=alerts::RulesPage/>
+                <Route path=path!("/alerts/channels") view=alerts::ChannelsPage/>
+                <Route path=path!("/alerts/silences") view=alerts::SilencesPage/>
             </Routes>
         </Router>
     }
@@ -73,31 +73,37 @@ pub fn App() -> impl IntoView {
 #[component]
 fn RequireUser<F, V>(signed_in: F) -> impl IntoView
 where
-    F: Fn(crate::Me) -> V + Send + Sync + Clone + 'static,
+    F: FnOnce() -> V + 'static,
     V: IntoView + 'static,
 {
     let viewer = Resource::new(|| (), |_| get_viewer());
+    // The page is built once, here, and reads its own resources in its own suspense: built
+    // inside the suspense below, it was built again on each pass the suspense makes over its
+    // children on the server, every resource read and sent two or three times, and a copy
+    // that failed could leave the browser hydrating another copy's data (a hydration panic).
+    // The server sends a visitor who is not signed in to the sign-in page before any page
+    // renders (`http::ui::signed_in_pages`); this check is for navigation in the browser.
+    let page = signed_in();
     view! {
-        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || {
-                let signed_in = signed_in.clone();
-                Suspend::new(async move {
-                    match viewer.await {
-                        Ok(Viewer { needs_setup: true, .. }) => view! { <Redirect path="/setup"/> }.into_any(),
-                        Ok(Viewer { user: Some(me), .. }) => view! { <Frame me=me.clone()>{signed_in(me)}</Frame> }.into_any(),
-                        Ok(Viewer { user: None, .. }) => view! { <Redirect path="/login"/> }.into_any(),
-                        Err(e) => view! { <main class="narrow"><p class="error">{e.message()}</p></main> }.into_any(),
-                    }
-                })
-            }}
+        <Suspense>
+            {move || viewer.get().map(|viewer| match viewer {
+                Ok(Viewer { needs_setup: true, .. }) => view! { <Redirect path="/setup"/> }.into_any(),
+                Ok(Viewer { user: None, .. }) => view! { <Redirect path="/login"/> }.into_any(),
+                Ok(Viewer { user: Some(_), .. }) => {
+                    mark_hydrated();
+                    ().into_any()
+                }
+                Err(e) => view! { <p class="error">{e.message()}</p> }.into_any(),
+            })}
         </Suspense>
+        <Frame viewer>{page}</Frame>
     }
 }
 
 /// Marks the page as interactive once the calling component has hydrated, for people
-/// debugging and for the browser tests. Called inside the pages' suspended content (the
-/// frame of a signed-in page, the sign-in and setup forms), not by the app around them:
-/// that hydrates before the content its suspense waits for.
+/// debugging and for the browser tests. Called inside suspended content (once a signed-in
+/// page's viewer is known, the sign-in and setup forms), not by the app around them: that
+/// hydrates before the content its suspense waits for.
 fn mark_hydrated() {
     #[cfg(feature = "hydrate")]
     Effect::new(|_| {
@@ -109,9 +115,15 @@ fn mark_hydrated() {
 
 /// Header with navigation and sign-out around a signed-in page.
 #[component]
-fn Frame(me: crate::Me, children: Children) -> impl IntoView {
+fn Frame(viewer: Resource<Result<Viewer, crate::ApiError>>, children: Children) -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
-    mark_hydrated();
+    let username = move || {
+        viewer
+            .get()
+            .and_then(Result::ok)
+            .and_then(|v| v.user)
+            .map(|me| me.username)
+    };
     view! {
         <header class="topbar">
             <a class="brand" href="/">"Vantage"</a>
@@ -124,7 +136,7 @@ fn Frame(me: crate::Me, children: Children) -> impl IntoView {
                 <A href="/settings">"Settings"</A>
             </nav>
             <ActionForm action=logout>
-                <span class="muted user">{me.username}</span>
+                <span class="muted user"><Suspense>{username}</Suspense></span>
                 <button type="submit" class="link">"Sign out"</button>
             </ActionForm>
         </header>

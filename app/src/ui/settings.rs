@@ -6,7 +6,7 @@ use super::server_fns::*;
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
-    view! { <RequireUser signed_in=|_| view! { <Tokens/> }/> }
+    view! { <RequireUser signed_in=|| view! { <Tokens/> }/> }
 }
 
 #[component]

@@ -58,10 +58,51 @@ pub fn router(state: &AppState) -> Router<AppState> {
             },
             move || shell(options.clone()),
         )
+        // Only the pages (and the server functions registered with them), not the assets.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            signed_in_pages,
+        ))
         .route("/pkg/{file}", get(pkg))
         .route("/style.css", get(style))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(same_origin_for_forms))
+}
+
+/// Sends a browser that may not see a page where it should go before anything renders: to
+/// the setup page until the first admin exists, then to the sign-in page while it has no
+/// session (and from the setup page, which has done its work). Pages stream as their data
+/// arrive, so a redirect from inside a page would come after its status was sent; the pages
+/// keep theirs (`RequireUser`) for navigation in the browser.
+async fn signed_in_pages(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    if request.method() != axum::http::Method::GET || path.starts_with("/_sf/") {
+        return next.run(request).await;
+    }
+    let backend: &dyn Backend = state.vantage.as_ref();
+    let target = match backend.needs_setup().await {
+        Ok(true) => (path != "/setup").then_some("/setup"),
+        Ok(false) if path == "/setup" => Some("/login"),
+        Ok(false) if path == "/login" => None,
+        Ok(false) => match app::backend::session_cookie(request.headers()) {
+            Some(token) => match backend.session_user(&token).await {
+                Ok(Some(_)) => None,
+                Ok(None) => Some("/login"),
+                // The page shows the store's error in the API's words.
+                Err(_) => None,
+            },
+            None => Some("/login"),
+        },
+        Err(_) => None,
+    };
+    match target {
+        Some(to) => (StatusCode::FOUND, [(header::LOCATION, to)]).into_response(),
+        None => next.run(request).await,
+    }
 }
 
 /// The dashboard's WASM bundle: the one built into the binary, or the files of `--site-dir`.

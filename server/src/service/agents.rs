@@ -467,14 +467,21 @@ impl Vantage {
                         continue;
                     };
                     if i < Sparklines::BUCKETS {
-                        spark.cpu[i] = values.first().copied();
-                        spark.memory[i] = values.get(1).copied();
+                        spark.cpu[i] = values.first().copied().map(tenth);
+                        spark.memory[i] = values.get(1).copied().map(tenth);
                     }
                 }
                 (host, spark)
             })
             .collect())
     }
+}
+
+/// A share to a tenth of a percent: all a 16-pixel line can show, and the overview's page
+/// carries 60 of these per host (rollup means have all their digits: 41.7 is 4 bytes of JSON,
+/// 41.733333333333334 is 18).
+fn tenth(pct: f64) -> f64 {
+    (pct * 10.0).round() / 10.0
 }
 
 fn empty_sparklines() -> Sparklines {
