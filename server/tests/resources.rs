@@ -641,14 +641,7 @@ async fn a_page_carries_each_resource_once_and_no_failed_copy() {
     let server = Server::start();
     let (http, _) = signed_in(&server).await;
     for page in ["/", "/hosts/local", "/agents", "/containers"] {
-        let html = http
-            .get(server.path(page))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let html = get_text(&http, server.path(page)).await;
         // Each resource's data once: a page whose components are built again on a suspense's
         // passes carried two or three copies (and a failed one could be hydrated instead).
         // (Short ones such as an empty list may well be two resources' own.)

@@ -385,6 +385,11 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, ur
     http.get(url).send().await.unwrap().json().await.unwrap()
 }
 
+/// GET `url` and its body as text (panics on a transport error).
+pub async fn get_text(http: &reqwest::Client, url: String) -> String {
+    http.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// PATCH `body` as JSON to `url` with the session's CSRF token; the raw answer.
 pub async fn patch_json(
     http: &reqwest::Client,
