@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
+apt_install chromium
 ensure_test_venv
 build_frontend release
 cargo build --release -p server -p agent --bins >&2

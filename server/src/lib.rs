@@ -229,7 +229,7 @@ pub async fn run(
         .site_pkg_dir("pkg")
         .build();
     let state = http::AppState {
-        vantage,
+        vantage: vantage.clone(),
         dashboard: Arc::new(dashboard),
         http_metrics: Default::default(),
         config: config.clone(),
@@ -249,6 +249,13 @@ pub async fn run(
         .is_err()
     {
         tracing::warn!("workers did not stop within 10 s");
+    }
+    // The streams have ended; their last timeline writes go in before the store closes.
+    if !vantage
+        .finish_background_writes(Duration::from_secs(5))
+        .await
+    {
+        tracing::warn!("timeline writes did not finish within 5 s");
     }
     store.close().await;
     tracing::info!("stopped");

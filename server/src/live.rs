@@ -51,8 +51,11 @@ impl LiveEvent {
             LiveEvent::AgentStatus {
                 agent_id,
                 connection_state,
-            } => serde_json::json!({ "agent_id": agent_id, "connection_state": connection_state })
-                .to_string(),
+            } => serde_json::to_string(&AgentStatusData {
+                agent_id,
+                connection_state: *connection_state,
+            })
+            .unwrap_or_default(),
             LiveEvent::ContainerEvent {
                 agent_id,
                 container_id,
@@ -60,13 +63,35 @@ impl LiveEvent {
                 action,
                 detail,
                 time_ms,
-            } => serde_json::json!({
-                "agent_id": agent_id, "container_id": container_id, "name": name, "action": action,
-                "detail": detail, "time": app::rfc3339_from_millis(*time_ms),
+            } => serde_json::to_string(&ContainerEventData {
+                agent_id,
+                container_id,
+                name,
+                action,
+                detail,
+                time: app::rfc3339_from_millis(*time_ms),
             })
-            .to_string(),
+            .unwrap_or_default(),
         }
     }
+}
+
+// The data of the events about one agent name it first (fields serialise in declaration
+// order), so a page that follows one host can skip the others' unparsed.
+#[derive(serde::Serialize)]
+struct AgentStatusData<'a> {
+    agent_id: &'a str,
+    connection_state: ConnectionState,
+}
+
+#[derive(serde::Serialize)]
+struct ContainerEventData<'a> {
+    agent_id: &'a str,
+    container_id: &'a str,
+    name: &'a str,
+    action: &'a str,
+    detail: &'a str,
+    time: String,
 }
 
 /// Where the local collection loop stands.
@@ -425,6 +450,44 @@ mod tests {
             total_bytes: total,
             used_bytes: used,
             available_bytes: available,
+        }
+    }
+
+    /// The host page skips other hosts' events by their first field (`live::names_agent` in
+    /// the app): every event about one agent must start with its id.
+    #[test]
+    fn every_event_about_an_agent_names_it_first() {
+        let events = [
+            LiveEvent::AgentStatus {
+                agent_id: "a1".into(),
+                connection_state: ConnectionState::Connected,
+            },
+            LiveEvent::ContainerEvent {
+                agent_id: "a1".into(),
+                container_id: "c0ffee".into(),
+                name: "web".into(),
+                action: "die".into(),
+                detail: "exit code 137".into(),
+                time_ms: 1_700_000_000_000,
+            },
+            LiveEvent::HostSample(Box::new(HostSummary {
+                agent_id: "a1".into(),
+                label: "web".into(),
+                hostname: "web".into(),
+                connection_state: ConnectionState::Connected,
+                running_containers: 0,
+                latest: None,
+            })),
+        ];
+        for event in events {
+            let json = event.json();
+            assert!(
+                json.starts_with(r#"{"agent_id":"a1","#),
+                "{}: {json}",
+                event.name()
+            );
+            let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(parsed["agent_id"], "a1");
         }
     }
 

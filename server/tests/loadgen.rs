@@ -3,6 +3,7 @@
 mod common;
 
 use std::process::Command;
+use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
@@ -23,9 +24,8 @@ fn loadgen(server: &Server, token: &str, args: &[&str]) -> Value {
         .expect("the last line is JSON")
 }
 
-#[tokio::test]
-async fn live_and_past_modes_report_what_the_server_committed() {
-    let server = Server::start_with(&["--mode", "server"], None);
+/// A user `ops` and an API token of theirs, made with the admin commands.
+fn api_token(server: &Server) -> String {
     let out = server.admin(
         &[
             "admin",
@@ -37,23 +37,25 @@ async fn live_and_past_modes_report_what_the_server_committed() {
         Some("a long password\n"),
     );
     assert!(out.status.success());
-    let token = String::from_utf8(
-        server
-            .admin(
-                &[
-                    "admin",
-                    "create-token",
-                    "--username",
-                    "ops",
-                    "--name",
-                    "load",
-                ],
-                None,
-            )
-            .stdout,
-    )
-    .unwrap();
-    let token = token.trim();
+    let out = server.admin(
+        &[
+            "admin",
+            "create-token",
+            "--username",
+            "ops",
+            "--name",
+            "load",
+        ],
+        None,
+    );
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn live_and_past_modes_report_what_the_server_committed() {
+    let server = Server::start_with(&["--mode", "server"], None);
+    let token = &api_token(&server);
 
     let live = loadgen(
         &server,
@@ -117,4 +119,87 @@ async fn live_and_past_modes_report_what_the_server_committed() {
     let past = loadgen(&server, token, &["--agents", "3", "--past", "1h"]);
     assert_eq!(past["events_committed"], 3 * 360, "{past}");
     assert!(past["bytes_per_stored_sample"].as_f64().unwrap() > 0.0);
+}
+
+/// A server stopped while agents stream: each agent's disconnect is on its timeline when the
+/// server comes back (the writes run behind the streams and were cut off by the closing store).
+#[tokio::test]
+async fn a_shutdown_puts_every_streaming_agents_disconnect_on_its_timeline() {
+    const AGENTS: usize = 40;
+    let mut server = Server::start_with(&["--mode", "server"], None);
+    let token = api_token(&server);
+    let mut load = Command::new(loadgen_binary())
+        .args(["--server-url", &server.url, "--api-token", &token])
+        .args([
+            "--agents",
+            &AGENTS.to_string(),
+            "--duration",
+            "120",
+            "--interval",
+            "1",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let hosts = |server: &Server| {
+        let (http, url, token) = (
+            http.clone(),
+            server.path("/api/v1/resources/hosts"),
+            token.clone(),
+        );
+        async move {
+            let hosts: Value = http
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            Some(
+                hosts
+                    .as_array()?
+                    .iter()
+                    .filter(|h| {
+                        h["label"]
+                            .as_str()
+                            .is_some_and(|l| l.starts_with("loadgen-"))
+                    })
+                    .map(|h| {
+                        (
+                            h["id"].as_str().unwrap().to_owned(),
+                            h["cpu_pct"].is_number(),
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    let live = eventually(Duration::from_secs(60), "every agent streaming", || async {
+        let hosts = hosts(&server).await?;
+        (hosts.iter().filter(|(_, live)| *live).count() == AGENTS).then_some(hosts)
+    })
+    .await;
+    assert!(server.terminate(Duration::from_secs(30)).success());
+    let _ = load.kill();
+    let _ = load.wait();
+
+    let data_dir = std::mem::replace(&mut server.data_dir, tempfile::tempdir().unwrap());
+    let server = Server::start_in(data_dir, &["--mode", "server"], None);
+    for (id, _) in live {
+        let events: Value = http
+            .get(server.path(&format!("/api/v1/agents/{id}/events")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let newest = &events.as_array().expect("a list of events")[0];
+        assert_eq!(newest["kind"], "disconnected", "agent {id}: {events}");
+    }
 }

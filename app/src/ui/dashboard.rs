@@ -115,8 +115,10 @@ fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
                 }
             }
         });
-        super::live::on_event("container_event", move |_| {
-            containers_changed.try_update(|n| *n += 1);
+        super::live::on_event("container_event", move |text| {
+            if super::live::names_agent(&text, &host.get_untracked()) {
+                containers_changed.try_update(|n| *n += 1);
+            }
         });
         super::live::on_event("agent_status", move |text| {
             if super::live::names_agent(&text, &host.get_untracked()) {

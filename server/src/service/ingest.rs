@@ -301,7 +301,7 @@ impl Vantage {
         let store = self.store.clone();
         let agent_id = agent_id.to_owned();
         let at = proto::clock::now_ms();
-        tokio::spawn(async move {
+        self.background.spawn(async move {
             if let Err(e) = store.record_connection(&agent_id, at, connected, why).await {
                 tracing::warn!(%agent_id, error = %e, "cannot add a connection to the timeline");
             }

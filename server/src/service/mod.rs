@@ -67,6 +67,9 @@ pub struct Vantage {
     alerting: std::sync::OnceLock<Arc<crate::alerts::Alerting>>,
     /// This service, for the tasks it starts (the notification queues).
     me: std::sync::OnceLock<std::sync::Weak<Vantage>>,
+    /// Writes that run behind a call (an agent's connects and disconnects on its timeline),
+    /// waited for before the store closes.
+    background: tokio_util::task::TaskTracker,
 }
 
 /// An open live event stream: hold `subscription` as long as the stream runs.
@@ -128,7 +131,17 @@ impl Vantage {
             subscriptions: Default::default(),
             alerting: Default::default(),
             me: Default::default(),
+            background: Default::default(),
         }
+    }
+
+    /// Waits, at most `within`, for the writes still running behind calls: at shutdown,
+    /// after the streams have ended and before the store closes. True when all finished.
+    pub async fn finish_background_writes(&self, within: Duration) -> bool {
+        self.background.close();
+        tokio::time::timeout(within, self.background.wait())
+            .await
+            .is_ok()
     }
 
     /// The service shared, knowing itself (so it can start tasks that outlive a call).
