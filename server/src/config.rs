@@ -115,7 +115,8 @@ pub struct Config {
     #[arg(long, env = "VANTAGE_AGENT_DOWNLOADS", global = true)]
     pub agent_downloads: Option<PathBuf>,
 
-    /// Serve the dashboard's WASM bundle from `DIR/pkg` (`frontend.js`, `frontend_bg.wasm`)
+    /// Serve the dashboard's WASM bundle from `DIR/pkg` (every file there: `frontend.js`,
+    /// `frontend_bg.wasm`, the chunks and their loader and manifest, with their `.br` forms)
     /// instead of the one built into the binary. `scripts/run` passes `target/site`, so the
     /// bundle and the server build side by side and neither waits for the other.
     #[arg(long, value_name = "DIR", global = true)]

@@ -225,8 +225,8 @@ pub async fn run(
     let dashboard = http::Dashboard::load(config.site_dir.as_deref())?;
     // Pages load the bundle by a name that carries its digest, so browsers may keep it.
     let leptos = leptos::config::LeptosOptions::builder()
-        .output_name(dashboard.output_name())
-        .site_pkg_dir("pkg")
+        .output_name("frontend")
+        .site_pkg_dir(dashboard.pkg_dir())
         .build();
     let state = http::AppState {
         vantage: vantage.clone(),

@@ -453,6 +453,10 @@ async fn boot_errors_are_one_clear_line() {
         ),
         (vec!["--collect-interval", "soon"], "not a duration"),
         (vec!["--http-listen", "nonsense"], "invalid value"),
+        (
+            vec!["--site-dir", "/nonexistent"],
+            "cannot read the dashboard bundle in /nonexistent/pkg",
+        ),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let out = std::process::Command::new(binary())
@@ -520,7 +524,7 @@ async fn the_dashboard_bundle_is_served_compressed_and_revalidated() {
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["cache-control"], "no-cache");
 
-    // Pages load the bundle by names that carry its digest: those are kept for a year.
+    // Pages load the bundle from a directory named by its digest: kept for a year.
     let page = http
         .get(server.path("/login"))
         .send()
@@ -529,14 +533,17 @@ async fn the_dashboard_bundle_is_served_compressed_and_revalidated() {
         .text()
         .await
         .unwrap();
-    let at = page
-        .find("/pkg/frontend-")
-        .expect("the page names the bundle")
-        + 5;
-    let name = &page[at..at + "frontend-".len() + 16];
-    assert!(page.contains(&format!("/pkg/{name}_bg.wasm")), "{page}");
+    let at = page.find("/pkg/").expect("the page names the bundle") + "/pkg/".len();
+    let digest = &page[at..at + 16];
+    assert!(
+        digest.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{digest}: {page}"
+    );
+    let dir = format!("/pkg/{digest}");
+    assert!(page.contains(&format!("{dir}/frontend.js")), "{page}");
+    assert!(page.contains(&format!("{dir}/frontend_bg.wasm")), "{page}");
     let res = http
-        .get(server.path(&format!("/pkg/{name}_bg.wasm")))
+        .get(server.path(&format!("{dir}/frontend_bg.wasm")))
         .header("accept-encoding", "gzip, br")
         .send()
         .await
@@ -565,14 +572,63 @@ async fn the_dashboard_bundle_is_served_compressed_and_revalidated() {
         }
     }
     let gzip_only = http
-        .get(server.path(&format!("/pkg/{name}.js")))
+        .get(server.path(&format!("{dir}/frontend.js")))
         .header("accept-encoding", "gzip, br;q=0")
         .send()
         .await
         .unwrap();
     assert_eq!(gzip_only.headers()["content-encoding"], "gzip");
+
+    // The pages outside the main module come in chunks, each listed by the manifest beside
+    // the bundle and served from the same directory.
+    let manifest: Value = get_json(
+        &http,
+        server.path(&format!("{dir}/__wasm_split_manifest.json")),
+    )
+    .await;
+    let points = manifest.as_object().expect("split points");
+    assert!(
+        points.keys().any(|k| k.starts_with("host_page_"))
+            && points.keys().any(|k| k.starts_with("secondary_page_")),
+        "{manifest}"
+    );
+    for chunk in points.values().flat_map(|c| c.as_array().unwrap()) {
+        let res = http
+            .get(server.path(&format!("{dir}/{}.wasm", chunk.as_str().unwrap())))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{chunk}");
+        assert_eq!(res.headers()["content-type"], "application/wasm");
+        assert_eq!(&res.bytes().await.unwrap()[..4], b"\0asm", "{chunk}");
+    }
+    // A host's page asks for its chunks early; the sign-in page needs none.
+    assert!(!page.contains("split_host_page_"), "{page}");
+    let (signed_in, _) = signed_in(&server).await;
+    let host_page = get_text(&signed_in, server.path("/hosts/local")).await;
+    let preloads: Vec<&str> = host_page
+        .split("<link ")
+        .skip(1)
+        .filter_map(|l| l.split_once('>').map(|(attrs, _)| attrs))
+        .filter(|attrs| attrs.contains("rel=\"preload\""))
+        .collect();
+    for chunk in points
+        .iter()
+        .find(|(k, _)| k.starts_with("host_page_"))
+        .map(|(_, c)| c.as_array().unwrap().clone())
+        .unwrap()
+    {
+        let href = format!("{dir}/{}.wasm", chunk.as_str().unwrap());
+        assert!(
+            preloads
+                .iter()
+                .any(|l| l.contains(&format!("href=\"{href}\""))),
+            "{href} is not preloaded: {preloads:?}"
+        );
+    }
+
     assert_eq!(
-        http.get(server.path("/pkg/frontend-0000000000000000.js"))
+        http.get(server.path("/pkg/0000000000000000/frontend.js"))
             .send()
             .await
             .unwrap()
@@ -580,14 +636,17 @@ async fn the_dashboard_bundle_is_served_compressed_and_revalidated() {
         404,
         "another digest is not this bundle"
     );
-    assert_eq!(
-        http.get(server.path("/pkg/other.js"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    for missing in ["/pkg/other.js", &format!("{dir}/other.js")] {
+        assert_eq!(
+            http.get(server.path(missing))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            404,
+            "{missing}"
+        );
+    }
     let css = http.get(server.path("/style.css")).send().await.unwrap();
     assert!(
         css.headers()["content-type"]

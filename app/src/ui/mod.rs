@@ -16,8 +16,8 @@ mod table;
 use leptos::hydration::{AutoReload, HydrationScripts};
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};
-use leptos_router::components::{A, Redirect, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::components::{A, FlatRoutes, Redirect, Route, Router};
+use leptos_router::{Lazy, path};
 
 pub use server_fns::*;
 
@@ -42,30 +42,96 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The routes of the dashboard. Pages wait for their data on the server (async SSR) so that
-/// redirects to setup or login are real HTTP redirects.
+/// The routes of the dashboard. The fleet overview and signing in are in the bundle's main
+/// module; a host's page is a chunk of its own (`host_page`) and the other pages share one
+/// (`secondary_page`), each loaded the first time one of its pages is shown. The server
+/// renders every page whole; pages stream their data out of order as it is read.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
         <Title text="Vantage"/>
         <Router>
-            <Routes fallback=|| view! { <main class="narrow"><h1>"Page not found"</h1><p><a href="/">"Back to the dashboard"</a></p></main> }>
+            <FlatRoutes fallback=|| view! { <main class="narrow"><h1>"Page not found"</h1><p><a href="/">"Back to the dashboard"</a></p></main> }>
                 <Route path=path!("/") view=fleet::HomePage/>
-                <Route path=path!("/hosts/:id") view=dashboard::HostPage/>
-                <Route path=path!("/containers") view=containers::ContainersPage/>
-                <Route path=path!("/certificates") view=certificates::CertificatesPage/>
+                <Route path=path!("/hosts/:id") view={Lazy::<HostRoute>::new()}/>
                 <Route path=path!("/login") view=auth_pages::LoginPage/>
                 <Route path=path!("/setup") view=auth_pages::SetupPage/>
-                <Route path=path!("/agents") view=agents::AgentsPage/>
-                <Route path=path!("/settings") view=settings::SettingsPage/>
-                <Route path=path!("/alerts") view=alerts::AlertsPage/>
-                <Route path=path!("/alerts/rules") view=alerts::RulesPage/>
-                <Route path=path!("/alerts/channels") view=alerts::ChannelsPage/>
-                <Route path=path!("/alerts/silences") view=alerts::SilencesPage/>
-            </Routes>
+                <Route path=path!("/containers") view={Lazy::<ContainersRoute>::new()}/>
+                <Route path=path!("/certificates") view={Lazy::<CertificatesRoute>::new()}/>
+                <Route path=path!("/agents") view={Lazy::<AgentsRoute>::new()}/>
+                <Route path=path!("/settings") view={Lazy::<SettingsRoute>::new()}/>
+                <Route path=path!("/alerts") view={Lazy::<AlertsRoute>::new()}/>
+                <Route path=path!("/alerts/rules") view={Lazy::<RulesRoute>::new()}/>
+                <Route path=path!("/alerts/channels") view={Lazy::<ChannelsRoute>::new()}/>
+                <Route path=path!("/alerts/silences") view={Lazy::<SilencesRoute>::new()}/>
+            </FlatRoutes>
         </Router>
     }
+}
+
+/// The pages outside the bundle's main module.
+#[derive(Debug, Clone, Copy)]
+enum Secondary {
+    Containers,
+    Certificates,
+    Agents,
+    Settings,
+    Alerts,
+    Rules,
+    Channels,
+    Silences,
+}
+
+/// A split point of the bundle: what only a host's page uses is in its chunk.
+#[leptos::lazy]
+fn host_page() -> AnyView {
+    dashboard::HostPage().into_any()
+}
+
+/// A split point of the bundle: what only these pages use is in their chunk.
+#[leptos::lazy]
+fn secondary_page(page: Secondary) -> AnyView {
+    match page {
+        Secondary::Containers => containers::ContainersPage().into_any(),
+        Secondary::Certificates => certificates::CertificatesPage().into_any(),
+        Secondary::Agents => agents::AgentsPage().into_any(),
+        Secondary::Settings => settings::SettingsPage().into_any(),
+        Secondary::Alerts => alerts::AlertsPage().into_any(),
+        Secondary::Rules => alerts::RulesPage().into_any(),
+        Secondary::Channels => alerts::ChannelsPage().into_any(),
+        Secondary::Silences => alerts::SilencesPage().into_any(),
+    }
+}
+
+/// Routes to the pages outside the main module: the router waits for their chunk (and, in
+/// the browser, hydration does too) before it shows one.
+macro_rules! lazy_routes {
+    ($($route:ident => $page:expr),* $(,)?) => {$(
+        struct $route;
+
+        impl leptos_router::LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            async fn view(_this: Self) -> AnyView {
+                $page.await
+            }
+        }
+    )*};
+}
+
+lazy_routes! {
+    HostRoute => host_page(),
+    ContainersRoute => secondary_page(Secondary::Containers),
+    CertificatesRoute => secondary_page(Secondary::Certificates),
+    AgentsRoute => secondary_page(Secondary::Agents),
+    SettingsRoute => secondary_page(Secondary::Settings),
+    AlertsRoute => secondary_page(Secondary::Alerts),
+    RulesRoute => secondary_page(Secondary::Rules),
+    ChannelsRoute => secondary_page(Secondary::Channels),
+    SilencesRoute => secondary_page(Secondary::Silences),
 }
 
 /// Renders `signed_in` with the viewer when someone is signed in; otherwise redirects to

@@ -1,4 +1,5 @@
 //! The dashboard: server-rendered Leptos pages, their server functions, and the static assets.
+use std::collections::BTreeMap;
 use std::path::Path as FilePath;
 use std::sync::{Arc, OnceLock};
 
@@ -20,12 +21,11 @@ use super::AppState;
 use super::extract::same_origin_for_forms;
 
 mod assets {
-    /// The bundle built into the binary, each file with its brotli form when one was made.
-    pub struct Files {
-        pub js: &'static [u8],
-        pub wasm: &'static [u8],
-        pub js_br: Option<&'static [u8]>,
-        pub wasm_br: Option<&'static [u8]>,
+    /// A file of the bundle built into the binary, with its brotli form when one was made.
+    pub struct File {
+        pub name: &'static str,
+        pub bytes: &'static [u8],
+        pub brotli: Option<&'static [u8]>,
     }
 
     include!(concat!(env!("OUT_DIR"), "/frontend_assets.rs"));
@@ -37,6 +37,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let backend: Arc<dyn Backend> = state.vantage.clone();
     let options = state.leptos.clone();
     let routes = generate_route_list(App);
+    // A page asks early for the chunks its lazy parts need (a host's page, the secondary
+    // pages), so they load beside the main module rather than after it.
+    let split = leptos::WasmSplitManifest(leptos::prelude::ArcStoredValue::new((
+        format!("/{}", state.dashboard.pkg_dir()),
+        state.dashboard.split_manifest(),
+        "__wasm_split.js".to_owned(),
+    )));
     if !state.dashboard.hydrates() {
         tracing::warn!("this build has no WASM bundle: pages render without live updates");
     }
@@ -46,6 +53,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             routes,
             move || {
                 provide_context(backend.clone());
+                provide_context(split.clone());
                 // The page's policy names the nonce leptos gives its inline hydration script.
                 if let (Some(nonce), Some(options)) = (
                     leptos::nonce::use_nonce(),
@@ -64,6 +72,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             signed_in_pages,
         ))
         .route("/pkg/{file}", get(pkg))
+        .route("/pkg/{digest}/{file}", get(pkg_versioned))
         .route("/style.css", get(style))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(same_origin_for_forms))
@@ -106,37 +115,43 @@ async fn signed_in_pages(
 }
 
 /// The dashboard's WASM bundle: the one built into the binary, or the files of `--site-dir`.
-/// Its files are served under names that carry their digest (`frontend-<digest>.js`), cached
-/// for a year, and under their plain names, revalidated. Gzip is made once, on first use;
-/// brotli comes ready-made from the build (`<file>.br`).
+/// Its files are served under a directory that carries the bundle's digest
+/// (`/pkg/<digest>/frontend.js`), cached for a year, and under their plain names
+/// (`/pkg/frontend.js`), revalidated. The files name each other relatively (the chunks'
+/// loader imports `./frontend.js`), so a page and its chunks always come from one bundle.
+/// Gzip is made once, on first use; brotli comes ready-made from the build (`<file>.br`).
 pub struct Dashboard {
     files: Option<Bundle>,
-    assets: OnceLock<(Asset, Asset)>,
+    assets: OnceLock<BTreeMap<String, Asset>>,
 }
 
-/// The bundle's files as read.
+/// The bundle's files as read, by name: the main module (`frontend.js`,
+/// `frontend_bg.wasm`), the chunks of the pages outside it (`*.wasm`), their loader
+/// (`__wasm_split.js`) and which chunks each needs (`__wasm_split_manifest.json`).
 struct Bundle {
-    js: Bytes,
-    wasm: Bytes,
-    js_br: Option<Bytes>,
-    wasm_br: Option<Bytes>,
-    /// The first 16 hex digits of SHA-256 over both files: in the served names.
+    files: BTreeMap<String, (Bytes, Option<Bytes>)>,
+    /// The first 16 hex digits of SHA-256 over every file's name and bytes.
     digest: String,
 }
 
+/// The file naming the chunks each split point of the bundle needs.
+const SPLIT_MANIFEST: &str = "__wasm_split_manifest.json";
+
 impl Bundle {
-    fn new(js: Bytes, wasm: Bytes, js_br: Option<Bytes>, wasm_br: Option<Bytes>) -> Self {
-        let mut hash = sha2::Sha256::new();
-        hash.update(&js);
-        hash.update(&wasm);
-        let digest = hex::encode(&hash.finalize()[..8]);
-        Bundle {
-            js,
-            wasm,
-            js_br,
-            wasm_br,
-            digest,
+    /// None unless the main module's two files are there.
+    fn new(files: BTreeMap<String, (Bytes, Option<Bytes>)>) -> Option<Self> {
+        if !files.contains_key("frontend.js") || !files.contains_key("frontend_bg.wasm") {
+            return None;
         }
+        let mut hash = sha2::Sha256::new();
+        for (name, (bytes, _)) in &files {
+            hash.update((name.len() as u64).to_le_bytes());
+            hash.update(name.as_bytes());
+            hash.update((bytes.len() as u64).to_le_bytes());
+            hash.update(bytes);
+        }
+        let digest = hex::encode(&hash.finalize()[..8]);
+        Some(Bundle { files, digest })
     }
 }
 
@@ -144,53 +159,24 @@ impl Dashboard {
     /// The bundle in `site_dir/pkg` when given (it must be there), else the built-in one.
     pub fn load(site_dir: Option<&FilePath>) -> anyhow::Result<Self> {
         let files = match site_dir {
-            Some(dir) => {
-                let path = |name: &str| dir.join("pkg").join(name);
-                let read = |name: &str| {
-                    let path = path(name);
-                    std::fs::read(&path).map(Bytes::from).with_context(|| {
-                        format!(
-                            "--site-dir {}: cannot read the dashboard bundle {} (build it with scripts/build-frontend)",
-                            dir.display(),
-                            path.display()
+            Some(dir) => Some(read_bundle(&dir.join("pkg")).with_context(|| {
+                format!(
+                    "--site-dir {}: cannot read the dashboard bundle in {} (build it with scripts/build-frontend)",
+                    dir.display(),
+                    dir.join("pkg").display()
+                )
+            })?),
+            None => Bundle::new(
+                assets::FRONTEND
+                    .iter()
+                    .map(|f| {
+                        (
+                            f.name.to_owned(),
+                            (Bytes::from_static(f.bytes), f.brotli.map(Bytes::from_static)),
                         )
                     })
-                };
-                // A brotli form older than its file is stale: left out (with a second's grace,
-                // for tools that copy the source's time in whole seconds).
-                let brotli = |name: &str| {
-                    let modified = |p: std::path::PathBuf| {
-                        std::fs::metadata(p).and_then(|m| m.modified()).ok()
-                    };
-                    let grace = std::time::Duration::from_secs(1);
-                    let fresh = match (modified(path(&format!("{name}.br"))), modified(path(name)))
-                    {
-                        (Some(br), Some(file)) => br + grace >= file,
-                        _ => false,
-                    };
-                    fresh
-                        .then(|| {
-                            std::fs::read(path(&format!("{name}.br")))
-                                .ok()
-                                .map(Bytes::from)
-                        })
-                        .flatten()
-                };
-                Some(Bundle::new(
-                    read("frontend.js")?,
-                    read("frontend_bg.wasm")?,
-                    brotli("frontend.js"),
-                    brotli("frontend_bg.wasm"),
-                ))
-            }
-            None => assets::FRONTEND.map(|f| {
-                Bundle::new(
-                    Bytes::from_static(f.js),
-                    Bytes::from_static(f.wasm),
-                    f.js_br.map(Bytes::from_static),
-                    f.wasm_br.map(Bytes::from_static),
-                )
-            }),
+                    .collect(),
+            ),
         };
         Ok(Self {
             files,
@@ -203,38 +189,84 @@ impl Dashboard {
         self.files.is_some()
     }
 
-    /// The name pages load the bundle by: `frontend-<digest>` (`.js`, `_bg.wasm`).
-    pub fn output_name(&self) -> String {
+    /// Where pages load the bundle from: `pkg/<digest>` (without a bundle, `pkg`).
+    pub fn pkg_dir(&self) -> String {
         match &self.files {
-            Some(b) => format!("frontend-{}", b.digest),
-            None => "frontend".to_owned(),
+            Some(b) => format!("pkg/{}", b.digest),
+            None => "pkg".to_owned(),
         }
     }
 
-    /// The asset a file name asks for, and whether that name is the digest-carrying one.
-    fn asset(&self, file: &str) -> Option<(&Asset, bool)> {
+    /// Which chunks each split point of the bundle needs (`{"host_page_…": ["chunk_3", …]}`),
+    /// for the page to ask for them early; empty for a bundle without chunks.
+    pub fn split_manifest(&self) -> std::collections::HashMap<String, Vec<String>> {
+        self.files
+            .as_ref()
+            .and_then(|b| b.files.get(SPLIT_MANIFEST))
+            .and_then(|(bytes, _)| serde_json::from_slice(bytes).ok())
+            .unwrap_or_default()
+    }
+
+    /// The asset a file name asks for.
+    fn asset(&self, file: &str) -> Option<&Asset> {
         let bundle = self.files.as_ref()?;
-        let (js, wasm) = self.assets.get_or_init(|| {
-            (
-                Asset::new("text/javascript", bundle.js.clone(), bundle.js_br.clone()),
-                Asset::new(
-                    "application/wasm",
-                    bundle.wasm.clone(),
-                    bundle.wasm_br.clone(),
-                ),
-            )
+        let assets = self.assets.get_or_init(|| {
+            bundle
+                .files
+                .iter()
+                .map(|(name, (bytes, brotli))| {
+                    (
+                        name.clone(),
+                        Asset::new(content_type(name), bytes.clone(), brotli.clone()),
+                    )
+                })
+                .collect()
         });
-        let versioned = format!("frontend-{}", bundle.digest);
-        match file.strip_prefix(&versioned) {
-            Some(".js") => return Some((js, true)),
-            Some("_bg.wasm") => return Some((wasm, true)),
-            _ => {}
+        assets.get(file)
+    }
+
+    /// The digest in the bundle's directory name.
+    fn digest(&self) -> Option<&str> {
+        self.files.as_ref().map(|b| b.digest.as_str())
+    }
+}
+
+/// Every file of a bundle directory (brotli forms beside their files; one older than its
+/// file is stale and left out, with a second's grace for tools that copy the source's time
+/// in whole seconds).
+fn read_bundle(pkg: &FilePath) -> anyhow::Result<Bundle> {
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(pkg)? {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if name.ends_with(".br") || !entry.file_type()?.is_file() {
+            continue;
         }
-        match file {
-            "frontend.js" => Some((js, false)),
-            "frontend_bg.wasm" => Some((wasm, false)),
-            _ => None,
-        }
+        let path = entry.path();
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let modified = |p: &FilePath| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let brotli_path = pkg.join(format!("{name}.br"));
+        let fresh = match (modified(&brotli_path), modified(&path)) {
+            (Some(br), Some(file)) => br + std::time::Duration::from_secs(1) >= file,
+            _ => false,
+        };
+        let brotli = fresh
+            .then(|| std::fs::read(&brotli_path).ok().map(Bytes::from))
+            .flatten();
+        files.insert(name, (Bytes::from(bytes), brotli));
+    }
+    Bundle::new(files).context("frontend.js or frontend_bg.wasm is missing")
+}
+
+fn content_type(name: &str) -> &'static str {
+    match name.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("js") => "text/javascript",
+        Some("wasm") => "application/wasm",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
     }
 }
 
@@ -315,14 +347,29 @@ impl Asset {
     }
 }
 
+/// A bundle file by its plain name: revalidated on each use.
 async fn pkg(
     State(state): State<AppState>,
     Path(file): Path<String>,
     headers: HeaderMap,
 ) -> Response {
     match state.dashboard.asset(&file) {
-        Some((asset, immutable)) => asset.respond(&headers, immutable),
+        Some(asset) => asset.respond(&headers, false),
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+/// A bundle file under the bundle's digest: the same bytes for as long as the name lives.
+async fn pkg_versioned(
+    State(state): State<AppState>,
+    Path((digest, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    match state.dashboard.asset(&file) {
+        Some(asset) if state.dashboard.digest() == Some(digest.as_str()) => {
+            asset.respond(&headers, true)
+        }
+        _ => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
 }
 
