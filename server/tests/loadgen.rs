@@ -203,3 +203,29 @@ async fn a_shutdown_puts_every_streaming_agents_disconnect_on_its_timeline() {
         assert_eq!(newest["kind"], "disconnected", "agent {id}: {events}");
     }
 }
+
+/// History older than the server keeps is refused event by event: the load generator counts
+/// those, reports what was stored, and finishes (it waited ten minutes for the refused events
+/// to be folded, and miscounted the batches in flight).
+#[tokio::test]
+async fn past_mode_beyond_the_retention_counts_what_was_refused_and_finishes() {
+    let server = Server::start_with(&["--mode", "server", "--retention-raw", "1h"], None);
+    let token = api_token(&server);
+    let started = std::time::Instant::now();
+    let past = loadgen(
+        &server,
+        &token,
+        &["--agents", "1", "--past", "3h", "--interval", "60"],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "took {:?}: {past}",
+        started.elapsed()
+    );
+    // Three hours at a minute: 180 events, the two older hours refused.
+    assert_eq!(past["events_committed"], 180, "{past}");
+    let refused = past["events_refused"].as_u64().unwrap();
+    assert!((110..=125).contains(&refused), "{past}");
+    // A host sample is 12 stored values.
+    assert_eq!(past["samples_committed"], (180 - refused) * 12, "{past}");
+}

@@ -12,7 +12,10 @@ use super::*;
 pub(crate) struct Counters {
     pub(crate) events_sent: AtomicU64,
     pub(crate) events_committed: AtomicU64,
+    /// Back-off answers (rate limited, overloaded …): the batch is sent again.
     pub(crate) refusals: AtomicU64,
+    /// Events the server refused one by one (too old, malformed): acknowledged, not stored.
+    pub(crate) events_refused: AtomicU64,
 }
 
 /// A deterministic pseudo-random number in [0, 1) for (agent, time step, figure).
@@ -149,6 +152,24 @@ pub(crate) async fn drive(
                     .events_committed
                     .fetch_add(ack.seq.saturating_sub(acked), Ordering::Relaxed);
                 acked = acked.max(ack.seq);
+            }
+            Ok(Some(proto::ServerMessage {
+                body: Some(Down::Error(e)),
+            })) if e.error_code() == proto::ErrorCode::InvalidEvent => {
+                // One event of a batch refused; the batch's acknowledgement follows.
+                counters.events_refused.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            Ok(Some(proto::ServerMessage {
+                body: Some(Down::Error(e)),
+            })) if matches!(
+                e.error_code(),
+                proto::ErrorCode::InvalidBatch | proto::ErrorCode::MessageTooLarge
+            ) =>
+            {
+                // Sent again it would be refused again.
+                eprintln!("vantage-loadgen: the server refused a batch: {}", e.message);
+                return;
             }
             Ok(Some(proto::ServerMessage {
                 body: Some(Down::Error(e)),

@@ -222,7 +222,11 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
     }
     // The server's work is done once the history it was sent is merged and rolled up: wait
     // for that (its CPU counts), so the store size is that of the settled layout.
-    let committed = counters.events_committed.load(Ordering::Relaxed) as f64;
+    // Refused events are acknowledged but never stored, so never folded.
+    let committed = counters
+        .events_committed
+        .load(Ordering::Relaxed)
+        .saturating_sub(counters.events_refused.load(Ordering::Relaxed)) as f64;
     let settled = |f: &ServerFigures| f.folded_samples - before.folded_samples >= committed;
     let settle_by = Instant::now() + Duration::from_secs(600);
     let mut after = server_figures(&url, &token).await?;
@@ -235,7 +239,9 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
     let (cpu_before, store_before) = (before.cpu_s, before.store_bytes);
     let peak = peak_rss.lock().await.max(after.rss_bytes);
     let committed = counters.events_committed.load(Ordering::Relaxed);
-    let samples = committed * VALUES_PER_EVENT;
+    let refused = counters.events_refused.load(Ordering::Relaxed);
+    // What was stored: the acknowledged events but those refused.
+    let samples = committed.saturating_sub(refused) * VALUES_PER_EVENT;
     let server_cpu_s = (cpu_after - cpu_before).max(0.0);
     let mut lat = latencies.lock().await.clone();
     lat.sort_by(|a, b| a.total_cmp(b));
@@ -255,6 +261,7 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
         "events_sent": counters.events_sent.load(Ordering::Relaxed),
         "events_committed": committed,
         "refusals": counters.refusals.load(Ordering::Relaxed),
+        "events_refused": refused,
         "samples_committed": samples,
         "server_cpu_s": (server_cpu_s * 1000.0).round() / 1000.0,
         "samples_per_server_cpu_s": if server_cpu_s > 0.0 { (samples as f64 / server_cpu_s).round() } else { 0.0 },
