@@ -12,4 +12,5 @@ pub mod metrics;
 pub mod run;
 pub mod spool;
 pub mod stream;
+pub mod tlog;
 pub mod units;
