@@ -14,6 +14,10 @@ pub enum Field {
     Channel,
     Silence,
     Comment,
+    /// An audit log entry's index (beyond the log, or the tree asked for).
+    LogIndex,
+    /// A size of the audit log (larger than the log).
+    LogSize,
 }
 
 impl Field {
@@ -30,6 +34,8 @@ impl Field {
             Field::Channel => "invalid_channel",
             Field::Silence => "invalid_silence",
             Field::Comment => "invalid_comment",
+            Field::LogIndex => "invalid_log_index",
+            Field::LogSize => "invalid_log_size",
         }
     }
 }

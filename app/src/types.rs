@@ -858,3 +858,66 @@ pub struct CertificateInfo {
     /// When it was scanned (RFC 3339).
     pub scanned_at: String,
 }
+
+/// One act of the audit log, `GET /api/v1/audit`: the leaf of the same index of the
+/// transparency log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct AuditEntry {
+    /// Its place in the log, from 0.
+    pub index: u64,
+    /// When it happened, unix milliseconds.
+    pub ts_ms: i64,
+    /// When it happened, RFC 3339.
+    pub time: String,
+    /// Who acted: a username, `agent:<id>`, or `cli` (`vantage admin`).
+    pub actor: String,
+    /// What was done: `login`, `setup`, `api_token.create`, `api_token.revoke`,
+    /// `enrollment_token.create`, `enrollment_token.delete`, `agent.enroll`,
+    /// `agent.revoke`, `agent.delete`, `user.create`.
+    pub action: String,
+    /// What it was done to (a username, token id or agent id).
+    pub subject: String,
+    pub detail: String,
+}
+
+/// The transparency log's signed head, `GET /api/v1/transparency/checkpoint`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TransparencyCheckpoint {
+    /// The log's name (the first line of the note).
+    pub origin: String,
+    /// How many entries the head covers.
+    pub size: u64,
+    /// The RFC 6962 root hash, base64.
+    pub root: String,
+    /// The C2SP checkpoint: a signed note (text, then a blank line, then `— <origin> <sig>`).
+    pub note: String,
+    /// The log's Ed25519 public key, base64 (32 bytes).
+    pub public_key: String,
+}
+
+/// `GET /api/v1/transparency/proof/{index}`: an entry and the proof it is in the tree of
+/// `size` entries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct InclusionProof {
+    pub index: u64,
+    pub size: u64,
+    /// The entry's RFC 6962 leaf hash, base64.
+    pub leaf_hash: String,
+    /// The audit path, base64 hashes, leaf to root (RFC 9162, 2.1.3).
+    pub proof: Vec<String>,
+    pub entry: AuditEntry,
+}
+
+/// `GET /api/v1/transparency/consistency?from=&to=`: the proof that the log of `from`
+/// entries is a prefix of the log of `to` entries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ConsistencyProof {
+    pub from: u64,
+    pub to: u64,
+    /// Base64 hashes (RFC 9162, 2.1.4).
+    pub proof: Vec<String>,
+}

@@ -219,6 +219,20 @@ pub enum Command {
     /// Account administration for automation and bootstrap.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Checks the audit log offline: every entry in order, each giving its leaf, and every
+    /// signed checkpoint (those the store keeps, and `--checkpoint`) agreeing with the
+    /// entries. Exits non-zero naming the first entry edited, removed or reordered, or the
+    /// checkpoint the log forked from. Needs no secret.
+    VerifyLog {
+        /// A checkpoint saved earlier: its note, or the JSON of
+        /// `GET /api/v1/transparency/checkpoint`.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// The log's Ed25519 public key, base64 (default: the one the store names; give it
+        /// to not trust the store for it).
+        #[arg(long, value_name = "BASE64")]
+        public_key: Option<String>,
+    },
 }
 
 /// `vantage admin …`

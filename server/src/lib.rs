@@ -16,6 +16,7 @@ pub mod seal;
 pub mod service;
 pub mod store;
 pub mod streams;
+pub mod transparency;
 pub mod workers;
 
 use std::sync::Arc;
@@ -40,6 +41,16 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         restrict_sqlite_files(&url);
     }
     Ok(store)
+}
+
+/// The key secrets are sealed with: `--secret-key-file`, or `secret.key` in the data dir
+/// (made on first use).
+pub fn open_seal_key(config: &Config) -> anyhow::Result<seal::SealKey> {
+    let key_file = config
+        .secret_key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("secret.key"));
+    seal::SealKey::load_or_create(&key_file)
 }
 
 fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
@@ -98,11 +109,8 @@ pub async fn run(
         downloads,
         config.agent_image.clone(),
     ));
-    let key_file = config
-        .secret_key_file
-        .clone()
-        .unwrap_or_else(|| config.data_dir.join("secret.key"));
-    let key = seal::SealKey::load_or_create(&key_file)?;
+    let key = open_seal_key(&config)?;
+    vantage.set_log(transparency::Log::open(store.clone(), &key).await?);
     let (alerting, transitions) = alerts::Alerting::new(
         alerts::AlertSettings {
             sweep: config.alert_sweep,

@@ -36,6 +36,10 @@ fn main() -> ExitCode {
         match cli.command {
             None => serve(cli.config).await,
             Some(Command::Admin(command)) => admin(cli.config, command).await,
+            Some(Command::VerifyLog {
+                checkpoint,
+                public_key,
+            }) => verify_log(cli.config, checkpoint, public_key).await,
         }
     });
     match result {
@@ -95,6 +99,9 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
         std::sync::Arc::new(LiveState::new()),
         config.retention_raw,
     );
+    // What the commands do goes in the audit log, as from the dashboard.
+    let key = server::open_seal_key(&config)?;
+    vantage.set_log(server::transparency::Log::open(store.clone(), &key).await?);
     let result = match command {
         AdminCommand::CreateUser { username, .. } => {
             let password = read_password()?;
@@ -116,6 +123,58 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
     };
     store.close().await;
     result.map_err(|e| anyhow::anyhow!(e.message()))
+}
+
+async fn verify_log(
+    config: Config,
+    checkpoint: Option<std::path::PathBuf>,
+    public_key: Option<String>,
+) -> anyhow::Result<()> {
+    use base64::Engine as _;
+    let saved = match &checkpoint {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the checkpoint {}", path.display()))?;
+            // The API's JSON, or the note itself.
+            Some(match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(v) => v["note"]
+                    .as_str()
+                    .with_context(|| format!("{} has no \"note\"", path.display()))?
+                    .to_owned(),
+                Err(_) => text,
+            })
+        }
+        None => None,
+    };
+    let key = match public_key {
+        Some(text) => {
+            let bytes: [u8; 32] = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .context("--public-key is not a base64 Ed25519 public key (32 bytes)")?;
+            Some(
+                ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+                    .context("--public-key is not an Ed25519 public key")?,
+            )
+        }
+        None => None,
+    };
+    let url = config.database_url()?;
+    if let Some(path) = url.strip_prefix("sqlite://")
+        && !std::path::Path::new(path.split('?').next().unwrap_or(path)).exists()
+    {
+        anyhow::bail!("there is no database at {path}");
+    }
+    let store = server::open_store(&config).await?;
+    let result = server::transparency::verify_log(&store, saved.as_deref(), key).await;
+    store.close().await;
+    let verified = result?;
+    println!(
+        "the audit log {} verifies: {} entries, {} signed checkpoints agree with them",
+        verified.origin, verified.entries, verified.checkpoints
+    );
+    Ok(())
 }
 
 fn read_password() -> anyhow::Result<String> {

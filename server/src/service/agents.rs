@@ -220,6 +220,17 @@ impl Vantage {
             max_uses = ?request.max_uses,
             "enrollment token issued"
         );
+        let detail = match request.max_uses {
+            Some(n) => format!("{hint}, {ttl_hours} h, up to {n} hosts"),
+            None => format!("{hint}, {ttl_hours} h"),
+        };
+        self.audit(super::audit::Act {
+            actor: &caller.username,
+            action: "enrollment_token.create",
+            subject: &row.enrollment_token_id.to_string(),
+            detail: &detail,
+        })
+        .await?;
         let info = enrollment_info(&row, Vec::new(), now_s());
         context.max_uses = row.max_uses;
         context.expires_at = info.expires_at.clone();
@@ -287,13 +298,20 @@ impl Vantage {
     }
 
     /// Deletes an enrollment token.
-    pub async fn delete_enrollment_token(&self, _caller: &Me, id: i64) -> Result<(), ApiError> {
+    pub async fn delete_enrollment_token(&self, caller: &Me, id: i64) -> Result<(), ApiError> {
         if !self.store.delete_enrollment_token(id).await? {
             return Err(ApiError::UnknownToken {
                 kind: TokenKind::Enrollment,
                 id,
             });
         }
+        self.audit(super::audit::Act {
+            actor: &caller.username,
+            action: "enrollment_token.delete",
+            subject: &id.to_string(),
+            detail: "",
+        })
+        .await?;
         Ok(())
     }
 
@@ -380,6 +398,13 @@ impl Vantage {
         }
         self.streams.revoke(agent_id);
         tracing::info!(%agent_id, "agent revoked");
+        self.audit(super::audit::Act {
+            actor: &_caller.username,
+            action: "agent.revoke",
+            subject: agent_id,
+            detail: "",
+        })
+        .await?;
         self.agent(_caller, agent_id).await
     }
 
@@ -393,6 +418,13 @@ impl Vantage {
         self.live.remove(agent_id);
         self.alert_tags_changed(agent_id, None);
         tracing::info!(%agent_id, "agent deleted with its data");
+        self.audit(super::audit::Act {
+            actor: &_caller.username,
+            action: "agent.delete",
+            subject: agent_id,
+            detail: "with its data",
+        })
+        .await?;
         Ok(())
     }
 

@@ -195,6 +195,18 @@ impl Vantage {
             }
         }
         tracing::info!(agent_id = %agent.agent_id, label = ?agent.label, "agent enrolled");
+        let detail = format!(
+            "{} ({}, {} {})",
+            agent.label, agent.hostname, agent.os, agent.arch
+        );
+        self.audit(super::audit::Act {
+            actor: &format!("agent:{}", agent.agent_id),
+            action: "agent.enroll",
+            subject: &agent.agent_id,
+            detail: &detail,
+        })
+        .await
+        .map_err(|_| EnrollError::Unavailable)?;
         self.live.set_connected(&agent.agent_id, false);
         Ok(agent.agent_id)
     }

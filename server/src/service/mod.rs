@@ -29,6 +29,7 @@ pub const MAX_HISTORY_BUCKETS: i64 = 10_000;
 
 mod agents;
 mod alerts;
+pub mod audit;
 mod containers;
 mod downloads;
 mod ingest;
@@ -70,6 +71,8 @@ pub struct Vantage {
     /// Writes that run behind a call (an agent's connects and disconnects on its timeline),
     /// waited for before the store closes.
     background: tokio_util::task::TaskTracker,
+    /// The audit log (set once, at start-up).
+    log: std::sync::OnceLock<Arc<crate::transparency::Log>>,
 }
 
 /// An open live event stream: hold `subscription` as long as the stream runs.
@@ -99,6 +102,10 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict => ApiError::Conflict,
             StoreError::Database(e) => {
                 tracing::error!(error = %e, "store error");
+                ApiError::Internal
+            }
+            StoreError::Corrupt(what) => {
+                tracing::error!(error = %what, "stored data is damaged");
                 ApiError::Internal
             }
         }
@@ -132,6 +139,7 @@ impl Vantage {
             alerting: Default::default(),
             me: Default::default(),
             background: Default::default(),
+            log: Default::default(),
         }
     }
 
@@ -207,13 +215,22 @@ impl Vantage {
     /// Creates a user from the admin CLI.
     pub async fn create_user(&self, username: &str, password: &str) -> Result<i64, ApiError> {
         let hash = self.checked_password_hash(username, password).await?;
-        self.store
+        let user_id = self
+            .store
             .create_user(username, &hash)
             .await
             .map_err(|e| match e {
                 StoreError::Conflict => ApiError::UsernameTaken(username.to_owned()),
                 e => e.into(),
-            })
+            })?;
+        self.audit(audit::Act {
+            actor: "cli",
+            action: "user.create",
+            subject: username,
+            detail: "vantage admin create-user",
+        })
+        .await?;
+        Ok(user_id)
     }
 
     /// The caller the admin CLI acts as: a user by name.
@@ -304,6 +321,13 @@ impl Backend for Vantage {
                 e => e.into(),
             })?;
         tracing::info!(%username, "first admin created");
+        self.audit(audit::Act {
+            actor: username,
+            action: "setup",
+            subject: username,
+            detail: "first admin created",
+        })
+        .await?;
         Ok(())
     }
 
@@ -356,6 +380,13 @@ impl Backend for Vantage {
             .create_session(user.user_id, &auth::sha256_hex(&token), &csrf, expires_at)
             .await?;
         tracing::info!(username = %user.username, "login");
+        self.audit(audit::Act {
+            actor: &user.username,
+            action: "login",
+            subject: &user.username,
+            detail: &format!("from {client}"),
+        })
+        .await?;
         Ok(token)
     }
 
@@ -487,6 +518,13 @@ impl Backend for Vantage {
             token_id = row.api_token_id,
             "API token created"
         );
+        self.audit(audit::Act {
+            actor: &me.username,
+            action: "api_token.create",
+            subject: &row.api_token_id.to_string(),
+            detail: &format!("{name} ({})", row.token_hint),
+        })
+        .await?;
         Ok(CreatedApiToken {
             token,
             info: token_info(&row),
@@ -502,6 +540,13 @@ impl Backend for Vantage {
         }
         self.subscriptions.end(&subscriptions::token_key(token_id));
         tracing::info!(user_id = me.user_id, token_id, "API token revoked");
+        self.audit(audit::Act {
+            actor: &me.username,
+            action: "api_token.revoke",
+            subject: &token_id.to_string(),
+            detail: "",
+        })
+        .await?;
         Ok(())
     }
 

@@ -7,6 +7,7 @@ mod containers;
 mod history;
 mod samples;
 mod tokens;
+mod transparency;
 mod users;
 
 use std::str::FromStr;
@@ -28,6 +29,7 @@ pub use containers::{BatchItem, CertificateRow, ContainerRow};
 pub use history::{Layer, SeriesValue, unreadable_chunks};
 pub use samples::{HistoryBucket, SampleRow};
 pub use tokens::ApiTokenRow;
+pub use transparency::{AuditRow, ServerKeyRow};
 pub use users::{SessionUser, UserRow};
 
 /// Which SQL engine is behind the pool.
@@ -57,6 +59,9 @@ pub enum StoreError {
     Conflict,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// Stored data that cannot be what the server wrote (a log node missing or misshapen).
+    #[error("{0}")]
+    Corrupt(String),
 }
 
 impl StoreError {

@@ -1,11 +1,12 @@
 //! `/api/v1`: JSON in, JSON out, errors as `{"error":{"code","message"}}`. One router per
-//! area (`auth`, `tokens`, `agents`, `resources`, `events`, `alerts`), merged in `http::router`.
+//! area (`auth`, `tokens`, `agents`, `resources`, `events`, `alerts`, `audit`), merged in `http::router`.
 use serde::Deserialize;
 
 use app::ApiError;
 
 pub mod agents;
 pub mod alerts;
+pub mod audit;
 pub mod auth;
 pub mod events;
 pub mod resources;
