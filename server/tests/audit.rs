@@ -165,14 +165,7 @@ async fn scenario(database_url: Option<String>) {
     );
     let data_dir = std::mem::replace(&mut server.data_dir, tempfile::tempdir().unwrap());
     let server = Server::start_in(data_dir, &["--mode", "server"], database_url);
-    let http = client();
-    let res = http
-        .post(server.path("/api/v1/auth/login"))
-        .json(&json!({"username": ADMIN, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let (http, _) = logged_in_as_admin(&server, client()).await;
     let (later, later_key, _) = head(&http, &server).await;
     assert_eq!(later_key, key, "the log's key survives a restart");
     assert_eq!(later.origin, first.origin);

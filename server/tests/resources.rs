@@ -425,13 +425,7 @@ async fn sigterm_stops_gracefully_with_clients_connected() {
     // Restart on the same data dir: the account is still there.
     let data_dir = std::mem::replace(&mut server.data_dir, tempfile::tempdir().unwrap());
     let server = Server::start_in(data_dir, &[], None);
-    let res = client()
-        .post(server.path("/api/v1/auth/login"))
-        .json(&json!({"username": ADMIN, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    logged_in_as_admin(&server, client()).await;
 }
 
 #[tokio::test]

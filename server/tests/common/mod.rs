@@ -236,6 +236,14 @@ pub async fn signed_in(server: &Server) -> (reqwest::Client, String) {
         .await
         .unwrap();
     assert_eq!(res.status(), 201, "setup: {}", res.text().await.unwrap());
+    logged_in_as_admin(server, http).await
+}
+
+/// Signs the admin in (setup done); the cookie-carrying client and the CSRF token.
+pub async fn logged_in_as_admin(
+    server: &Server,
+    http: reqwest::Client,
+) -> (reqwest::Client, String) {
     let res = http
         .post(server.path("/api/v1/auth/login"))
         .json(&json!({"username": ADMIN, "password": PASSWORD}))
