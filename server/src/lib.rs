@@ -16,6 +16,7 @@ pub mod seal;
 pub mod service;
 pub mod store;
 pub mod streams;
+pub mod totp;
 pub mod transparency;
 pub mod workers;
 
