@@ -145,7 +145,8 @@ def main():
         js_br = served("frontend.js", "br")
         manifest = json.loads(timed_get(opener, f"{base}/__wasm_split_manifest.json")[1])
         chunk_br = {c: served(c + ".wasm", "br") for chunks in manifest.values() for c in chunks}
-        added = {point.rsplit("_", 1)[0]: sum(chunk_br[c] for c in chunks) + served("__wasm_split.js", "br")
+        loader_br = served("__wasm_split.js", "br")
+        added = {point.rsplit("_", 1)[0]: sum(chunk_br[c] for c in chunks) + loader_br
                  for point, chunks in manifest.items()}
 
         history_ms = []

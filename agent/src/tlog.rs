@@ -59,12 +59,14 @@ impl Node {
 /// The complete subtrees that leaf `size - 1`'s arrival completes, smallest first: the
 /// nodes a log stores when it appends that leaf (the leaf itself is level 0).
 pub fn completed_by(size: u64) -> impl Iterator<Item = Node> {
-    let last = size.wrapping_sub(1);
-    (0..=size.trailing_zeros().min(63)).filter_map(move |level| {
-        (size != 0).then_some(Node {
-            level,
-            index: last >> level,
-        })
+    let levels = if size == 0 {
+        0
+    } else {
+        size.trailing_zeros() + 1
+    };
+    (0..levels).map(move |level| Node {
+        level,
+        index: (size - 1) >> level,
     })
 }
 
@@ -158,17 +160,23 @@ fn subproof(m: u64, start: u64, end: u64, complete: bool, out: &mut Vec<Span>) {
 /// What a proof needs from the log: each element's complete subtrees, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProofPlan {
-    spans: Vec<Span>,
+    /// How many of `nodes` each proof element is made of, in order.
+    parts: Vec<usize>,
     nodes: Vec<Node>,
 }
 
 impl ProofPlan {
     fn new(spans: Vec<Span>) -> Self {
         let mut nodes = Vec::new();
-        for s in &spans {
-            range_nodes(s.start, s.end, &mut nodes);
-        }
-        ProofPlan { spans, nodes }
+        let parts = spans
+            .iter()
+            .map(|s| {
+                let before = nodes.len();
+                range_nodes(s.start, s.end, &mut nodes);
+                nodes.len() - before
+            })
+            .collect();
+        ProofPlan { parts, nodes }
     }
 
     /// The complete subtrees whose hashes the proof is made of (look each up).
@@ -184,14 +192,14 @@ impl ProofPlan {
             ));
         }
         let mut at = 0;
-        let mut proof = Vec::with_capacity(self.spans.len());
-        for s in &self.spans {
-            let mut parts = Vec::new();
-            range_nodes(s.start, s.end, &mut parts);
-            proof.push(fold(&hashes[at..at + parts.len()]));
-            at += parts.len();
-        }
-        Ok(proof)
+        Ok(self
+            .parts
+            .iter()
+            .map(|&n| {
+                at += n;
+                fold(&hashes[at - n..at])
+            })
+            .collect())
     }
 }
 

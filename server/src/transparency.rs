@@ -141,11 +141,14 @@ impl Log {
         Ok((head, note))
     }
 
-    /// The proof that leaf `index` is in the tree of `size` leaves.
+    /// How many entries the log holds.
+    pub async fn size(&self) -> Result<u64, StoreError> {
+        self.store.tlog_size().await
+    }
+
+    /// The proof that leaf `index` is in the tree of `size` leaves (at most the log's
+    /// `size()`; None for an index outside that tree).
     pub async fn inclusion(&self, index: u64, size: u64) -> Result<Option<Vec<Hash>>, StoreError> {
-        if size > self.store.tlog_size().await? {
-            return Ok(None);
-        }
         let Ok(plan) = tlog::inclusion_nodes(index, size) else {
             return Ok(None);
         };
@@ -155,11 +158,9 @@ impl Log {
             .map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
-    /// The proof that the tree of `from` leaves is a prefix of the tree of `to` leaves.
+    /// The proof that the tree of `from` leaves is a prefix of the tree of `to` leaves (`to`
+    /// at most the log's `size()`; None when `from` is past `to`).
     pub async fn consistency(&self, from: u64, to: u64) -> Result<Option<Vec<Hash>>, StoreError> {
-        if to > self.store.tlog_size().await? {
-            return Ok(None);
-        }
         let Ok(plan) = tlog::consistency_nodes(from, to) else {
             return Ok(None);
         };

@@ -183,7 +183,9 @@ async fn a_rule_ignores_short_spikes_fires_once_after_for_and_resolves_once() {
         "one alert in the history"
     );
 
-    // The timeline says why, step by step.
+    // The timeline says why, step by step: read again now that the resolve notice went out
+    // (the copy taken when the alert resolved can precede its delivery).
+    let resolved = detail(&server, &http, resolved.alert.id).await;
     let kinds: Vec<&str> = resolved.timeline.iter().map(|e| e.kind.as_str()).collect();
     let texts: Vec<&str> = resolved.timeline.iter().map(|e| e.text.as_str()).collect();
     assert_eq!(

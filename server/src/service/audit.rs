@@ -93,20 +93,15 @@ impl Vantage {
         size: Option<u64>,
     ) -> Result<(AuditRow, u64, Vec<Hash>), ApiError> {
         let log = self.log()?;
-        let size = match size {
-            Some(s) => s,
-            None => self.store.tlog_size().await?,
-        };
-        if index >= size {
-            return Err(ApiError::invalid(
-                Field::LogIndex,
-                format!("index {index} is not in a tree of {size} entries"),
-            ));
+        let held = log.size().await?;
+        let size = size.unwrap_or(held);
+        if size > held {
+            return Err(fewer_entries(size));
         }
         let proof = log.inclusion(index, size).await?.ok_or_else(|| {
             ApiError::invalid(
-                Field::LogSize,
-                format!("the log has fewer than {size} entries"),
+                Field::LogIndex,
+                format!("index {index} is not in a tree of {size} entries"),
             )
         })?;
         let entry = self
@@ -133,11 +128,17 @@ impl Vantage {
                 format!("from ({from}) is past to ({to})"),
             ));
         }
-        self.log()?.consistency(from, to).await?.ok_or_else(|| {
-            ApiError::invalid(
-                Field::LogSize,
-                format!("the log has fewer than {to} entries"),
-            )
-        })
+        let log = self.log()?;
+        if to > log.size().await? {
+            return Err(fewer_entries(to));
+        }
+        log.consistency(from, to).await?.ok_or(ApiError::Internal)
     }
+}
+
+fn fewer_entries(size: u64) -> ApiError {
+    ApiError::invalid(
+        Field::LogSize,
+        format!("the log has fewer than {size} entries"),
+    )
 }
