@@ -6,6 +6,9 @@ use crate::alerts::{
     Acknowledgement, Alert, AlertDetail, AlertRule, AlertRuleSpec, ChannelSpec, ChannelTestResult,
     NotificationChannel, RulePreview, Silence, SilenceSpec,
 };
+use crate::users::{
+    MyAccountPatch, NewUser, RecoveryCodes, SignInPolicy, TotpEnrollment, UserInfo, UserPatch,
+};
 use crate::{
     AgentInfo, AgentPatch, AlertState, ApiError, ApiTokenInfo, ContainerInfo, CreatedApiToken,
     CreatedEnrollmentToken, History, HostOverview, HostSummary, Me, Metric, SeriesFamily,
@@ -63,8 +66,7 @@ pub trait Backend: Send + Sync + 'static {
     /// session; returns its cookie value.
     async fn login(
         &self,
-        username: &str,
-        password: &str,
+        credentials: &crate::Credentials,
         client: std::net::IpAddr,
     ) -> Result<String, ApiError>;
     /// Ends the session behind a cookie value, if any.
@@ -85,7 +87,12 @@ pub trait Backend: Send + Sync + 'static {
     /// A user's API tokens, masked.
     async fn list_api_tokens(&self, me: &Me) -> Result<Vec<ApiTokenInfo>, ApiError>;
     /// Creates an API token; the secret is in the answer and nowhere else.
-    async fn create_api_token(&self, me: &Me, name: &str) -> Result<CreatedApiToken, ApiError>;
+    async fn create_api_token(
+        &self,
+        me: &Me,
+        name: &str,
+        role: Option<crate::Role>,
+    ) -> Result<CreatedApiToken, ApiError>;
     /// Revokes one of the user's API tokens.
     async fn delete_api_token(&self, me: &Me, token_id: i64) -> Result<(), ApiError>;
     /// The local host and every agent with their newest figures.
@@ -186,6 +193,33 @@ pub trait Backend: Send + Sync + 'static {
     async fn silences(&self, me: &Me) -> Result<Vec<Silence>, ApiError>;
     async fn create_silence(&self, me: &Me, spec: SilenceSpec) -> Result<Silence, ApiError>;
     async fn delete_silence(&self, me: &Me, id: i64) -> Result<(), ApiError>;
+
+    // Accounts: the same methods the `/api/v1/users` routes call.
+    /// Every account (admin).
+    async fn users(&self, me: &Me) -> Result<Vec<UserInfo>, ApiError>;
+    /// Creates an account with a role (admin).
+    async fn add_user(&self, me: &Me, new: NewUser) -> Result<UserInfo, ApiError>;
+    /// Changes a role, disables or enables (admin); disabling ends sessions and tokens.
+    async fn update_user(&self, me: &Me, id: i64, patch: UserPatch) -> Result<UserInfo, ApiError>;
+    /// The caller's own account.
+    async fn my_account(&self, me: &Me) -> Result<UserInfo, ApiError>;
+    /// The caller's own settings (the sign-in second factor).
+    async fn update_my_account(&self, me: &Me, patch: MyAccountPatch)
+    -> Result<UserInfo, ApiError>;
+    /// A new TOTP secret for the caller, shown once.
+    async fn begin_totp(&self, me: &Me) -> Result<TotpEnrollment, ApiError>;
+    /// Confirms it with a code; the recovery codes, shown once.
+    async fn confirm_totp(&self, me: &Me, code: &str) -> Result<RecoveryCodes, ApiError>;
+    /// Turns one-time codes off with a code or a recovery code.
+    async fn disable_totp(&self, me: &Me, code: &str) -> Result<(), ApiError>;
+    /// The sign-in rules.
+    async fn sign_in_policy(&self, me: &Me) -> Result<SignInPolicy, ApiError>;
+    /// Sets the sign-in rules (admin).
+    async fn set_sign_in_policy(
+        &self,
+        me: &Me,
+        policy: SignInPolicy,
+    ) -> Result<SignInPolicy, ApiError>;
 }
 
 /// How long a browser session lasts, in seconds (the cookie and the stored session agree).

@@ -18,6 +18,10 @@ pub enum Field {
     LogIndex,
     /// A size of the audit log (larger than the log).
     LogSize,
+    /// A user's role.
+    Role,
+    /// A one-time code.
+    TotpCode,
 }
 
 impl Field {
@@ -36,6 +40,8 @@ impl Field {
             Field::Comment => "invalid_comment",
             Field::LogIndex => "invalid_log_index",
             Field::LogSize => "invalid_log_size",
+            Field::Role => "invalid_role",
+            Field::TotpCode => "invalid_totp_code",
         }
     }
 }
@@ -54,6 +60,20 @@ pub enum ApiError {
     InvalidCredentials,
     /// 429: sign-ins from this address are throttled.
     TooManyAttempts { retry_after_s: i64 },
+    /// 401: the account signs in with a one-time code, and none came.
+    TotpRequired,
+    /// 401: the one-time code (or recovery code) is wrong, expired or used already.
+    InvalidTotp,
+    /// 403: the caller's role may not do this.
+    Forbidden {
+        needed: crate::Role,
+        have: crate::Role,
+    },
+    /// 403: an admin requires a second factor and this user has none yet: only enrolling
+    /// one (and signing out) is open.
+    TotpEnrollmentRequired,
+    /// 403: the user is disabled.
+    UserDisabled(String),
     /// 403: a form or API write from another site.
     CrossOrigin,
     /// 403: a session write without its CSRF token.
@@ -98,6 +118,12 @@ pub enum ApiError {
     UsernameTaken(String),
     /// 409: the thing to create exists already.
     Conflict,
+    /// 409: the change would leave no active admin.
+    LastAdmin,
+    /// 409: TOTP is confirmed already (turn it off first to enroll again).
+    TotpAlreadyEnabled,
+    /// 409: the user has no confirmed TOTP.
+    TotpNotEnabled,
     /// 409: agents need `--mode server`.
     ServerModeRequired,
     /// 404: no host or agent has this id.
@@ -153,9 +179,13 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         use ApiError::*;
         match self {
-            Unauthorized | InvalidCredentials => 401,
+            Unauthorized | InvalidCredentials | TotpRequired | InvalidTotp => 401,
             TooManyAttempts { .. } => 429,
-            CrossOrigin | CsrfMismatch => 403,
+            CrossOrigin
+            | CsrfMismatch
+            | Forbidden { .. }
+            | TotpEnrollmentRequired
+            | UserDisabled(_) => 403,
             NotFound
             | UnknownAgent(_)
             | UnknownUser(_)
@@ -181,6 +211,9 @@ impl ApiError {
             SetupDone
             | UsernameTaken(_)
             | Conflict
+            | LastAdmin
+            | TotpAlreadyEnabled
+            | TotpNotEnabled
             | ServerModeRequired
             | NotFiring(_)
             | AlreadyAcknowledged(_)
@@ -197,6 +230,14 @@ impl ApiError {
         match self {
             Unauthorized => "unauthorized",
             InvalidCredentials => "invalid_credentials",
+            TotpRequired => "totp_required",
+            InvalidTotp => "invalid_totp",
+            Forbidden { .. } => "forbidden",
+            TotpEnrollmentRequired => "totp_enrollment_required",
+            UserDisabled(_) => "user_disabled",
+            LastAdmin => "last_admin",
+            TotpAlreadyEnabled => "totp_already_enabled",
+            TotpNotEnabled => "totp_not_enabled",
             TooManyAttempts { .. } => "too_many_attempts",
             CrossOrigin => "cross_origin_request",
             CsrfMismatch => "csrf_token_mismatch",
@@ -244,8 +285,25 @@ impl ApiError {
         match self {
             Unauthorized => "Sign in or send a valid API token.".into(),
             InvalidCredentials => "Wrong username or password.".into(),
+            TotpRequired => {
+                "This account signs in with a one-time code: send it as `totp_code`.".into()
+            }
+            InvalidTotp => "The one-time code is wrong, expired or used already.".into(),
+            Forbidden { needed, have } => {
+                format!("This needs the {needed} role; you act as {have}.")
+            }
+            TotpEnrollmentRequired => {
+                "An admin requires a one-time code for every account: set one up under Settings (POST /api/v1/users/me/totp) first.".into()
+            }
+            LastAdmin => "At least one active admin must remain.".into(),
+            UserDisabled(name) => format!("The user {name:?} is disabled."),
+            TotpAlreadyEnabled => {
+                "One-time codes are set up already; turn them off first to enroll a new device."
+                    .into()
+            }
+            TotpNotEnabled => "One-time codes are not set up for this account.".into(),
             TooManyAttempts { retry_after_s } => format!(
-                "Too many failed sign-ins from this address; try again in {retry_after_s} seconds."
+                "Too many failed attempts; try again in {retry_after_s} seconds."
             ),
             CrossOrigin => "Cross-site requests are not accepted.".into(),
             CsrfMismatch => {

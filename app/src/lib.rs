@@ -16,11 +16,13 @@ mod states;
 pub mod text;
 mod types;
 pub mod ui;
+pub mod users;
 
 pub use error::{ApiError, ErrorBody, Field, TokenKind};
 pub use states::{
     AgentStatus, AlertEventKind, AlertState, BuildState, ChannelKind, ContainerFigure,
-    ContainerHealth, ContainerState, DeliveryState, HostFigure, Runtime, Severity, TokenState,
+    ContainerHealth, ContainerState, DeliveryState, HostFigure, Role, Runtime, Severity,
+    TokenState,
 };
 pub use types::*;
 pub use ui::{App, shell};

@@ -67,6 +67,32 @@ macro_rules! named_states {
 }
 
 named_states! {
+    /// What a user (or one of their API tokens) may do. Each role can do what the ones
+    /// before it can.
+    Role {
+        /// Reads everything, writes nothing.
+        Viewer = "viewer",
+        /// Also tracks and restarts apps, acknowledges alerts, edits rules and silences.
+        Operator = "operator",
+        /// Also manages users, agents, enrollment tokens and notification channels.
+        Admin = "admin",
+    }
+}
+
+impl Role {
+    /// True when this role can do what `needed` can.
+    pub fn allows(self, needed: Role) -> bool {
+        let rank = |r: Role| Role::ALL.iter().position(|v| *v == r);
+        rank(self) >= rank(needed)
+    }
+
+    /// The narrower of two roles (a token's and its user's).
+    pub fn narrowest(self, other: Role) -> Role {
+        if self.allows(other) { other } else { self }
+    }
+}
+
+named_states! {
     /// Whether an agent may stream.
     AgentStatus {
         /// Enrolled and allowed to connect.

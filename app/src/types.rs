@@ -407,6 +407,12 @@ pub struct Me {
     pub user_id: i64,
     /// Login name.
     pub username: String,
+    /// What this caller may do: the user's role, or the API token's narrower one.
+    pub role: crate::Role,
+    /// An admin requires one-time codes and this user has none yet: until they enroll,
+    /// only their own TOTP enrollment, this answer and signing out are open.
+    #[serde(default)]
+    pub must_enroll_totp: bool,
     /// Send this back as `X-CSRF-Token` on cookie-authenticated POST/PUT/PATCH/DELETE
     /// (absent when authenticated by API token, which needs none).
     pub csrf_token: Option<String>,
@@ -426,6 +432,11 @@ pub struct ApiTokenInfo {
     pub created_at: String,
     /// When it was last used (RFC 3339).
     pub last_used_at: Option<String>,
+    /// The role it acts with: its owner's, or the narrower one chosen at creation.
+    pub role: crate::Role,
+    /// True when `role` is its owner's role (it follows later changes of it, never past
+    /// it); false when a narrower role was chosen at creation.
+    pub follows_user_role: bool,
 }
 
 /// The answer to token creation: the only time the secret is shown.
@@ -447,6 +458,10 @@ pub struct Credentials {
     pub username: String,
     /// Password in clear; only ever sent over the wire to be hashed or verified.
     pub password: String,
+    /// At sign-in, for an account with a second factor: the six-digit code from the
+    /// authenticator app, or one of the recovery codes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp_code: Option<String>,
 }
 
 /// Body of `POST /api/v1/api-tokens`.
@@ -455,6 +470,9 @@ pub struct Credentials {
 pub struct NewApiToken {
     /// A name to recognise the token by.
     pub name: String,
+    /// A narrower role than its owner's to act with (default: the owner's, following it).
+    #[serde(default)]
+    pub role: Option<crate::Role>,
 }
 
 /// Formats unix milliseconds as RFC 3339 in UTC with second precision.

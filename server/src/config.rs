@@ -246,6 +246,10 @@ pub enum AdminCommand {
         /// Read the password from standard input (the only way, so it stays out of `ps`).
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// What the user may do: viewer (read only), operator (apps, restarts, silences,
+        /// alert rules) or admin (also users, agents, tokens, channels).
+        #[arg(long, default_value = "admin", value_parser = parse_role)]
+        role: app::Role,
     },
     /// Creates an API token for a user and prints only the token.
     CreateToken {
@@ -255,7 +259,14 @@ pub enum AdminCommand {
         /// A name to recognise the token by.
         #[arg(long)]
         name: String,
+        /// A narrower role than the user's for the token (default: the user's).
+        #[arg(long, value_parser = parse_role)]
+        role: Option<app::Role>,
     },
+}
+
+fn parse_role(text: &str) -> Result<app::Role, String> {
+    text.parse()
 }
 
 impl Config {

@@ -110,8 +110,9 @@ pub async fn run(
         downloads,
         config.agent_image.clone(),
     ));
-    let key = open_seal_key(&config)?;
+    let key = Arc::new(open_seal_key(&config)?);
     vantage.set_log(transparency::Log::open(store.clone(), &key).await?);
+    vantage.set_seal_key(key.clone());
     let (alerting, transitions) = alerts::Alerting::new(
         alerts::AlertSettings {
             sweep: config.alert_sweep,

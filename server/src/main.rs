@@ -103,18 +103,22 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
     let key = server::open_seal_key(&config)?;
     vantage.set_log(server::transparency::Log::open(store.clone(), &key).await?);
     let result = match command {
-        AdminCommand::CreateUser { username, .. } => {
+        AdminCommand::CreateUser { username, role, .. } => {
             let password = read_password()?;
             vantage
-                .create_user(&username, &password)
+                .create_user(&username, &password, role)
                 .await
                 .map(|_| eprintln!("created user {username:?}"))
         }
-        AdminCommand::CreateToken { username, name } => {
+        AdminCommand::CreateToken {
+            username,
+            name,
+            role,
+        } => {
             use app::backend::Backend;
             match vantage.acting_as(&username).await {
                 Ok(me) => vantage
-                    .create_api_token(&me, &name)
+                    .create_api_token(&me, &name, role)
                     .await
                     .map(|t| println!("{}", t.token)),
                 Err(e) => Err(e),

@@ -2,7 +2,7 @@
 //! step either side) and one-time recovery codes, for the second factor and for restarts
 //! (issue 13). A code is accepted once: `check` answers the step it matched, which the caller
 //! keeps, and refuses that step and any earlier one afterwards. Storage, throttling and the
-//! API come with the users' TOTP enrollment.
+//! API are the service's (`service::users`).
 use ring::rand::SecureRandom;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -42,6 +42,11 @@ fn totp(secret: &[u8; 20], account: &str) -> anyhow::Result<Totp> {
         .with_issuer(Some(ISSUER))
         .build()
         .map_err(|e| anyhow::anyhow!("cannot make a TOTP generator: {e:?}"))
+}
+
+/// The secret as an authenticator app takes it typed in: base32 (RFC 4648), unpadded.
+pub fn secret_base32(secret: &[u8; 20]) -> String {
+    Secret::new_stack(*secret).to_base32()
 }
 
 /// The `otpauth://totp/…` URI an authenticator app takes (by QR code or by hand).

@@ -62,10 +62,13 @@ async fn behaves(store: Store) {
         Err(StoreError::Conflict)
     ));
     assert!(matches!(
-        store.create_user("admin", "hash-c").await,
+        store.create_user("admin", "hash-c", app::Role::Admin).await,
         Err(StoreError::Conflict)
     ));
-    let robot = store.create_user("robot", "hash-r").await.unwrap();
+    let robot = store
+        .create_user("robot", "hash-r", app::Role::Viewer)
+        .await
+        .unwrap();
     assert_ne!(admin, robot);
     assert_eq!(
         store
@@ -100,16 +103,18 @@ async fn behaves(store: Store) {
 
     // API tokens belong to their owner.
     let token = store
-        .create_api_token(admin, "ci", "tok-hash", "vtg_api_abcd…wxyz")
+        .create_api_token(admin, "ci", "tok-hash", "vtg_api_abcd…wxyz", None)
         .await
         .unwrap();
     assert!(matches!(
-        store.create_api_token(robot, "dup", "tok-hash", "x").await,
+        store
+            .create_api_token(robot, "dup", "tok-hash", "x", None)
+            .await,
         Err(StoreError::Conflict)
     ));
     let (found, owner) = store.api_token_by_hash("tok-hash").await.unwrap().unwrap();
     assert_eq!(
-        (found.api_token_id, owner.as_str()),
+        (found.api_token_id, owner.username.as_str()),
         (token.api_token_id, "admin")
     );
     assert!(found.last_used_at.is_none());

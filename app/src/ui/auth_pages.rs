@@ -50,6 +50,12 @@ pub fn SetupPage() -> impl IntoView {
 pub fn LoginPage() -> impl IntoView {
     let viewer = Resource::new(|| (), |_| get_viewer());
     let action = ServerAction::<Login>::new();
+    // The code field appears once the server says this account signs in with one.
+    let needs_code = move || {
+        action.value().with(
+            |v| matches!(v, Some(Err(e)) if matches!(e.code(), "totp_required" | "invalid_totp")),
+        )
+    };
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
@@ -64,6 +70,12 @@ pub fn LoginPage() -> impl IntoView {
                             <ActionForm action=action>
                                 <label>"Username" <input name="username" autocomplete="username" required/></label>
                                 <label>"Password" <input name="password" type="password" autocomplete="current-password" required/></label>
+                                <Show when=needs_code>
+                                    <label>"One-time code"
+                                        <input name="totp_code" inputmode="numeric" autocomplete="one-time-code" required autofocus
+                                            placeholder="123456 or a recovery code" data-testid="totp-code"/>
+                                    </label>
+                                </Show>
                                 <button type="submit" disabled=move || action.pending().get()>"Sign in"</button>
                             </ActionForm>
                             {error_line(move || action.value().get())}

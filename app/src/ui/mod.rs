@@ -12,6 +12,7 @@ mod live;
 mod server_fns;
 mod settings;
 mod table;
+mod users;
 
 use leptos::hydration::{AutoReload, HydrationScripts};
 use leptos::prelude::*;
@@ -61,6 +62,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/certificates") view={Lazy::<CertificatesRoute>::new()}/>
                 <Route path=path!("/agents") view={Lazy::<AgentsRoute>::new()}/>
                 <Route path=path!("/settings") view={Lazy::<SettingsRoute>::new()}/>
+                <Route path=path!("/users") view={Lazy::<UsersRoute>::new()}/>
                 <Route path=path!("/alerts") view={Lazy::<AlertsRoute>::new()}/>
                 <Route path=path!("/alerts/rules") view={Lazy::<RulesRoute>::new()}/>
                 <Route path=path!("/alerts/channels") view={Lazy::<ChannelsRoute>::new()}/>
@@ -77,6 +79,7 @@ enum Secondary {
     Certificates,
     Agents,
     Settings,
+    Users,
     Alerts,
     Rules,
     Channels,
@@ -97,6 +100,7 @@ fn secondary_page(page: Secondary) -> AnyView {
         Secondary::Certificates => certificates::CertificatesPage().into_any(),
         Secondary::Agents => agents::AgentsPage().into_any(),
         Secondary::Settings => settings::SettingsPage().into_any(),
+        Secondary::Users => users::UsersPage().into_any(),
         Secondary::Alerts => alerts::AlertsPage().into_any(),
         Secondary::Rules => alerts::RulesPage().into_any(),
         Secondary::Channels => alerts::ChannelsPage().into_any(),
@@ -128,6 +132,7 @@ lazy_routes! {
     CertificatesRoute => secondary_page(Secondary::Certificates),
     AgentsRoute => secondary_page(Secondary::Agents),
     SettingsRoute => secondary_page(Secondary::Settings),
+    UsersRoute => secondary_page(Secondary::Users),
     AlertsRoute => secondary_page(Secondary::Alerts),
     RulesRoute => secondary_page(Secondary::Rules),
     ChannelsRoute => secondary_page(Secondary::Channels),
@@ -183,13 +188,9 @@ fn mark_hydrated() {
 #[component]
 fn Frame(viewer: Resource<Result<Viewer, crate::ApiError>>, children: Children) -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
-    let username = move || {
-        viewer
-            .get()
-            .and_then(Result::ok)
-            .and_then(|v| v.user)
-            .map(|me| me.username)
-    };
+    let me = move || viewer.get().and_then(Result::ok).and_then(|v| v.user);
+    let username = move || me().map(|me| me.username);
+    let is_admin = move || me().is_some_and(|me| me.role == crate::Role::Admin);
     view! {
         <header class="topbar">
             <a class="brand" href="/">"Vantage"</a>
@@ -199,6 +200,7 @@ fn Frame(viewer: Resource<Result<Viewer, crate::ApiError>>, children: Children) 
                 <A href="/certificates">"Certificates"</A>
                 <A href="/agents">"Agents"</A>
                 <alerts::AlertsNavLink/>
+                <Suspense>{move || is_admin().then(|| view! { <A href="/users">"Users"</A> })}</Suspense>
                 <A href="/settings">"Settings"</A>
             </nav>
             <ActionForm action=logout>

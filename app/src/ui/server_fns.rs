@@ -78,8 +78,26 @@ mod server {
     }
 
     /// The one guard of server functions, as the authentication middleware is REST's: runs
-    /// `body` with the signed-in caller and the backend, or answers 401.
+    /// `body` with the signed-in caller and the backend, or answers 401 (403 while an admin
+    /// requires a second factor the caller has not set up).
     pub async fn signed_in<T, F, Fut>(body: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(Me, Arc<dyn Backend>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        answer(async move {
+            let me = require_user().await?;
+            if me.must_enroll_totp {
+                return Err(ApiError::TotpEnrollmentRequired);
+            }
+            body(me, backend()?).await
+        })
+        .await
+    }
+
+    /// As [`signed_in`], for what stays open before the second factor is set up: the
+    /// caller's own account and TOTP enrollment.
+    pub async fn signed_in_enrolling<T, F, Fut>(body: F) -> Result<T, ApiError>
     where
         F: FnOnce(Me, Arc<dyn Backend>) -> Fut,
         Fut: std::future::Future<Output = Result<T, ApiError>>,
@@ -129,12 +147,19 @@ pub async fn setup_admin(username: String, password: String) -> Result<(), ApiEr
 
 /// Signs in and opens the dashboard.
 #[server(prefix = "/_sf", endpoint = "login")]
-pub async fn login(username: String, password: String) -> Result<(), ApiError> {
+pub async fn login(
+    username: String,
+    password: String,
+    totp_code: Option<String>,
+) -> Result<(), ApiError> {
     server::answer(async move {
         let client = server::client().await?;
-        let token = server::backend()?
-            .login(username.trim(), &password, client.addr)
-            .await?;
+        let credentials = crate::Credentials {
+            username: username.trim().to_owned(),
+            password,
+            totp_code: totp_code.filter(|c| !c.trim().is_empty()),
+        };
+        let token = server::backend()?.login(&credentials, client.addr).await?;
         let https = client.https;
         server::set_cookie(crate::backend::session_set_cookie(Some(&token), https));
         leptos_axum::redirect("/");
@@ -217,8 +242,19 @@ pub async fn list_tokens() -> Result<Vec<ApiTokenInfo>, ApiError> {
 
 /// Creates an API token and returns it, the only time it is shown.
 #[server(prefix = "/_sf", endpoint = "create_token")]
-pub async fn create_token(name: String) -> Result<CreatedApiToken, ApiError> {
-    server::signed_in(|me, backend| async move { backend.create_api_token(&me, &name).await }).await
+pub async fn create_token(name: String, role: Option<String>) -> Result<CreatedApiToken, ApiError> {
+    server::signed_in(|me, backend| async move {
+        // From a form: empty means the user's own role.
+        let role = match role.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(
+                text.parse()
+                    .map_err(|m: String| ApiError::invalid(crate::Field::Role, m))?,
+            ),
+        };
+        backend.create_api_token(&me, &name, role).await
+    })
+    .await
 }
 
 /// Revokes one of the viewer's API tokens.
@@ -492,4 +528,94 @@ pub async fn silence_alert(id: i64, lasting_s: i64) -> Result<crate::alerts::Sil
 #[server(prefix = "/_sf", endpoint = "delete_silence")]
 pub async fn delete_silence(id: i64) -> Result<(), ApiError> {
     server::signed_in(|me, backend| async move { backend.delete_silence(&me, id).await }).await
+}
+
+/// Every account (admin).
+#[server(prefix = "/_sf", endpoint = "users")]
+pub async fn list_users() -> Result<Vec<crate::users::UserInfo>, ApiError> {
+    server::signed_in(|me, backend| async move { backend.users(&me).await }).await
+}
+
+/// Creates an account (admin).
+#[server(prefix = "/_sf", endpoint = "add_user")]
+pub async fn add_user(
+    username: String,
+    password: String,
+    role: crate::Role,
+) -> Result<crate::users::UserInfo, ApiError> {
+    server::signed_in(|me, backend| async move {
+        let new = crate::users::NewUser {
+            username,
+            password,
+            role,
+        };
+        backend.add_user(&me, new).await
+    })
+    .await
+}
+
+/// Changes a user's role or disables / enables them (admin).
+#[server(prefix = "/_sf", endpoint = "update_user")]
+pub async fn update_user(
+    id: i64,
+    patch: crate::users::UserPatch,
+) -> Result<crate::users::UserInfo, ApiError> {
+    server::signed_in(|me, backend| async move { backend.update_user(&me, id, patch).await }).await
+}
+
+/// The caller's own account, with the sign-in policy.
+#[server(prefix = "/_sf", endpoint = "my_account")]
+pub async fn my_account() -> Result<(crate::users::UserInfo, crate::users::SignInPolicy), ApiError>
+{
+    server::signed_in_enrolling(|me, backend| async move {
+        Ok((
+            backend.my_account(&me).await?,
+            backend.sign_in_policy(&me).await?,
+        ))
+    })
+    .await
+}
+
+/// Asks (or stops asking) for a one-time code at every sign-in.
+#[server(prefix = "/_sf", endpoint = "totp_at_sign_in")]
+pub async fn set_totp_at_sign_in(on: bool) -> Result<crate::users::UserInfo, ApiError> {
+    server::signed_in_enrolling(|me, backend| async move {
+        let patch = crate::users::MyAccountPatch {
+            totp_at_sign_in: Some(on),
+        };
+        backend.update_my_account(&me, patch).await
+    })
+    .await
+}
+
+/// Starts TOTP enrollment: the secret and its QR code, shown once.
+#[server(prefix = "/_sf", endpoint = "begin_totp")]
+pub async fn begin_totp() -> Result<crate::users::TotpEnrollment, ApiError> {
+    server::signed_in_enrolling(|me, backend| async move { backend.begin_totp(&me).await }).await
+}
+
+/// Confirms TOTP with a code; the recovery codes, shown once.
+#[server(prefix = "/_sf", endpoint = "confirm_totp")]
+pub async fn confirm_totp(code: String) -> Result<crate::users::RecoveryCodes, ApiError> {
+    server::signed_in_enrolling(|me, backend| async move { backend.confirm_totp(&me, &code).await })
+        .await
+}
+
+/// Turns one-time codes off with a code or a recovery code.
+#[server(prefix = "/_sf", endpoint = "disable_totp")]
+pub async fn disable_totp(code: String) -> Result<(), ApiError> {
+    server::signed_in_enrolling(|me, backend| async move { backend.disable_totp(&me, &code).await })
+        .await
+}
+
+/// Requires (or stops requiring) one-time codes for every account (admin).
+#[server(prefix = "/_sf", endpoint = "sign_in_policy")]
+pub async fn set_sign_in_policy(
+    require_totp: bool,
+) -> Result<crate::users::SignInPolicy, ApiError> {
+    server::signed_in(|me, backend| async move {
+        let policy = crate::users::SignInPolicy { require_totp };
+        backend.set_sign_in_policy(&me, policy).await
+    })
+    .await
 }

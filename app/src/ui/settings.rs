@@ -1,4 +1,4 @@
-//! `/settings`: API tokens.
+//! `/settings`: the caller's one-time codes and API tokens.
 use leptos::prelude::*;
 
 use super::RequireUser;
@@ -6,7 +6,26 @@ use super::server_fns::*;
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
-    view! { <RequireUser signed_in=|| view! { <Tokens/> }/> }
+    view! { <RequireUser signed_in=|| view! { <super::users::Account/> <TokensUnlessEnrolling/> }/> }
+}
+
+/// The tokens, once the caller may use the dashboard (not while an admin's policy makes
+/// them enroll one-time codes first).
+#[component]
+fn TokensUnlessEnrolling() -> impl IntoView {
+    let viewer = Resource::new(|| (), |_| get_viewer());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let enrolling = viewer
+                    .await
+                    .ok()
+                    .and_then(|v| v.user)
+                    .is_some_and(|me| me.must_enroll_totp);
+                (!enrolling).then(|| view! { <Tokens/> })
+            })}
+        </Suspense>
+    }
 }
 
 #[component]
@@ -24,6 +43,12 @@ fn Tokens() -> impl IntoView {
             <ActionForm action=create>
                 <div class="inline-form">
                     <label>"Name" <input name="name" required maxlength="100" placeholder="e.g. backup-script"/></label>
+                    <label>"Acts as"
+                        <select name="role" aria-label="Acts as">
+                            <option value="" selected>"my role"</option>
+                            {crate::Role::ALL.iter().map(|r| view! { <option value=r.as_str()>{r.as_str()}</option> }).collect_view()}
+                        </select>
+                    </label>
                     <button type="submit" disabled=move || create.pending().get()>"Create token"</button>
                 </div>
             </ActionForm>
@@ -39,12 +64,13 @@ fn Tokens() -> impl IntoView {
                         Ok(list) if list.is_empty() => view! { <p class="muted" id="no-tokens">"No tokens yet."</p> }.into_any(),
                         Ok(list) => view! {
                             <table class="tokens">
-                                <thead><tr><th>"Name"</th><th>"Token"</th><th>"Created"</th><th>"Last used"</th><th></th></tr></thead>
+                                <thead><tr><th>"Name"</th><th>"Token"</th><th>"Role"</th><th>"Created"</th><th>"Last used"</th><th></th></tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|t| view! {
                                         <tr>
                                             <td>{t.name}</td>
                                             <td><code>{t.masked}</code></td>
+                                            <td>{if t.follows_user_role { format!("{} (mine)", t.role) } else { t.role.to_string() }}</td>
                                             <td>{t.created_at}</td>
                                             <td>{t.last_used_at.unwrap_or_else(|| "never".into())}</td>
                                             <td>

@@ -39,7 +39,7 @@ pub struct Alerting {
     /// Stored ids of the alerts firing now, by tracker.
     pub open: Mutex<HashMap<engine::Key, i64>>,
     pub transitions: mpsc::UnboundedSender<engine::Transition>,
-    pub key: SealKey,
+    pub key: std::sync::Arc<SealKey>,
     pub sender: channels::Sender,
     /// Wakes each channel's queue (started on demand).
     pub queues: Mutex<HashMap<i64, std::sync::Arc<Notify>>>,
@@ -54,7 +54,7 @@ impl Alerting {
     /// Alerting with no rules yet, and the receiving end of its transitions.
     pub fn new(
         settings: AlertSettings,
-        key: SealKey,
+        key: std::sync::Arc<SealKey>,
     ) -> (Self, mpsc::UnboundedReceiver<engine::Transition>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let sender = channels::Sender::new(settings.policy, settings.send_timeout);

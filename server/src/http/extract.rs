@@ -120,6 +120,9 @@ pub async fn require_auth(
                 return Err(ApiError::CsrfMismatch);
             }
         }
+        if me.must_enroll_totp && !open_before_totp(request.uri().path()) {
+            return Err(ApiError::TotpEnrollmentRequired);
+        }
         Authenticated {
             stream_keys: vec![
                 session_key(&crate::auth::sha256_hex(&token)),
@@ -129,8 +132,32 @@ pub async fn require_auth(
             session_token: Some(token),
         }
     };
+    // Viewers write nothing but their own account: refused here, before a body is read,
+    // so every write answers 403 whatever it carries. The finer rules are the service's.
+    if is_unsafe(request.method()) && !own_account(request.uri().path()) {
+        crate::service::writes_allowed(&auth.me)?;
+    }
     request.extensions_mut().insert(auth);
     Ok(next.run(request).await)
+}
+
+/// The writes every signed-in caller may make: to their own session and account.
+fn own_account(path: &str) -> bool {
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    matches!(
+        path,
+        "/auth/logout" | "/users/me" | "/users/me/totp" | "/users/me/totp/confirm"
+    )
+}
+
+/// What a session may reach while its user must still enroll the second factor an admin
+/// requires: who they are, signing out, and the enrollment itself.
+pub(crate) fn open_before_totp(path: &str) -> bool {
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    matches!(
+        path,
+        "/auth/me" | "/auth/logout" | "/users/me" | "/users/me/totp" | "/users/me/totp/confirm"
+    )
 }
 
 fn is_unsafe(method: &Method) -> bool {

@@ -54,6 +54,7 @@ fn api_router(state: AppState) -> Router<AppState> {
         .merge(api::events::routes())
         .merge(api::alerts::routes())
         .merge(api::audit::routes())
+        .merge(api::users::routes())
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state,

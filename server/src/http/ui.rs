@@ -99,6 +99,8 @@ async fn signed_in_pages(
         Ok(false) if path == "/login" => None,
         Ok(false) => match app::backend::session_cookie(request.headers()) {
             Some(token) => match backend.session_user(&token).await {
+                // Until the second factor an admin requires is set up, only Settings.
+                Ok(Some(me)) if me.must_enroll_totp => (path != "/settings").then_some("/settings"),
                 Ok(Some(_)) => None,
                 Ok(None) => Some("/login"),
                 // The page shows the store's error in the API's words.

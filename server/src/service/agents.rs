@@ -157,6 +157,7 @@ impl Vantage {
         request_host: Option<String>,
         https: bool,
     ) -> Result<CreatedEnrollmentToken, ApiError> {
+        super::users::allow(caller, app::Role::Admin)?;
         let grpc = self
             .grpc
             .get()
@@ -299,6 +300,7 @@ impl Vantage {
 
     /// Deletes an enrollment token.
     pub async fn delete_enrollment_token(&self, caller: &Me, id: i64) -> Result<(), ApiError> {
+        super::users::allow(caller, app::Role::Admin)?;
         if !self.store.delete_enrollment_token(id).await? {
             return Err(ApiError::UnknownToken {
                 kind: TokenKind::Enrollment,
@@ -353,6 +355,7 @@ impl Vantage {
         agent_id: &str,
         patch: AgentPatch,
     ) -> Result<AgentInfo, ApiError> {
+        super::users::allow(caller, app::Role::Admin)?;
         // An empty label means the hostname.
         let hostname;
         let mut label = patch.label.as_deref().map(str::trim);
@@ -392,24 +395,26 @@ impl Vantage {
     }
 
     /// Revokes an agent: it may never connect again, and its live stream ends now.
-    pub async fn revoke_agent(&self, _caller: &Me, agent_id: &str) -> Result<AgentInfo, ApiError> {
+    pub async fn revoke_agent(&self, caller: &Me, agent_id: &str) -> Result<AgentInfo, ApiError> {
+        super::users::allow(caller, app::Role::Admin)?;
         if !self.store.revoke_agent(agent_id).await? {
             return Err(unknown_agent(agent_id));
         }
         self.streams.revoke(agent_id);
         tracing::info!(%agent_id, "agent revoked");
         self.audit(super::audit::Act {
-            actor: &_caller.username,
+            actor: &caller.username,
             action: "agent.revoke",
             subject: agent_id,
             detail: "",
         })
         .await?;
-        self.agent(_caller, agent_id).await
+        self.agent(caller, agent_id).await
     }
 
     /// Revokes an agent and deletes every row that belongs to it.
-    pub async fn delete_agent(&self, _caller: &Me, agent_id: &str) -> Result<(), ApiError> {
+    pub async fn delete_agent(&self, caller: &Me, agent_id: &str) -> Result<(), ApiError> {
+        super::users::allow(caller, app::Role::Admin)?;
         self.store.revoke_agent(agent_id).await?;
         self.streams.revoke(agent_id);
         if !self.store.delete_agent(agent_id).await? {
@@ -419,7 +424,7 @@ impl Vantage {
         self.alert_tags_changed(agent_id, None);
         tracing::info!(%agent_id, "agent deleted with its data");
         self.audit(super::audit::Act {
-            actor: &_caller.username,
+            actor: &caller.username,
             action: "agent.delete",
             subject: agent_id,
             detail: "with its data",

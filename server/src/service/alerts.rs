@@ -1053,6 +1053,7 @@ impl Vantage {
         caller: &Me,
         mut spec: AlertRuleSpec,
     ) -> Result<AlertRule, ApiError> {
+        super::users::allow(caller, app::Role::Operator)?;
         self.check_rule(&mut spec).await?;
         let text = serde_json::to_string(&spec).map_err(super::internal)?;
         let row = self.store.create_alert_rule(&spec.name, &text).await?;
@@ -1066,9 +1067,10 @@ impl Vantage {
     /// [`app::alerts::PREVIEW_HOSTS_MAX`] of them).
     pub async fn preview_alert_rule(
         &self,
-        _caller: &Me,
+        caller: &Me,
         mut spec: AlertRuleSpec,
     ) -> Result<app::alerts::RulePreview, ApiError> {
+        super::users::allow(caller, app::Role::Operator)?;
         use crate::alerts::preview;
         const WINDOWS_S: [i64; 2] = [86_400, 7 * 86_400];
         self.check_rule(&mut spec).await?;
@@ -1173,6 +1175,7 @@ impl Vantage {
         id: i64,
         mut spec: AlertRuleSpec,
     ) -> Result<AlertRule, ApiError> {
+        super::users::allow(caller, app::Role::Operator)?;
         self.check_rule(&mut spec).await?;
         let text = serde_json::to_string(&spec).map_err(super::internal)?;
         self.store
@@ -1187,6 +1190,7 @@ impl Vantage {
     }
 
     pub async fn delete_alert_rule(&self, caller: &Me, id: i64) -> Result<(), ApiError> {
+        super::users::allow(caller, app::Role::Operator)?;
         if !self.store.delete_alert_rule(id).await? {
             return Err(ApiError::UnknownItem {
                 kind: "alert rule",
@@ -1245,6 +1249,7 @@ impl Vantage {
         id: i64,
         ack: Acknowledgement,
     ) -> Result<AlertDetail, ApiError> {
+        super::users::allow(caller, app::Role::Operator)?;
         let comment = ack.comment.trim().to_owned();
         app::text::check_name("A comment", &comment, 500)
             .map_err(|e| ApiError::invalid(app::Field::Comment, e))?;
@@ -1285,6 +1290,7 @@ impl Vantage {
         caller: &Me,
         spec: SilenceSpec,
     ) -> Result<Silence, ApiError> {
+        super::users::allow(caller, app::Role::Operator)?;
         let now = now_ms();
         let comment = spec.comment.trim().to_owned();
         app::text::check_required_name("A silence's comment", &comment, 500)
@@ -1348,6 +1354,7 @@ impl Vantage {
     }
 
     pub async fn delete_silence(&self, caller: &Me, id: i64) -> Result<(), ApiError> {
+        super::users::allow(caller, app::Role::Operator)?;
         if !self.store.delete_silence(id).await? {
             return Err(ApiError::UnknownItem {
                 kind: "silence",
@@ -1399,6 +1406,7 @@ impl Vantage {
         caller: &Me,
         mut spec: ChannelSpec,
     ) -> Result<NotificationChannel, ApiError> {
+        super::users::allow(caller, app::Role::Admin)?;
         spec.name = spec.name.trim().to_owned();
         spec.check().map_err(invalid_channel)?;
         let (sealed, severities) = self.seal_channel(&spec, &spec.settings)?;
@@ -1413,10 +1421,11 @@ impl Vantage {
 
     pub async fn update_channel(
         &self,
-        _caller: &Me,
+        caller: &Me,
         id: i64,
         mut spec: ChannelSpec,
     ) -> Result<NotificationChannel, ApiError> {
+        super::users::allow(caller, app::Role::Admin)?;
         spec.name = spec.name.trim().to_owned();
         spec.check().map_err(invalid_channel)?;
         let old = self.open_channel(id).await?.ok_or(ApiError::UnknownItem {
@@ -1442,6 +1451,7 @@ impl Vantage {
     }
 
     pub async fn delete_channel(&self, caller: &Me, id: i64) -> Result<(), ApiError> {
+        super::users::allow(caller, app::Role::Admin)?;
         if !self.store.delete_channel(id).await? {
             return Err(ApiError::UnknownItem {
                 kind: "notification channel",
@@ -1455,6 +1465,7 @@ impl Vantage {
 
     /// Sends a test message now and says how it went (it is not queued or retried).
     pub async fn test_channel(&self, caller: &Me, id: i64) -> Result<ChannelTestResult, ApiError> {
+        super::users::allow(caller, app::Role::Admin)?;
         let channel = self.open_channel(id).await?.ok_or(ApiError::UnknownItem {
             kind: "notification channel",
             id,

@@ -37,11 +37,13 @@ mod ops;
 mod processes;
 mod snippets;
 pub mod subscriptions;
+mod users;
 
 pub use agents::{InstallContext, resolve_grpc_url};
 pub use ingest::{Committed, ENROLLMENT_TOKEN_PREFIX, EnrollError, Refusal, StreamAgent};
 pub use ops::{HealthReport, Retention};
 pub use snippets::ImageSource;
+pub(crate) use users::writes_allowed;
 
 /// Everything the rules need: the store, the live state, the batch writer, the login
 /// throttle and the agents' live streams. Private: every caller (HTTP, server functions,
@@ -73,6 +75,8 @@ pub struct Vantage {
     background: tokio_util::task::TaskTracker,
     /// The audit log (set once, at start-up).
     log: std::sync::OnceLock<Arc<crate::transparency::Log>>,
+    /// What secrets at rest are sealed with (set once, at start-up).
+    seal: std::sync::OnceLock<Arc<crate::seal::SealKey>>,
 }
 
 /// An open live event stream: hold `subscription` as long as the stream runs.
@@ -140,7 +144,20 @@ impl Vantage {
             me: Default::default(),
             background: Default::default(),
             log: Default::default(),
+            seal: Default::default(),
         }
+    }
+
+    /// Sets the key secrets at rest are sealed with (once, at start-up).
+    pub fn set_seal_key(&self, key: Arc<crate::seal::SealKey>) {
+        let _ = self.seal.set(key);
+    }
+
+    fn seal_key(&self) -> Result<&Arc<crate::seal::SealKey>, ApiError> {
+        self.seal.get().ok_or_else(|| {
+            tracing::error!("the seal key is not set up");
+            ApiError::Internal
+        })
     }
 
     /// Waits, at most `within`, for the writes still running behind calls: at shutdown,
@@ -192,7 +209,7 @@ impl Vantage {
             return Ok(None);
         }
         let hash = auth::sha256_hex(token);
-        let Some((row, username)) = self.store.api_token_by_hash(&hash).await? else {
+        let Some((row, owner)) = self.store.api_token_by_hash(&hash).await? else {
             return Ok(None);
         };
         if !auth::constant_time_eq(&row.token_hash, &hash) {
@@ -202,10 +219,16 @@ impl Vantage {
         if row.last_used_at.is_none_or(|t| t < now_s() - 60) {
             self.store.touch_api_token(row.api_token_id).await?;
         }
+        // A token never acts beyond its user's role now, however it was created.
+        let role = row
+            .role
+            .map_or(owner.role, |chosen| chosen.narrowest(owner.role));
         Ok(Some((
             Me {
                 user_id: row.user_id,
-                username,
+                username: owner.username,
+                role,
+                must_enroll_totp: false,
                 csrf_token: None,
             },
             row.api_token_id,
@@ -213,11 +236,16 @@ impl Vantage {
     }
 
     /// Creates a user from the admin CLI.
-    pub async fn create_user(&self, username: &str, password: &str) -> Result<i64, ApiError> {
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password: &str,
+        role: app::Role,
+    ) -> Result<i64, ApiError> {
         let hash = self.checked_password_hash(username, password).await?;
         let user_id = self
             .store
-            .create_user(username, &hash)
+            .create_user(username, &hash, role)
             .await
             .map_err(|e| match e {
                 StoreError::Conflict => ApiError::UsernameTaken(username.to_owned()),
@@ -227,7 +255,7 @@ impl Vantage {
             actor: "cli",
             action: "user.create",
             subject: username,
-            detail: "vantage admin create-user",
+            detail: &format!("role {role}, by vantage admin create-user"),
         })
         .await?;
         Ok(user_id)
@@ -236,11 +264,14 @@ impl Vantage {
     /// The caller the admin CLI acts as: a user by name.
     pub async fn acting_as(&self, username: &str) -> Result<Me, ApiError> {
         match self.store.user_by_name(username).await? {
-            Some(u) => Ok(Me {
+            Some(u) if !u.disabled => Ok(Me {
                 user_id: u.user_id,
                 username: u.username,
+                role: u.role,
+                must_enroll_totp: false,
                 csrf_token: None,
             }),
+            Some(u) => Err(ApiError::UserDisabled(u.username)),
             None => Err(ApiError::UnknownUser(username.to_owned())),
         }
     }
@@ -292,13 +323,18 @@ impl Vantage {
     }
 }
 
-fn token_info(row: &ApiTokenRow) -> ApiTokenInfo {
+/// A token as listed; `user_role` is its owner's role now.
+fn token_info(row: &ApiTokenRow, user_role: app::Role) -> ApiTokenInfo {
     ApiTokenInfo {
         id: row.api_token_id,
         name: row.name.clone(),
         masked: row.token_hint.clone(),
         created_at: app::rfc3339_from_millis(row.created_at * 1000),
         last_used_at: row.last_used_at.map(|t| app::rfc3339_from_millis(t * 1000)),
+        role: row
+            .role
+            .map_or(user_role, |chosen| chosen.narrowest(user_role)),
+        follows_user_role: row.role.is_none(),
     }
 }
 
@@ -333,10 +369,10 @@ impl Backend for Vantage {
 
     async fn login(
         &self,
-        username: &str,
-        password: &str,
+        credentials: &app::Credentials,
         client: std::net::IpAddr,
     ) -> Result<String, ApiError> {
+        let (username, password) = (credentials.username.as_str(), credentials.password.as_str());
         let (pair, address) = auth::login_scopes(username, client);
         let now = now_s();
         let mut wait = None;
@@ -372,6 +408,23 @@ impl Backend for Vantage {
             tracing::info!(username = ?username, %client, "sign-in failed");
             return Err(ApiError::InvalidCredentials);
         };
+        if user.disabled {
+            // Told like a wrong password: a disabled account's name is not confirmed.
+            tracing::info!(username = %user.username, %client, "sign-in refused: disabled");
+            return Err(ApiError::InvalidCredentials);
+        }
+        let policy = self.sign_in_policy_now().await?;
+        if user.totp_enabled && (user.totp_at_sign_in || policy.require_totp) {
+            let Some(code) = credentials
+                .totp_code
+                .as_deref()
+                .filter(|c| !c.trim().is_empty())
+            else {
+                return Err(ApiError::TotpRequired);
+            };
+            self.check_code(user.user_id, code, users::CodeUse::SignIn, None)
+                .await?;
+        }
         self.store.clear_login_failures(&pair).await?;
         let token = auth::new_secret("").map_err(internal)?;
         let csrf = auth::new_secret("").map_err(internal)?;
@@ -402,11 +455,7 @@ impl Backend for Vantage {
             .store
             .session_user(&auth::sha256_hex(session_token))
             .await?;
-        Ok(user.map(|u| Me {
-            user_id: u.user_id,
-            username: u.username,
-            csrf_token: Some(u.csrf_token),
-        }))
+        Ok(user.map(|u| self.me_of_session(u)))
     }
 
     async fn host_summary(&self, _caller: &Me, agent_id: &str) -> Result<HostSummary, ApiError> {
@@ -491,18 +540,37 @@ impl Backend for Vantage {
     }
 
     async fn list_api_tokens(&self, me: &Me) -> Result<Vec<ApiTokenInfo>, ApiError> {
+        let user_role = self.my_account(me).await?.role;
         Ok(self
             .store
             .list_api_tokens(me.user_id)
             .await?
             .iter()
-            .map(token_info)
+            .map(|row| token_info(row, user_role))
             .collect())
     }
 
-    async fn create_api_token(&self, me: &Me, name: &str) -> Result<CreatedApiToken, ApiError> {
+    async fn create_api_token(
+        &self,
+        me: &Me,
+        name: &str,
+        role: Option<app::Role>,
+    ) -> Result<CreatedApiToken, ApiError> {
+        users::allow(me, app::Role::Operator)?;
         let name = name.trim();
         app::text::check_token_name(name).map_err(|m| ApiError::invalid(Field::Name, m))?;
+        if let Some(role) = role.filter(|r| !me.role.allows(*r)) {
+            return Err(ApiError::invalid(
+                Field::Role,
+                format!(
+                    "A token acts with your role or a narrower one: {role} is wider than {}.",
+                    me.role
+                ),
+            ));
+        }
+        // A token made by a narrower token is no wider than the one that made it.
+        let user_role = self.my_account(me).await?.role;
+        let role = role.or((me.role != user_role).then_some(me.role));
         let token = auth::new_secret(auth::API_TOKEN_PREFIX).map_err(internal)?;
         let row = self
             .store
@@ -511,6 +579,7 @@ impl Backend for Vantage {
                 name,
                 &auth::sha256_hex(&token),
                 &auth::mask(&token),
+                role,
             )
             .await?;
         tracing::info!(
@@ -522,16 +591,21 @@ impl Backend for Vantage {
             actor: &me.username,
             action: "api_token.create",
             subject: &row.api_token_id.to_string(),
-            detail: &format!("{name} ({})", row.token_hint),
+            detail: &format!(
+                "{name} ({}), role {}",
+                row.token_hint,
+                row.role.map_or("of its user", |r| r.as_str())
+            ),
         })
         .await?;
         Ok(CreatedApiToken {
             token,
-            info: token_info(&row),
+            info: token_info(&row, user_role),
         })
     }
 
     async fn delete_api_token(&self, me: &Me, token_id: i64) -> Result<(), ApiError> {
+        users::allow(me, app::Role::Operator)?;
         if !self.store.delete_api_token(me.user_id, token_id).await? {
             return Err(ApiError::UnknownToken {
                 kind: TokenKind::Api,
@@ -725,6 +799,67 @@ impl Backend for Vantage {
 
     async fn delete_silence(&self, me: &Me, id: i64) -> Result<(), ApiError> {
         Vantage::delete_silence(self, me, id).await
+    }
+
+    async fn users(&self, me: &Me) -> Result<Vec<app::users::UserInfo>, ApiError> {
+        Vantage::users(self, me).await
+    }
+
+    async fn add_user(
+        &self,
+        me: &Me,
+        new: app::users::NewUser,
+    ) -> Result<app::users::UserInfo, ApiError> {
+        Vantage::add_user(self, me, new).await
+    }
+
+    async fn update_user(
+        &self,
+        me: &Me,
+        id: i64,
+        patch: app::users::UserPatch,
+    ) -> Result<app::users::UserInfo, ApiError> {
+        Vantage::update_user(self, me, id, patch).await
+    }
+
+    async fn my_account(&self, me: &Me) -> Result<app::users::UserInfo, ApiError> {
+        Vantage::my_account(self, me).await
+    }
+
+    async fn update_my_account(
+        &self,
+        me: &Me,
+        patch: app::users::MyAccountPatch,
+    ) -> Result<app::users::UserInfo, ApiError> {
+        Vantage::update_my_account(self, me, patch).await
+    }
+
+    async fn begin_totp(&self, me: &Me) -> Result<app::users::TotpEnrollment, ApiError> {
+        Vantage::begin_totp(self, me).await
+    }
+
+    async fn confirm_totp(
+        &self,
+        me: &Me,
+        code: &str,
+    ) -> Result<app::users::RecoveryCodes, ApiError> {
+        Vantage::confirm_totp(self, me, code).await
+    }
+
+    async fn disable_totp(&self, me: &Me, code: &str) -> Result<(), ApiError> {
+        Vantage::disable_totp(self, me, code).await
+    }
+
+    async fn sign_in_policy(&self, me: &Me) -> Result<app::users::SignInPolicy, ApiError> {
+        Vantage::sign_in_policy(self, me).await
+    }
+
+    async fn set_sign_in_policy(
+        &self,
+        me: &Me,
+        policy: app::users::SignInPolicy,
+    ) -> Result<app::users::SignInPolicy, ApiError> {
+        Vantage::set_sign_in_policy(self, me, policy).await
     }
 }
 

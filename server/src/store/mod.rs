@@ -28,9 +28,9 @@ pub use alerts::{
 pub use containers::{BatchItem, CertificateRow, ContainerRow};
 pub use history::{Layer, SeriesValue, unreadable_chunks};
 pub use samples::{HistoryBucket, SampleRow};
-pub use tokens::ApiTokenRow;
+pub use tokens::{ApiTokenRow, TokenOwner};
 pub use transparency::{AuditRow, ServerKeyRow};
-pub use users::{SessionUser, UserRow};
+pub use users::{SessionUser, TotpRow, UserRow};
 
 /// Which SQL engine is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,12 +13,21 @@ pub struct ApiTokenRow {
     pub token_hint: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// The narrower role chosen at creation; `None`: the user's.
+    pub role: Option<app::Role>,
+}
+
+/// A token found by its hash, with what its owner is now.
+#[derive(Debug, Clone)]
+pub struct TokenOwner {
+    pub username: String,
+    pub role: app::Role,
 }
 
 const COLUMNS: &str =
-    "api_token_id, user_id, name, token_hash, token_hint, created_at, last_used_at";
+    "api_token_id, user_id, name, token_hash, token_hint, created_at, last_used_at, role";
 
-fn from_row(r: sqlx::any::AnyRow) -> Result<ApiTokenRow, sqlx::Error> {
+fn from_row(r: sqlx::any::AnyRow) -> Result<ApiTokenRow, StoreError> {
     Ok(ApiTokenRow {
         api_token_id: r.try_get("api_token_id")?,
         user_id: r.try_get("user_id")?,
@@ -27,6 +36,10 @@ fn from_row(r: sqlx::any::AnyRow) -> Result<ApiTokenRow, sqlx::Error> {
         token_hint: r.try_get("token_hint")?,
         created_at: r.try_get("created_at")?,
         last_used_at: r.try_get("last_used_at")?,
+        role: r
+            .try_get::<Option<String>, _>("role")?
+            .map(|text| super::users::parse_role(&text))
+            .transpose()?,
     })
 }
 
@@ -38,20 +51,22 @@ impl Store {
         name: &str,
         token_hash: &str,
         token_hint: &str,
+        role: Option<app::Role>,
     ) -> Result<ApiTokenRow, StoreError> {
         let row = sqlx::query(AssertSqlSafe(format!(
-            "insert into api_token (user_id, name, token_hash, token_hint, created_at) \
-             values ($1, $2, $3, $4, $5) returning {COLUMNS}"
+            "insert into api_token (user_id, name, token_hash, token_hint, created_at, role) \
+             values ($1, $2, $3, $4, $5, $6) returning {COLUMNS}"
         )))
         .bind(user_id)
         .bind(name)
         .bind(token_hash)
         .bind(token_hint)
         .bind(now_s())
+        .bind(role.map(|r| r.as_str()))
         .fetch_one(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
-        Ok(from_row(row)?)
+        from_row(row)
     }
 
     /// A user's tokens, newest first.
@@ -62,25 +77,30 @@ impl Store {
         .bind(user_id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(from_row).collect::<Result<_, _>>()?)
+        rows.into_iter().map(from_row).collect()
     }
 
-    /// The token with this hash and its owner's name.
+    /// The token with this hash and its owner, unless the owner is disabled.
     pub async fn api_token_by_hash(
         &self,
         token_hash: &str,
-    ) -> Result<Option<(ApiTokenRow, String)>, StoreError> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            r#"select {COLUMNS}, (select username from "user" u where u.user_id = api_token.user_id) as username
-               from api_token where token_hash = $1"#
-        )))
+    ) -> Result<Option<(ApiTokenRow, TokenOwner)>, StoreError> {
+        let row = sqlx::query(
+            r#"select t.api_token_id, t.user_id, t.name, t.token_hash, t.token_hint,
+                      t.created_at, t.last_used_at, t.role, u.username, u.role as user_role
+               from api_token t join "user" u on u.user_id = t.user_id
+               where t.token_hash = $1 and u.disabled = 0"#,
+        )
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await?;
         match row {
             Some(r) => {
-                let username: String = r.try_get("username")?;
-                Ok(Some((from_row(r)?, username)))
+                let owner = TokenOwner {
+                    username: r.try_get("username")?,
+                    role: super::users::parse_role(&r.try_get::<String, _>("user_role")?)?,
+                };
+                Ok(Some((from_row(r)?, owner)))
             }
             None => Ok(None),
         }

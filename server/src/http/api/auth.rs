@@ -66,8 +66,8 @@ pub struct SetupAnswer {
     request_body = app::Credentials,
     responses(
         (status = 200, description = "Signed in.", body = app::Me),
-        (status = 401, description = "Wrong username or password.", body = app::ErrorBody),
-        (status = 429, description = "Too many failed sign-ins from this address.", body = app::ErrorBody),
+        (status = 401, description = "Wrong username or password (`invalid_credentials`), a one-time code needed (`totp_required`) or wrong (`invalid_totp`).", body = app::ErrorBody),
+        (status = 429, description = "Too many failed sign-ins from this address, or wrong one-time codes for this user.", body = app::ErrorBody),
         (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody),
         (status = 503, description = "Busy hashing other passwords; try again.", body = app::ErrorBody)
     )
@@ -77,10 +77,7 @@ async fn login(
     Extension(client): Extension<ClientInfo>,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Response, ApiError> {
-    let token = state
-        .vantage
-        .login(&body.username, &body.password, client.addr)
-        .await?;
+    let token = state.vantage.login(&body, client.addr).await?;
     let me = state
         .vantage
         .session_user(&token)

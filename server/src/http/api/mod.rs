@@ -1,5 +1,5 @@
 //! `/api/v1`: JSON in, JSON out, errors as `{"error":{"code","message"}}`. One router per
-//! area (`auth`, `tokens`, `agents`, `resources`, `events`, `alerts`, `audit`), merged in `http::router`.
+//! area (`auth`, `tokens`, `agents`, `resources`, `events`, `alerts`, `audit`, `users`), merged in `http::router`.
 use serde::Deserialize;
 
 use app::ApiError;
@@ -11,6 +11,7 @@ pub mod auth;
 pub mod events;
 pub mod resources;
 pub mod tokens;
+pub mod users;
 
 /// Request bodies above this size are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -47,7 +47,8 @@ async fn list_tokens(
     responses(
         (status = 201, body = app::CreatedApiToken),
         (status = 401, description = "No valid session or API token.", body = app::ErrorBody),
-        (status = 422, description = "A field breaks its rule.", body = app::ErrorBody),
+        (status = 403, description = "Viewers cannot create tokens.", body = app::ErrorBody),
+        (status = 422, description = "A field breaks its rule (a role wider than the caller's).", body = app::ErrorBody),
         (status = "4XX", description = "The request was refused; `code` says why.", body = app::ErrorBody)
     )
 )]
@@ -56,7 +57,10 @@ async fn create_token(
     auth: Authenticated,
     ApiJson(body): ApiJson<NewApiToken>,
 ) -> Result<Response, ApiError> {
-    let created = state.vantage.create_api_token(&auth.me, &body.name).await?;
+    let created = state
+        .vantage
+        .create_api_token(&auth.me, &body.name, body.role)
+        .await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
