@@ -25,6 +25,10 @@ pub struct Identity {
     pub label: String,
     /// Unix seconds.
     pub enrolled_at: i64,
+    /// The server's Ed25519 key for action tokens and log checkpoints, base64, pinned at
+    /// enrollment (absent for agents enrolled before signed actions: they run none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_key: Option<String>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -186,6 +190,7 @@ mod tests {
             server_pin: Some("sha256:abc".into()),
             label: "web-1".into(),
             enrolled_at: 1,
+            server_key: None,
         }
     }
 

@@ -122,6 +122,55 @@ struct RunArgs {
     #[arg(long, env = "VANTAGE_METRICS_ADDR", global = true)]
     metrics_addr: Option<std::net::SocketAddr>,
 
+    /// How often a full inventory (systemd units, containers, Compose services, executables)
+    /// is sent even when nothing changed, e.g. `6h`.
+    #[arg(long, env = "VANTAGE_INVENTORY_INTERVAL", default_value = "6h", value_parser = parse_scan_interval, global = true)]
+    inventory_interval: Duration,
+
+    /// How often the inventory is taken to see whether it changed (sent only then), e.g. `30s`.
+    #[arg(long, env = "VANTAGE_INVENTORY_CHECK_INTERVAL", default_value = "30s", value_parser = parse_scan_interval, global = true)]
+    inventory_check_interval: Duration,
+
+    /// Collect and send no inventory (what runs on this host): its apps then show as unknown.
+    #[arg(long, env = "VANTAGE_NO_INVENTORY", global = true)]
+    no_inventory: bool,
+
+    /// App types this agent restarts when the server sends a signed, logged order:
+    /// systemd, docker, compose, process (comma-separated). None by default.
+    #[arg(long = "allow-actions", env = "VANTAGE_ALLOW_ACTIONS", value_delimiter = ',', value_parser = parse_action_kind, global = true)]
+    allow_actions: Vec<String>,
+
+    /// A command a process app may run to restart (absolute path, then arguments, split on
+    /// spaces), exactly as the app names it. Repeat for more.
+    #[arg(long = "allow-command", env = "VANTAGE_ALLOW_COMMANDS", value_delimiter = ';', value_parser = parse_allowed_command, global = true)]
+    allow_commands: Vec<Vec<String>>,
+
+    /// Restarts per app per hour; past it the agent refuses (and the server shows it).
+    #[arg(
+        long,
+        env = "VANTAGE_ACTION_BUDGET",
+        default_value_t = 3,
+        global = true
+    )]
+    action_budget: u32,
+
+    /// How long a restart may run before it is killed, e.g. `60s`.
+    #[arg(long, env = "VANTAGE_ACTION_TIMEOUT", default_value = "60s", value_parser = parse_scan_interval, global = true)]
+    action_timeout: Duration,
+
+    /// Run restarts as this user (the agent must run as root to switch).
+    #[arg(long, env = "VANTAGE_ACTION_USER", global = true)]
+    action_user: Option<String>,
+
+    /// Run systemctl and docker through `sudo -n` (for a sudoers rule instead of polkit).
+    #[arg(long, env = "VANTAGE_ACTION_SUDO", global = true)]
+    action_sudo: bool,
+
+    /// Send one host sample and one inventory, wait until the server acknowledged them, and
+    /// exit (enrolling first when needed).
+    #[arg(long, global = true)]
+    once: bool,
+
     /// Log filter, e.g. `info` or `debug`.
     #[arg(long, env = "VANTAGE_LOG", default_value = "info", global = true)]
     log: String,
@@ -158,6 +207,27 @@ impl Runtime {
         } else {
             Runtime::Bare
         }
+    }
+}
+
+fn parse_action_kind(text: &str) -> Result<String, String> {
+    let kind = text.trim();
+    if proto::identifier::KINDS.contains(&kind) {
+        Ok(kind.to_owned())
+    } else {
+        Err(format!(
+            "{kind:?} is not an app type; use systemd, docker, compose or process"
+        ))
+    }
+}
+
+fn parse_allowed_command(text: &str) -> Result<Vec<String>, String> {
+    let argv: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
+    match argv.first() {
+        None => Err("an allowed command is empty".into()),
+        Some(path) => proto::identifier::check("process", path)
+            .map(|()| argv.clone())
+            .map_err(|m| format!("{text:?}: {m}")),
     }
 }
 
@@ -235,12 +305,25 @@ fn main() -> ExitCode {
         proc_root: args.proc_root,
         host_interval: args.host_interval,
         host_root: args.host_root,
-        docker_socket: args.docker_socket,
+        docker_socket: args.docker_socket.clone(),
         spool_max_bytes: args.spool_max_bytes,
         spool_max_age: args.spool_max_age,
         cert_targets: args.cert_targets,
         cert_interval: args.cert_interval,
         metrics_addr: args.metrics_addr,
+        inventory_interval: args.inventory_interval,
+        inventory_check_interval: args.inventory_check_interval,
+        inventory: !args.no_inventory,
+        actions: agent::actions::Policy {
+            allow: args.allow_actions,
+            commands: args.allow_commands,
+            budget_per_hour: args.action_budget,
+            timeout: args.action_timeout,
+            run_as: args.action_user,
+            sudo: args.action_sudo,
+            docker_socket: args.docker_socket.clone(),
+        },
+        once: args.once,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -315,6 +398,27 @@ async fn install(config: agent::run::RunConfig, user: bool) -> anyhow::Result<()
     ]);
     for target in &config.cert_targets {
         command.extend(["--cert-target".into(), target.to_string()]);
+    }
+    if !config.inventory {
+        command.push("--no-inventory".into());
+    }
+    if !config.actions.allow.is_empty() {
+        command.extend(["--allow-actions".into(), config.actions.allow.join(",")]);
+    }
+    for allowed in &config.actions.commands {
+        command.extend(["--allow-command".into(), allowed.join(" ")]);
+    }
+    command.extend([
+        "--action-budget".into(),
+        config.actions.budget_per_hour.to_string(),
+        "--inventory-interval".into(),
+        format!("{}s", config.inventory_interval.as_secs()),
+    ]);
+    if let Some(user) = &config.actions.run_as {
+        command.extend(["--action-user".into(), user.clone()]);
+    }
+    if config.actions.sudo {
+        command.push("--action-sudo".into());
     }
     if config.insecure_skip_tls_verify {
         command.push("--grpc-insecure-skip-tls-verify".into());

@@ -44,6 +44,16 @@ pub struct RunConfig {
     pub cert_interval: Duration,
     /// Where to serve `/metrics` and `/healthz`; off when `None`.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// The longest between two inventories sent.
+    pub inventory_interval: Duration,
+    /// How often the inventory is taken to see whether it changed.
+    pub inventory_check_interval: Duration,
+    /// Whether the inventory is collected and sent at all.
+    pub inventory: bool,
+    /// What restarts this agent runs.
+    pub actions: crate::actions::Policy,
+    /// Send one host sample and one inventory, wait for them to be acknowledged, and exit.
+    pub once: bool,
 }
 
 /// How a run ended without an error.
@@ -89,7 +99,47 @@ pub async fn run(
     let key = identity.signing_key(&identity_path)?;
     let uuid = identity.uuid(&identity_path)?;
 
+    let server_key = identity
+        .server_key
+        .as_deref()
+        .and_then(crate::actions::decode_key);
+    let mut guard = crate::actions::Guard::open(
+        &config.state_dir,
+        server_key,
+        server_key.map(|k| crate::tlog::origin_of(&k)),
+        *uuid.as_bytes(),
+        config.actions.clone(),
+    )?;
+    let (results_tx, mut results) = mpsc::channel::<proto::ActionResult>(16);
+    let inventory_asked = Arc::new(tokio::sync::Notify::new());
     let (events_tx, mut events) = mpsc::channel(1024);
+    let sources = crate::inventory::Sources {
+        proc_root: config.proc_root.clone(),
+        passwd: config
+            .host_root
+            .as_deref()
+            .map_or_else(|| PathBuf::from("/etc/passwd"), |r| r.join("etc/passwd")),
+        docker_socket: config.docker_socket.clone(),
+    };
+    if config.once {
+        return once(
+            &config, &identity, &address, &trust, &key, &uuid, sources, &status,
+        )
+        .await;
+    }
+    let inventory = tokio::spawn({
+        let (asked, events) = (inventory_asked.clone(), events_tx.clone());
+        let (on, every, check) = (
+            config.inventory,
+            config.inventory_interval,
+            config.inventory_check_interval,
+        );
+        async move {
+            if on {
+                crate::inventory::watch(sources, every, check, asked, events).await
+            }
+        }
+    });
     // Container stats follow the host interval; the full list comes every three of them.
     let intervals = crate::docker::DockerIntervals {
         stats: config.host_interval,
@@ -126,10 +176,18 @@ pub async fn run(
             uuid: *uuid.as_bytes(),
             agent_id: &identity.agent_id,
             status: &status,
+            once: false,
         };
         let started = Instant::now();
+        let mut work = Work {
+            events: &mut events,
+            guard: &mut guard,
+            results: &mut results,
+            results_tx: &results_tx,
+            inventory_asked: &inventory_asked,
+        };
         let end = tokio::select! {
-            end = session.run(&mut spool, &mut events) => end,
+            end = session.run(&mut spool, &mut work) => end,
             _ = &mut shutdown => break Ok(Outcome::Stopped),
         };
         status.set_connected(false);
@@ -137,6 +195,7 @@ pub async fn run(
             SessionEnd::Revoked(reason) => break Ok(Outcome::Revoked(reason)),
             SessionEnd::Fatal(e) => break Err(e),
             SessionEnd::Retry(reason) => reason,
+            SessionEnd::Done => break Ok(Outcome::Stopped),
         };
         if started.elapsed() >= STABLE_AFTER {
             backoff = Backoff::default();
@@ -162,6 +221,7 @@ pub async fn run(
     collector.abort();
     containers.abort();
     certificates.abort();
+    inventory.abort();
     if let Some(metrics) = metrics {
         metrics.abort();
     }
@@ -233,7 +293,18 @@ async fn enroll(config: &RunConfig) -> anyhow::Result<Identity> {
         server_pin: config.server_pin.clone(),
         label,
         enrolled_at: proto::clock::now_s(),
+        server_key: (response.eat_verification_key.len() == 32).then(|| {
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                &response.eat_verification_key,
+            )
+        }),
     };
+    if identity.server_key.is_none() {
+        tracing::warn!(
+            "the server gave no key for signed actions: this agent will run no restarts"
+        );
+    }
     identity::save(&identity::path_in(&config.state_dir), &identity)?;
     tracing::info!(agent_id = %identity.agent_id, "enrolled");
     Ok(identity)
@@ -295,6 +366,19 @@ enum SessionEnd {
     Revoked(String),
     Retry(String),
     Fatal(anyhow::Error),
+    /// `--once`: everything sent was acknowledged.
+    Done,
+}
+
+/// What a session works through besides the spool: new events, restart orders and their
+/// results, and the server's requests for an inventory.
+struct Work<'a> {
+    events: &'a mut mpsc::Receiver<proto::Event>,
+    guard: &'a mut crate::actions::Guard,
+    /// Results of restarts run, waiting for a stream (they outlive a session).
+    results: &'a mut mpsc::Receiver<proto::ActionResult>,
+    results_tx: &'a mpsc::Sender<proto::ActionResult>,
+    inventory_asked: &'a tokio::sync::Notify,
 }
 
 struct Session<'a> {
@@ -304,14 +388,13 @@ struct Session<'a> {
     uuid: [u8; 16],
     agent_id: &'a str,
     status: &'a Status,
+    /// Ends the session once the spool is empty (`--once`).
+    once: bool,
 }
 
 impl Session<'_> {
-    async fn run(
-        &self,
-        spool: &mut Spool,
-        events: &mut mpsc::Receiver<proto::Event>,
-    ) -> SessionEnd {
+    async fn run(&self, spool: &mut Spool, work: &mut Work<'_>) -> SessionEnd {
+        let events = &mut *work.events;
         let channel = match stream::connect(self.address, self.trust).await {
             Ok(c) => c,
             Err(e @ ConnectError::PinMismatch(_)) => return SessionEnd::Fatal(e.into()),
@@ -397,11 +480,21 @@ impl Session<'_> {
                     Err(e) => tracing::error!(error = %e, "cannot read the spool"),
                 }
             }
+            if self.once && spool.is_empty() && in_flight.is_empty() {
+                return SessionEnd::Done;
+            }
             let pause = paused_until;
             tokio::select! {
                 Some(event) = events.recv() => {
                     record(spool, event, events);
                     self.status.spooled(spool);
+                }
+                Some(result) = work.results.recv() => {
+                    if !send(Up::ActionResult(result.clone())).await {
+                        // Kept for the next stream.
+                        let _ = work.results_tx.try_send(result);
+                        return SessionEnd::Retry("the stream closed".into());
+                    }
                 }
                 message = next(&mut down) => match message {
                     Ok(Down::Ack(ack)) => {
@@ -428,6 +521,8 @@ impl Session<'_> {
                         tracing::debug!(code = %e.code, retry_after_ms = e.retry_after_ms, "server asked to slow down");
                         paused_until = Some(tokio::time::Instant::now() + Duration::from_millis(e.retry_after_ms.min(60_000)));
                     }
+                    Ok(Down::RequestInventory(_)) => work.inventory_asked.notify_one(),
+                    Ok(Down::Action(order)) => act(work.guard, order, work.results_tx.clone()),
                     Ok(other) => {
                         if let end @ (SessionEnd::Revoked(_) | SessionEnd::Fatal(_)) = end_for(other) {
                             return end;
@@ -443,6 +538,134 @@ impl Session<'_> {
                 }
             }
         }
+    }
+}
+
+/// Checks a restart order and, if every check passes, runs it in the background; either way
+/// the answer goes on `results`. Nothing runs for a refused order.
+fn act(
+    guard: &mut crate::actions::Guard,
+    order: proto::Action,
+    results: mpsc::Sender<proto::ActionResult>,
+) {
+    let now = proto::clock::now_s();
+    let eat_id = crate::eat::Eat::decode(&order.eat)
+        .map(|e| e.eat_id_text())
+        .unwrap_or_default();
+    match guard.check(&order, now) {
+        Err(refusal) => {
+            tracing::warn!(%eat_id, reason = %refusal, "restart order refused; nothing ran");
+            let result = proto::ActionResult {
+                eat_id,
+                exit_code: -1,
+                error: refusal.to_string(),
+                checkpoint_size: guard.checkpoint_size(),
+                refused: true,
+                budget_spent: refusal.is_budget(),
+                ..Default::default()
+            };
+            let _ = results.try_send(result);
+        }
+        Ok(approved) => {
+            tracing::info!(
+                %eat_id,
+                app_type = %approved.eat.app_type,
+                identifier = %approved.eat.identifier,
+                requested_by = %approved.eat.requested_by,
+                "running a signed restart"
+            );
+            let checkpoint_size = guard.checkpoint_size();
+            let runner = guard.runner();
+            tokio::spawn(async move {
+                let outcome = runner.run(&approved).await;
+                tracing::info!(%eat_id, exit_code = outcome.exit_code, error = %outcome.error, "restart finished");
+                let _ = results
+                    .send(proto::ActionResult {
+                        eat_id,
+                        exit_code: outcome.exit_code,
+                        stdout: outcome.stdout,
+                        stderr: outcome.stderr,
+                        error: outcome.error,
+                        checkpoint_size,
+                        refused: false,
+                        budget_spent: false,
+                    })
+                    .await;
+            });
+        }
+    }
+}
+
+/// `--once`: one host sample and one inventory, sent and acknowledged, then out.
+#[allow(clippy::too_many_arguments)]
+async fn once(
+    config: &RunConfig,
+    identity: &Identity,
+    address: &ServerAddress,
+    trust: &ServerTrust,
+    key: &ed25519_dalek::SigningKey,
+    uuid: &uuid::Uuid,
+    sources: crate::inventory::Sources,
+    status: &Arc<Status>,
+) -> anyhow::Result<Outcome> {
+    let mut spool = Spool::open(
+        &config.state_dir.join("spool"),
+        config.spool_max_bytes,
+        config.spool_max_age,
+    )?;
+    let (events_tx, mut events) = mpsc::channel(16);
+    let mut collector =
+        HostCollector::new(&config.proc_root)?.with_host_root(config.host_root.clone());
+    // CPU shares need two readings.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sample = tokio::task::spawn_blocking(move || collector.collect()).await??;
+    let host = proto::Event {
+        time_ms: sample.taken_at_ms,
+        body: Some(proto::event::Body::HostSample(proto::HostSample::from(
+            &sample,
+        ))),
+    };
+    let inventory = proto::Event {
+        time_ms: proto::clock::now_ms(),
+        body: Some(proto::event::Body::Inventory(
+            crate::inventory::take(&sources).await,
+        )),
+    };
+    record(&mut spool, host, &mut events);
+    record(&mut spool, inventory, &mut events);
+    drop(events_tx);
+    let mut guard = crate::actions::Guard::open(
+        &config.state_dir,
+        None,
+        None,
+        *uuid.as_bytes(),
+        crate::actions::Policy::default(),
+    )?;
+    let (results_tx, mut results) = mpsc::channel(1);
+    let asked = tokio::sync::Notify::new();
+    let session = Session {
+        address,
+        trust,
+        key,
+        uuid: *uuid.as_bytes(),
+        agent_id: &identity.agent_id,
+        status,
+        once: true,
+    };
+    let mut work = Work {
+        events: &mut events,
+        guard: &mut guard,
+        results: &mut results,
+        results_tx: &results_tx,
+        inventory_asked: &asked,
+    };
+    let deadline = Duration::from_secs(60);
+    match tokio::time::timeout(deadline, session.run(&mut spool, &mut work)).await {
+        Ok(SessionEnd::Done) => Ok(Outcome::Stopped),
+        Ok(SessionEnd::Revoked(reason)) => Ok(Outcome::Revoked(reason)),
+        Ok(SessionEnd::Fatal(e)) => Err(e),
+        Ok(SessionEnd::Retry(reason)) => anyhow::bail!("could not send to the server: {reason}"),
+        Err(_) => anyhow::bail!("the server did not acknowledge within a minute"),
     }
 }
 

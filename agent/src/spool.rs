@@ -357,6 +357,11 @@ impl Spool {
     }
 
     /// The highest acknowledged sequence number.
+    /// True when every event spooled was acknowledged.
+    pub fn is_empty(&self) -> bool {
+        self.next_seq() <= self.acked() + 1
+    }
+
     pub fn acked(&self) -> u64 {
         self.state.acked
     }

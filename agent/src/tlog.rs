@@ -362,6 +362,39 @@ pub fn verify_consistency(
     }
 }
 
+/// The domain of an audit log leaf's bytes.
+const AUDIT_LEAF_DOMAIN: &[u8] = b"vantage/audit-leaf/v1\0";
+
+/// The bytes of audit log leaf `index`: the domain, then the index, the time (unix ms) and
+/// each text field with its length, big-endian. What the server hashes into its log and an
+/// agent rebuilds to check an order's entry.
+pub fn audit_leaf(
+    index: u64,
+    ts_ms: i64,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    detail: &str,
+) -> Vec<u8> {
+    let mut out = AUDIT_LEAF_DOMAIN.to_vec();
+    out.extend_from_slice(&index.to_be_bytes());
+    out.extend_from_slice(&ts_ms.to_be_bytes());
+    for field in [actor, action, subject, detail] {
+        out.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        out.extend_from_slice(field.as_bytes());
+    }
+    out
+}
+
+/// The log's name in its checkpoints: `vantage/` and the first 16 hex digits of SHA-256 over
+/// its public key, so two installations never share one (and an agent derives it from the
+/// key it pinned).
+pub fn origin_of(key: &VerifyingKey) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("vantage/{hex}")
+}
+
 /// A tree head: the log's name, its size and its root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {

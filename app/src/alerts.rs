@@ -45,6 +45,9 @@ pub enum Condition {
     CertificateExpiring { days: i64 },
     /// A certificate whose chain or name does not verify, or that cannot be read.
     CertificateInvalid,
+    /// A tracked app whose observed state has differed from its expected state for 3
+    /// liveness checks in a row (4 when unknown).
+    AppMismatch,
 }
 
 impl Condition {
@@ -59,6 +62,7 @@ impl Condition {
             Condition::ContainerRestarting { .. } => "container_restarting",
             Condition::CertificateExpiring { .. } => "certificate_expiring",
             Condition::CertificateInvalid => "certificate_invalid",
+            Condition::AppMismatch => "app_mismatch",
         }
     }
 
@@ -291,7 +295,8 @@ impl AlertRuleSpec {
             }
             Condition::ContainerStopped
             | Condition::ContainerUnhealthy
-            | Condition::CertificateInvalid => {}
+            | Condition::CertificateInvalid
+            | Condition::AppMismatch => {}
         }
         self.scope.check(self.condition.is_about_containers())?;
         match self.hold {

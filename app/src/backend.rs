@@ -220,6 +220,48 @@ pub trait Backend: Send + Sync + 'static {
         me: &Me,
         policy: SignInPolicy,
     ) -> Result<SignInPolicy, ApiError>;
+
+    // Applications: the same methods the `/api/v1/apps` routes call.
+    /// Tracked apps, filtered by host, tag and observed state.
+    async fn apps(
+        &self,
+        me: &Me,
+        agent_id: Option<String>,
+        tag: Option<String>,
+        state: Option<crate::apps::ObservedState>,
+    ) -> Result<Vec<crate::apps::App>, ApiError>;
+    async fn app(&self, me: &Me, id: i64) -> Result<crate::apps::App, ApiError>;
+    async fn create_app(
+        &self,
+        me: &Me,
+        new: crate::apps::NewApp,
+    ) -> Result<crate::apps::App, ApiError>;
+    async fn delete_app(&self, me: &Me, id: i64) -> Result<(), ApiError>;
+    /// An agent's newest inventory.
+    async fn inventory(&self, me: &Me, agent_id: &str) -> Result<crate::apps::Inventory, ApiError>;
+    /// Restarts an app with a one-time code and a reason.
+    async fn restart_app(
+        &self,
+        me: &Me,
+        id: i64,
+        code: &str,
+        reason: &str,
+    ) -> Result<crate::apps::Action, ApiError>;
+    /// Restarts, newest first: of one app or all.
+    async fn actions(
+        &self,
+        me: &Me,
+        app_id: Option<i64>,
+    ) -> Result<Vec<crate::apps::Action>, ApiError>;
+    /// Audit log entries, newest first, before `before`.
+    async fn audit_log(
+        &self,
+        me: &Me,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<crate::AuditEntry>, ApiError>;
+    /// The transparency log's signed head now.
+    async fn checkpoint(&self, me: &Me) -> Result<crate::TransparencyCheckpoint, ApiError>;
 }
 
 /// How long a browser session lasts, in seconds (the cookie and the stored session agree).

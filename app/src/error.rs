@@ -22,6 +22,12 @@ pub enum Field {
     Role,
     /// A one-time code.
     TotpCode,
+    /// A field of a tracked app (name, owner, runbook, notes, restart command).
+    App,
+    /// An app's identifier, by its type's grammar.
+    Identifier,
+    /// The reason given for a restart.
+    Reason,
 }
 
 impl Field {
@@ -42,6 +48,9 @@ impl Field {
             Field::LogSize => "invalid_log_size",
             Field::Role => "invalid_role",
             Field::TotpCode => "invalid_totp_code",
+            Field::App => "invalid_app",
+            Field::Identifier => "invalid_identifier",
+            Field::Reason => "invalid_reason",
         }
     }
 }

@@ -9,6 +9,7 @@ compile_error!(
 );
 
 pub mod alerts;
+pub mod apps;
 #[cfg(feature = "ssr")]
 pub mod backend;
 mod error;

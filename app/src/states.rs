@@ -301,3 +301,56 @@ named_states! {
         Resolved = "resolved",
     }
 }
+
+named_states! {
+    /// How an app is watched and restarted.
+    AppType {
+        /// A systemd unit: `systemctl restart <unit>`.
+        Systemd = "systemd",
+        /// A Docker container: `docker restart <name>`.
+        Docker = "docker",
+        /// A Compose service: `docker compose -p <project> restart <service>`.
+        Compose = "compose",
+        /// An executable: the configured restart command.
+        Process = "process",
+    }
+}
+
+named_states! {
+    /// What should be true of an app.
+    ExpectedState {
+        Running = "running",
+        Stopped = "stopped",
+    }
+}
+
+named_states! {
+    /// What the host's newest inventory shows of an app.
+    ObservedState {
+        Running = "running",
+        Stopped = "stopped",
+        /// No inventory yet, the host is offline, or the part of the inventory that would
+        /// show it could not be read.
+        Unknown = "unknown",
+    }
+}
+
+named_states! {
+    /// Where a restart is.
+    ActionState {
+        /// Signed, waiting for the agent's stream (until it expires).
+        Pending = "pending",
+        /// On the agent's stream; its result not yet back.
+        Sent = "sent",
+        /// Ran and exited 0.
+        Succeeded = "succeeded",
+        /// Ran and failed (exit code, timeout).
+        Failed = "failed",
+        /// The agent refused it (signature, expiry, replay, log, allow-list, budget); nothing ran.
+        Refused = "refused",
+        /// Never delivered before its expiry.
+        Expired = "expired",
+        /// Its requester was disabled before it was delivered.
+        Cancelled = "cancelled",
+    }
+}

@@ -814,14 +814,18 @@ pub enum HostEventKind {
     Container,
     /// A watched certificate appeared, was renewed or changed validity.
     Certificate,
+    /// A tracked app's state stopped matching (`app.state_mismatch`), or its restart budget
+    /// ran out.
+    App,
 }
 
 impl HostEventKind {
-    pub const ALL: [HostEventKind; 4] = [
+    pub const ALL: [HostEventKind; 5] = [
         HostEventKind::Connected,
         HostEventKind::Disconnected,
         HostEventKind::Container,
         HostEventKind::Certificate,
+        HostEventKind::App,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -830,6 +834,7 @@ impl HostEventKind {
             HostEventKind::Disconnected => "disconnected",
             HostEventKind::Container => "container",
             HostEventKind::Certificate => "certificate",
+            HostEventKind::App => "app",
         }
     }
 }

@@ -10,6 +10,8 @@ pub mod v1 {
 
 pub use v1::*;
 
+pub mod identifier;
+
 /// The codec of the generated client and server: prost, with small starting buffers. A
 /// stream's messages are a few hundred bytes live and a few KiB during a backfill, and a
 /// server holds two such buffers per connected agent: tonic's default of 8 KiB each would be

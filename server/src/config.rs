@@ -188,6 +188,11 @@ pub struct Config {
     #[arg(long, env = "VANTAGE_ALERT_SWEEP", default_value = "30s", value_parser = parse_duration, global = true)]
     pub alert_sweep: Duration,
 
+    /// How often each tracked app's observed state is checked against its inventory, e.g.
+    /// `60s`; a mismatch counts after 3 checks in a row (4 when unknown).
+    #[arg(long, env = "VANTAGE_APP_CHECK_INTERVAL", default_value = "60s", value_parser = parse_duration, global = true)]
+    pub app_check_interval: Duration,
+
     /// The key that seals secrets at rest (notification channel settings). Created (mode
     /// 0600) when missing. Default: `<data-dir>/secret.key`; replicas sharing one PostgreSQL
     /// need the same file.

@@ -177,6 +177,16 @@ pub async fn run(
             },
         )),
         tokio::spawn(workers::supervised(
+            "app_liveness",
+            health.clone(),
+            shutdown.clone(),
+            {
+                let (vantage, shutdown, period) =
+                    (vantage.clone(), shutdown.clone(), config.app_check_interval);
+                move || workers::app_liveness(vantage.clone(), period, shutdown.clone())
+            },
+        )),
+        tokio::spawn(workers::supervised(
             "alert_sweep",
             health.clone(),
             shutdown.clone(),

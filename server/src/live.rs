@@ -30,6 +30,20 @@ pub enum LiveEvent {
         detail: String,
         time_ms: i64,
     },
+    /// A tracked app's observed state changed.
+    AppState {
+        agent_id: String,
+        app_id: i64,
+        observed_state: app::apps::ObservedState,
+        mismatch: bool,
+    },
+    /// An agent answered a restart.
+    ActionResult {
+        agent_id: String,
+        app_id: i64,
+        eat_id: String,
+        state: app::apps::ActionState,
+    },
 }
 
 impl LiveEvent {
@@ -40,6 +54,8 @@ impl LiveEvent {
             LiveEvent::AgentStatus { .. } => "agent_status",
             LiveEvent::ContainerEvent { .. } => "container_event",
             LiveEvent::Alert(_) => "alert",
+            LiveEvent::AppState { .. } => "app_state",
+            LiveEvent::ActionResult { .. } => "action_result",
         }
     }
 
@@ -72,8 +88,48 @@ impl LiveEvent {
                 time: app::rfc3339_from_millis(*time_ms),
             })
             .unwrap_or_default(),
+            LiveEvent::AppState {
+                agent_id,
+                app_id,
+                observed_state,
+                mismatch,
+            } => serde_json::to_string(&AppStateData {
+                agent_id,
+                app_id: *app_id,
+                observed_state: *observed_state,
+                mismatch: *mismatch,
+            })
+            .unwrap_or_default(),
+            LiveEvent::ActionResult {
+                agent_id,
+                app_id,
+                eat_id,
+                state,
+            } => serde_json::to_string(&ActionResultData {
+                agent_id,
+                app_id: *app_id,
+                eat_id,
+                state: *state,
+            })
+            .unwrap_or_default(),
         }
     }
+}
+
+#[derive(serde::Serialize)]
+struct AppStateData<'a> {
+    agent_id: &'a str,
+    app_id: i64,
+    observed_state: app::apps::ObservedState,
+    mismatch: bool,
+}
+
+#[derive(serde::Serialize)]
+struct ActionResultData<'a> {
+    agent_id: &'a str,
+    app_id: i64,
+    eat_id: &'a str,
+    state: app::apps::ActionState,
 }
 
 // The data of the events about one agent name it first (fields serialise in declaration
@@ -240,6 +296,15 @@ impl LiveState {
             });
         }
         changed
+    }
+
+    /// True while the agent's stream is open.
+    pub fn is_connected(&self, agent_id: &str) -> bool {
+        self.hosts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(agent_id)
+            .is_some_and(|h| h.connected)
     }
 
     /// Agents whose stream is open but silent for longer than `threshold`.

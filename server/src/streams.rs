@@ -7,11 +7,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::mpsc;
 
-/// What stops a live stream from outside.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the service tells a live stream from outside: end it, or send the agent something.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Control {
     Revoked,
     Superseded,
+    /// Ask the agent for its inventory now.
+    RequestInventory,
+    /// A signed restart order.
+    Action(Box<proto::Action>),
 }
 
 /// The live stream of each connected agent, so revocation can end it at once.
@@ -24,7 +28,7 @@ pub struct StreamRegistry {
 impl StreamRegistry {
     pub fn register(&self, agent_id: &str) -> (u64, mpsc::Receiver<Control>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(2);
+        let (tx, rx) = mpsc::channel(16);
         let previous = self
             .streams
             .lock()
@@ -47,6 +51,14 @@ impl StreamRegistry {
             return true;
         }
         false
+    }
+
+    /// Hands `control` to the agent's live stream; false if it has none (or it is full).
+    pub fn send(&self, agent_id: &str, control: Control) -> bool {
+        let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        streams
+            .get(agent_id)
+            .is_some_and(|(_, tx)| tx.try_send(control).is_ok())
     }
 
     /// Ends the agent's live stream with `Revoked`; false if it has none.

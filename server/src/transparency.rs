@@ -7,27 +7,24 @@ use agent::tlog::{self, Checkpoint, Hash};
 use anyhow::Context;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use ring::rand::SecureRandom;
-use sha2::{Digest, Sha256};
 
 use crate::seal::SealKey;
 use crate::store::{AuditRow, ServerKeyRow, Store, StoreError};
 
 /// The purpose of the log's key in `server_key` (and of its sealing).
 const LOG_KEY: &str = "transparency_log";
-/// The domain of a leaf's bytes.
-const LEAF_DOMAIN: &[u8] = b"vantage/audit-leaf/v1\0";
 
 /// The bytes of leaf `index`: the domain, then the index, the time and each text field with
 /// its length (big-endian), so no two different entries have the same bytes.
 pub fn leaf_data(row: &AuditRow) -> Vec<u8> {
-    let mut out = LEAF_DOMAIN.to_vec();
-    out.extend_from_slice(&row.leaf_index.to_be_bytes());
-    out.extend_from_slice(&row.ts_ms.to_be_bytes());
-    for field in [&row.actor, &row.action, &row.subject, &row.detail] {
-        out.extend_from_slice(&(field.len() as u64).to_be_bytes());
-        out.extend_from_slice(field.as_bytes());
-    }
-    out
+    tlog::audit_leaf(
+        row.leaf_index,
+        row.ts_ms,
+        &row.actor,
+        &row.action,
+        &row.subject,
+        &row.detail,
+    )
 }
 
 /// The leaf hash of a stored row.
@@ -38,9 +35,7 @@ pub fn leaf_hash(row: &AuditRow) -> Hash {
 /// The log's name in its checkpoints: `vantage/` and the first 16 hex digits of SHA-256 over
 /// its public key, so two installations never share one.
 pub fn origin_of(key: &VerifyingKey) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    format!("vantage/{hex}")
+    tlog::origin_of(key)
 }
 
 /// The log, appended to and proved from the store.
@@ -92,6 +87,17 @@ impl Log {
     }
 
     /// The key its checkpoints verify with.
+    /// The signed-note key id of the log's key, which the action tokens it signs name.
+    pub fn key_id(&self) -> [u8; 4] {
+        tlog::key_id(&self.origin, &self.key.verifying_key())
+    }
+
+    /// Signs an Emergency Action Token with the log's key (the key agents pin at
+    /// enrollment); the token's bytes and the signature.
+    pub fn sign_eat(&self, eat: &agent::eat::Eat) -> (Vec<u8>, [u8; 64]) {
+        eat.sign(&self.key)
+    }
+
     pub fn public_key(&self) -> VerifyingKey {
         self.key.verifying_key()
     }
@@ -355,7 +361,7 @@ mod tests {
             ..row(0, "")
         };
         assert_ne!(leaf_data(&a), leaf_data(&b));
-        assert!(leaf_data(&a).starts_with(LEAF_DOMAIN));
+        assert!(leaf_data(&a).starts_with(b"vantage/audit-leaf/v1\0"));
     }
 
     #[test]

@@ -117,14 +117,15 @@ impl Setup {
     }
 }
 
-/// Agent flags: host samples every `interval` and nothing else (no Docker), so every sequence
-/// number is one stored sample; `extra` flags; the state in `state`.
+/// Agent flags: host samples every `interval` and nothing else (no Docker, no inventory), so
+/// every sequence number is one stored sample; `extra` flags; the state in `state`.
 fn agent_flags(state: &std::path::Path, interval: &str, extra: &[&str]) -> Vec<String> {
     [
         "--host-interval",
         interval,
         "--docker-socket",
         "/nonexistent",
+        "--no-inventory",
     ]
     .iter()
     .chain(extra)

@@ -391,21 +391,6 @@ async fn the_last_admin_stays_an_admin() {
     assert_eq!(res.status(), 422, "an unknown role");
 }
 
-/// The code an authenticator app shows for `secret` (base32) at step `step`.
-fn code_at(secret: &str, step: u64) -> String {
-    let secret = totp_rs::Secret::try_from_base32(secret).unwrap();
-    totp_rs::Builder::new()
-        .with_secret(secret)
-        .build()
-        .unwrap()
-        .generate(step * 30)
-        .to_string()
-}
-
-fn step_now() -> u64 {
-    proto::clock::now_s() as u64 / 30
-}
-
 #[tokio::test]
 async fn totp_enrollment_sign_in_and_recovery() {
     let server = Server::start();
@@ -427,7 +412,7 @@ async fn totp_enrollment_sign_in_and_recovery() {
     );
     assert!(enrollment.otpauth_uri.contains(&enrollment.secret));
     assert!(enrollment.qr_svg.contains("<svg"));
-    let step = step_now();
+    let step = totp_step();
 
     // Not yet confirmed: signing in needs no code, and turning it on is refused.
     let res = patch_json(
@@ -458,7 +443,7 @@ async fn totp_enrollment_sign_in_and_recovery() {
         &admin,
         url("/api/v1/users/me/totp/confirm"),
         Some(&csrf),
-        &json!({"code": code_at(&enrollment.secret, step - 1)}),
+        &json!({"code": totp_code(&enrollment.secret, step - 1)}),
     )
     .await;
     assert_eq!(res.status(), 200);
@@ -494,20 +479,20 @@ async fn totp_enrollment_sign_in_and_recovery() {
     // The code that confirmed is spent, and so is every older one.
     assert_eq!(
         error_code(
-            login(Some(code_at(&enrollment.secret, step - 1))).await,
+            login(Some(totp_code(&enrollment.secret, step - 1))).await,
             401
         )
         .await,
         "invalid_totp"
     );
     assert_eq!(
-        login(Some(code_at(&enrollment.secret, step)))
+        login(Some(totp_code(&enrollment.secret, step)))
             .await
             .status(),
         200
     );
     assert_eq!(
-        error_code(login(Some(code_at(&enrollment.secret, step))).await, 401).await,
+        error_code(login(Some(totp_code(&enrollment.secret, step))).await, 401).await,
         "invalid_totp",
         "a code is taken once"
     );
@@ -532,7 +517,7 @@ async fn totp_enrollment_sign_in_and_recovery() {
     );
     assert_eq!(
         error_code(
-            login(Some(code_at(&enrollment.secret, step + 1))).await,
+            login(Some(totp_code(&enrollment.secret, step + 1))).await,
             429
         )
         .await,
@@ -585,7 +570,7 @@ async fn an_admin_can_require_one_time_codes_for_everyone() {
     .json()
     .await
     .unwrap();
-    let code = code_at(&enrollment.secret, step_now());
+    let code = totp_code(&enrollment.secret, totp_step());
     let res = post_json(
         &vera,
         server.path("/api/v1/users/me/totp/confirm"),

@@ -244,7 +244,7 @@ struct RuleForm {
     enabled: RwSignal<bool>,
 }
 
-const KINDS: [(&str, &str); 8] = [
+const KINDS: [(&str, &str); 9] = [
     ("host_threshold", "Host figure above a threshold"),
     ("container_threshold", "Container figure above a threshold"),
     ("agent_down", "Agent silent"),
@@ -253,6 +253,7 @@ const KINDS: [(&str, &str); 8] = [
     ("container_restarting", "Container restarting"),
     ("certificate_expiring", "Certificate expiring"),
     ("certificate_invalid", "Certificate invalid"),
+    ("app_mismatch", "App not as expected"),
 ];
 
 impl RuleForm {

@@ -1,6 +1,8 @@
 //! The dashboard's pages.
 mod agents;
 mod alerts;
+mod apps;
+mod audit;
 mod auth_pages;
 mod certificates;
 mod chart;
@@ -63,6 +65,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/agents") view={Lazy::<AgentsRoute>::new()}/>
                 <Route path=path!("/settings") view={Lazy::<SettingsRoute>::new()}/>
                 <Route path=path!("/users") view={Lazy::<UsersRoute>::new()}/>
+                <Route path=path!("/apps") view={Lazy::<AppsRoute>::new()}/>
+                <Route path=path!("/apps/:id") view={Lazy::<AppRoute>::new()}/>
+                <Route path=path!("/audit") view={Lazy::<AuditRoute>::new()}/>
                 <Route path=path!("/alerts") view={Lazy::<AlertsRoute>::new()}/>
                 <Route path=path!("/alerts/rules") view={Lazy::<RulesRoute>::new()}/>
                 <Route path=path!("/alerts/channels") view={Lazy::<ChannelsRoute>::new()}/>
@@ -80,6 +85,9 @@ enum Secondary {
     Agents,
     Settings,
     Users,
+    Apps,
+    App,
+    Audit,
     Alerts,
     Rules,
     Channels,
@@ -101,6 +109,9 @@ fn secondary_page(page: Secondary) -> AnyView {
         Secondary::Agents => agents::AgentsPage().into_any(),
         Secondary::Settings => settings::SettingsPage().into_any(),
         Secondary::Users => users::UsersPage().into_any(),
+        Secondary::Apps => apps::AppsPage().into_any(),
+        Secondary::App => apps::AppPage().into_any(),
+        Secondary::Audit => audit::AuditPage().into_any(),
         Secondary::Alerts => alerts::AlertsPage().into_any(),
         Secondary::Rules => alerts::RulesPage().into_any(),
         Secondary::Channels => alerts::ChannelsPage().into_any(),
@@ -133,6 +144,9 @@ lazy_routes! {
     AgentsRoute => secondary_page(Secondary::Agents),
     SettingsRoute => secondary_page(Secondary::Settings),
     UsersRoute => secondary_page(Secondary::Users),
+    AppsRoute => secondary_page(Secondary::Apps),
+    AppRoute => secondary_page(Secondary::App),
+    AuditRoute => secondary_page(Secondary::Audit),
     AlertsRoute => secondary_page(Secondary::Alerts),
     RulesRoute => secondary_page(Secondary::Rules),
     ChannelsRoute => secondary_page(Secondary::Channels),
@@ -199,7 +213,10 @@ fn Frame(viewer: Resource<Result<Viewer, crate::ApiError>>, children: Children) 
                 <A href="/containers">"Containers"</A>
                 <A href="/certificates">"Certificates"</A>
                 <A href="/agents">"Agents"</A>
-                <alerts::AlertsNavLink/>
+                <A href="/apps">"Apps"</A>
+                // Not before the second factor an admin requires is set up: it reads alerts.
+                <Suspense>{move || me().filter(|me| !me.must_enroll_totp).map(|_| view! { <alerts::AlertsNavLink/> })}</Suspense>
+                <A href="/audit">"Audit"</A>
                 <Suspense>{move || is_admin().then(|| view! { <A href="/users">"Users"</A> })}</Suspense>
                 <A href="/settings">"Settings"</A>
             </nav>

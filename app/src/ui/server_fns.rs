@@ -619,3 +619,78 @@ pub async fn set_sign_in_policy(
     })
     .await
 }
+
+/// Tracked apps, filtered.
+#[server(prefix = "/_sf", endpoint = "apps")]
+pub async fn list_apps(
+    agent_id: Option<String>,
+    tag: Option<String>,
+    state: Option<String>,
+) -> Result<Vec<crate::apps::App>, ApiError> {
+    server::signed_in(|me, backend| async move {
+        let state = state
+            .map(|s| s.parse().map_err(ApiError::InvalidQuery))
+            .transpose()?;
+        backend.apps(&me, agent_id, tag, state).await
+    })
+    .await
+}
+
+/// One app.
+#[server(prefix = "/_sf", endpoint = "app")]
+pub async fn get_app(id: i64) -> Result<crate::apps::App, ApiError> {
+    server::signed_in(|me, backend| async move { backend.app(&me, id).await }).await
+}
+
+/// Tracks an app.
+#[server(prefix = "/_sf", endpoint = "create_app")]
+pub async fn create_app(new: crate::apps::NewApp) -> Result<crate::apps::App, ApiError> {
+    server::signed_in(|me, backend| async move { backend.create_app(&me, new).await }).await
+}
+
+/// Stops tracking an app.
+#[server(prefix = "/_sf", endpoint = "delete_app")]
+pub async fn delete_app(id: i64) -> Result<(), ApiError> {
+    server::signed_in(|me, backend| async move { backend.delete_app(&me, id).await }).await
+}
+
+/// An agent's newest inventory.
+#[server(prefix = "/_sf", endpoint = "inventory")]
+pub async fn agent_inventory(agent_id: String) -> Result<crate::apps::Inventory, ApiError> {
+    server::signed_in(|me, backend| async move { backend.inventory(&me, &agent_id).await }).await
+}
+
+/// Restarts an app with a one-time code and a reason.
+#[server(prefix = "/_sf", endpoint = "restart_app")]
+pub async fn restart_app(
+    id: i64,
+    code: String,
+    reason: String,
+) -> Result<crate::apps::Action, ApiError> {
+    server::signed_in(
+        |me, backend| async move { backend.restart_app(&me, id, &code, &reason).await },
+    )
+    .await
+}
+
+/// Restarts, newest first.
+#[server(prefix = "/_sf", endpoint = "actions")]
+pub async fn list_actions(app_id: Option<i64>) -> Result<Vec<crate::apps::Action>, ApiError> {
+    server::signed_in(|me, backend| async move { backend.actions(&me, app_id).await }).await
+}
+
+/// Audit log entries, newest first.
+#[server(prefix = "/_sf", endpoint = "audit")]
+pub async fn audit_entries(
+    before: Option<u64>,
+    limit: u32,
+) -> Result<Vec<crate::AuditEntry>, ApiError> {
+    server::signed_in(|me, backend| async move { backend.audit_log(&me, before, limit).await })
+        .await
+}
+
+/// The transparency log's signed head.
+#[server(prefix = "/_sf", endpoint = "checkpoint")]
+pub async fn audit_checkpoint() -> Result<crate::TransparencyCheckpoint, ApiError> {
+    server::signed_in(|me, backend| async move { backend.checkpoint(&me).await }).await
+}

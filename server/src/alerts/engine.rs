@@ -54,6 +54,19 @@ pub struct CertificateObs {
     pub error: String,
 }
 
+/// A tracked app as the liveness pass saw it.
+#[derive(Debug, Clone)]
+pub struct AppObs {
+    pub app_id: i64,
+    pub name: String,
+    /// The mismatch counts (three checks, or four when unknown).
+    pub mismatch: bool,
+    pub expected: String,
+    pub observed: String,
+    /// The agent refused its latest restart within the hour: the remediation budget is spent.
+    pub budget_spent: bool,
+}
+
 /// What was observed about one host.
 #[derive(Debug, Clone, Copy)]
 pub enum Input<'a> {
@@ -66,6 +79,8 @@ pub enum Input<'a> {
         at_ms: i64,
     },
     Certificates(&'a [CertificateObs]),
+    /// The host's tracked apps, after a liveness pass.
+    Apps(&'a [AppObs]),
     /// How long the agent has been silent (0: it just spoke).
     Presence {
         silent_ms: i64,
@@ -469,7 +484,8 @@ impl Engine {
         let spec = &rule.spec;
         // An agent that speaks again is back at once: one good answer is enough.
         let recover_for = match spec.condition {
-            Condition::AgentDown { .. } => 1,
+            // The liveness pass counted the checks already: one match resolves.
+            Condition::AgentDown { .. } | Condition::AppMismatch => 1,
             _ => spec.recover_for.max(1),
         };
         let transition = |key: Key, label: String, change: Change| Transition {
@@ -492,6 +508,8 @@ impl Engine {
                 }
                 tracker.breaches += 1;
                 let (met, of) = match spec.hold {
+                    // The liveness pass's three (or four) checks are the hold.
+                    _ if matches!(spec.condition, Condition::AppMismatch) => (true, None),
                     Hold::Evaluations(n) => (tracker.breaches >= n, Some(n)),
                     Hold::Seconds(s) => {
                         (now_ms - tracker.first_breach_ms >= s as i64 * 1_000, None)
@@ -800,6 +818,44 @@ impl Engine {
                         }
                     };
                     (format!("certificate:{}", c.target), verdict)
+                })
+                .collect(),
+            (Condition::AppMismatch, Input::Apps(apps)) => apps
+                .iter()
+                .flat_map(|a| {
+                    let state = if a.mismatch {
+                        Verdict::Breach {
+                            value: None,
+                            text: format!(
+                                "app {} on {} is {}, expected {}",
+                                a.name, host.label, a.observed, a.expected
+                            ),
+                        }
+                    } else {
+                        Verdict::Good {
+                            text: format!(
+                                "app {} on {} is {} as expected",
+                                a.name, host.label, a.expected
+                            ),
+                        }
+                    };
+                    let budget = if a.budget_spent {
+                        Verdict::Breach {
+                            value: None,
+                            text: format!(
+                                "app {} on {}: the agent refused a restart, its hourly restart budget is spent",
+                                a.name, host.label
+                            ),
+                        }
+                    } else {
+                        Verdict::Good {
+                            text: format!("app {} on {} has restarts left", a.name, host.label),
+                        }
+                    };
+                    [
+                        (format!("app:{}", a.app_id), state),
+                        (format!("app-budget:{}", a.app_id), budget),
+                    ]
                 })
                 .collect(),
             (Condition::AgentDown { silent_s }, Input::Presence { silent_ms }) => {

@@ -95,7 +95,7 @@ impl proto::agent_service_server::AgentService for Ingest {
         })?;
         Ok(Response::new(proto::RegisterAgentResponse {
             agent_id,
-            eat_verification_key: Vec::new(),
+            eat_verification_key: self.vantage.action_key().to_vec(),
             settings: Some(self.agent_settings()),
         }))
     }
@@ -163,6 +163,10 @@ impl Ingest {
             settings: Some(self.agent_settings()),
         };
         let _ = out.send(message(Down::AuthOk(ok))).await;
+        // Restarts signed while the agent was away go now, if they have not expired.
+        let vantage = self.vantage.clone();
+        let pending_for = agent_id.clone();
+        tokio::spawn(async move { vantage.deliver_pending(&pending_for).await });
         let reason = loop {
             let incoming = tokio::select! {
                 c = control.recv() => {
@@ -171,6 +175,14 @@ impl Ingest {
                             let revoked = proto::Revoked { reason: "revoked by an operator".into() };
                             let _ = out.send(message(Down::Revoked(revoked))).await;
                             break "revoked";
+                        }
+                        Some(Control::RequestInventory) => {
+                            let _ = out.send(message(Down::RequestInventory(proto::RequestInventory {}))).await;
+                            continue;
+                        }
+                        Some(Control::Action(order)) => {
+                            let _ = out.send(message(Down::Action(*order))).await;
+                            continue;
                         }
                         _ => {
                             let _ = out.send(message(error(ErrorCode::Superseded, "a newer stream of this agent took over", 0))).await;
@@ -188,6 +200,15 @@ impl Ingest {
                 Ok(Some(proto::AgentMessage {
                     body: Some(Up::Batch(batch)),
                 })) => batch,
+                Ok(Some(proto::AgentMessage {
+                    body: Some(Up::ActionResult(result)),
+                })) => {
+                    self.vantage.stream_heard(&agent_id);
+                    if let Err(e) = self.vantage.record_action_result(&agent_id, result).await {
+                        tracing::error!(%agent_id, error = %e, "cannot record a restart's result");
+                    }
+                    continue;
+                }
                 Ok(Some(_)) => continue,
                 Ok(None) => break "the agent closed the stream",
                 Err(status) if status.code() == tonic::Code::OutOfRange => {

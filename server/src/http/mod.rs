@@ -55,6 +55,7 @@ fn api_router(state: AppState) -> Router<AppState> {
         .merge(api::alerts::routes())
         .merge(api::audit::routes())
         .merge(api::users::routes())
+        .merge(api::apps::routes())
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state,

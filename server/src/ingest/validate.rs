@@ -114,8 +114,57 @@ pub fn check_event(event: &proto::Event, window: Window) -> Result<(), Invalid> 
             list.containers.iter().try_for_each(container)
         }
         Some(Body::CertificateScan(scan)) => certificate_scan(scan),
+        Some(Body::Inventory(snapshot)) => inventory(snapshot),
         None => Err(event_error("the event has no body")),
     }
+}
+
+fn inventory(s: &proto::InventorySnapshot) -> Result<(), Invalid> {
+    let max = agent::inventory::MAX_ITEMS;
+    for (what, n) in [
+        ("units", s.units.len()),
+        ("containers", s.containers.len()),
+        ("compose_services", s.compose_services.len()),
+        ("processes", s.processes.len()),
+    ] {
+        if n > max {
+            return Err(event_error(format!(
+                "an inventory holds at most {max} {what}, not {n}"
+            )));
+        }
+    }
+    if s.errors.len() > 16 {
+        return Err(event_error("an inventory holds at most 16 errors"));
+    }
+    for e in &s.errors {
+        free_text("error", e, 1024)?;
+    }
+    for u in &s.units {
+        name("unit name", &u.name, 255)?;
+        for (field, v) in [
+            ("load_state", &u.load_state),
+            ("active_state", &u.active_state),
+            ("sub_state", &u.sub_state),
+        ] {
+            name(field, v, 64)?;
+        }
+        free_text("description", &u.description, 1024)?;
+    }
+    for c in &s.containers {
+        name("container name", &c.name, 255)?;
+        free_text("image", &c.image, 1024)?;
+        name("state", &c.state, 64)?;
+    }
+    for c in &s.compose_services {
+        name("project", &c.project, 255)?;
+        name("service", &c.service, 255)?;
+        name("state", &c.state, 64)?;
+    }
+    for p in &s.processes {
+        name("exe", &p.exe, 4096)?;
+        name("user", &p.user, 64)?;
+    }
+    Ok(())
 }
 
 fn host_sample(s: &proto::HostSample) -> Result<(), Invalid> {

@@ -17,6 +17,32 @@ pub struct Act<'a> {
     pub detail: &'a str,
 }
 
+/// An entry as the API shows it.
+pub fn entry(row: AuditRow) -> app::AuditEntry {
+    app::AuditEntry {
+        index: row.leaf_index,
+        ts_ms: row.ts_ms,
+        time: app::rfc3339_from_millis(row.ts_ms),
+        actor: row.actor,
+        action: row.action,
+        subject: row.subject,
+        detail: row.detail,
+    }
+}
+
+/// A signed head as the API shows it.
+pub fn checkpoint_info(head: SignedHead) -> app::TransparencyCheckpoint {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    app::TransparencyCheckpoint {
+        origin: head.origin,
+        size: head.size,
+        root: b64.encode(head.root),
+        note: head.note,
+        public_key: b64.encode(head.public_key),
+    }
+}
+
 /// A signed head of the log, with what verifies it.
 pub struct SignedHead {
     pub origin: String,
@@ -32,7 +58,15 @@ impl Vantage {
         let _ = self.log.set(Arc::new(log));
     }
 
-    fn log(&self) -> Result<&Arc<Log>, ApiError> {
+    /// The key agents pin at enrollment to check restart orders and the log's checkpoints
+    /// (empty before the log is set up).
+    pub fn action_key(&self) -> [u8; 32] {
+        self.log
+            .get()
+            .map_or([0; 32], |l| l.public_key().to_bytes())
+    }
+
+    pub(crate) fn log(&self) -> Result<&Arc<Log>, ApiError> {
         self.log.get().ok_or_else(|| {
             tracing::error!("the audit log is not set up");
             ApiError::Internal
@@ -104,15 +138,19 @@ impl Vantage {
                 format!("index {index} is not in a tree of {size} entries"),
             )
         })?;
-        let entry = self
+        let entry = self.audit_entry(index).await?.ok_or(ApiError::NotFound)?;
+        Ok((entry, size, proof))
+    }
+
+    /// Entry `index` of the log, if the log has it.
+    pub(crate) async fn audit_entry(&self, index: u64) -> Result<Option<AuditRow>, ApiError> {
+        Ok(self
             .store
             .audit_entries_from(index, 1)
             .await?
             .into_iter()
             .next()
-            .filter(|e| e.leaf_index == index)
-            .ok_or(ApiError::NotFound)?;
-        Ok((entry, size, proof))
+            .filter(|e| e.leaf_index == index))
     }
 
     /// The proof that the log of `from` entries is a prefix of the log of `to` entries.

@@ -404,6 +404,7 @@ impl Vantage {
                         lifecycle.push((ts_ms, event.clone()));
                         BatchItem::ContainerEvent { ts_ms, event }
                     }
+                    Some(Body::Inventory(snapshot)) => BatchItem::Inventory { ts_ms, snapshot },
                     _ => BatchItem::Ignored,
                 }
             })

@@ -29,6 +29,7 @@ pub const MAX_HISTORY_BUCKETS: i64 = 10_000;
 
 mod agents;
 mod alerts;
+mod apps;
 pub mod audit;
 mod containers;
 mod downloads;
@@ -860,6 +861,74 @@ impl Backend for Vantage {
         policy: app::users::SignInPolicy,
     ) -> Result<app::users::SignInPolicy, ApiError> {
         Vantage::set_sign_in_policy(self, me, policy).await
+    }
+
+    async fn apps(
+        &self,
+        me: &Me,
+        agent_id: Option<String>,
+        tag: Option<String>,
+        state: Option<app::apps::ObservedState>,
+    ) -> Result<Vec<app::apps::App>, ApiError> {
+        self.list_apps(me, agent_id.as_deref(), tag.as_deref(), state)
+            .await
+    }
+
+    async fn app(&self, me: &Me, id: i64) -> Result<app::apps::App, ApiError> {
+        self.get_app(me, id).await
+    }
+
+    async fn create_app(
+        &self,
+        me: &Me,
+        new: app::apps::NewApp,
+    ) -> Result<app::apps::App, ApiError> {
+        Vantage::create_app(self, me, new).await
+    }
+
+    async fn delete_app(&self, me: &Me, id: i64) -> Result<(), ApiError> {
+        Vantage::delete_app(self, me, id).await
+    }
+
+    async fn inventory(&self, me: &Me, agent_id: &str) -> Result<app::apps::Inventory, ApiError> {
+        Vantage::inventory(self, me, agent_id).await
+    }
+
+    async fn restart_app(
+        &self,
+        me: &Me,
+        id: i64,
+        code: &str,
+        reason: &str,
+    ) -> Result<app::apps::Action, ApiError> {
+        Vantage::restart_app(self, me, id, Some(code), reason).await
+    }
+
+    async fn actions(
+        &self,
+        me: &Me,
+        app_id: Option<i64>,
+    ) -> Result<Vec<app::apps::Action>, ApiError> {
+        Vantage::actions(self, me, app_id, 100).await
+    }
+
+    async fn audit_log(
+        &self,
+        me: &Me,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<app::AuditEntry>, ApiError> {
+        Ok(self
+            .audit_entries(me, before, limit)
+            .await?
+            .into_iter()
+            .map(audit::entry)
+            .collect())
+    }
+
+    async fn checkpoint(&self, me: &Me) -> Result<app::TransparencyCheckpoint, ApiError> {
+        let head = self.signed_head(me).await?;
+        Ok(audit::checkpoint_info(head))
     }
 }
 

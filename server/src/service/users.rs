@@ -63,6 +63,8 @@ pub(crate) enum CodeUse {
     Confirm,
     /// Turning TOTP off: a code or a recovery code.
     TurnOff,
+    /// Approving a restart: only a code from the app.
+    Action,
 }
 
 impl Vantage {
@@ -127,6 +129,10 @@ impl Vantage {
             None => return Err(unknown_user(user_id)),
             Some(false) => return Err(ApiError::LastAdmin),
             Some(true) => {}
+        }
+        if patch.disabled == Some(true) {
+            self.cancel_pending_actions(user_id, &before.username)
+                .await?;
         }
         if patch.disabled == Some(true) || patch.role.is_some_and(|r| r != before.role) {
             // Live streams were opened with the old rights: they end, and reopen with the new.

@@ -22,6 +22,10 @@ pub enum BatchItem {
         ts_ms: i64,
         scan: proto::CertificateScan,
     },
+    Inventory {
+        ts_ms: i64,
+        snapshot: proto::InventorySnapshot,
+    },
     /// Kinds this server does not store yet; still counted in the sequence.
     Ignored,
 }
@@ -120,6 +124,29 @@ pub(super) async fn insert_host_event(
 }
 
 impl Store {
+    /// Appends an entry to a host's timeline (an agent deleted meanwhile has none).
+    pub async fn record_host_event(
+        &self,
+        agent_id: &str,
+        ts_ms: i64,
+        kind: app::HostEventKind,
+        subject: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "insert into host_event (agent_id, ts, kind, subject, detail) \
+             select agent_id, $2, $3, $4, $5 from agent where agent_id = $1",
+        )
+        .bind(agent_id)
+        .bind(ts_ms)
+        .bind(kind.as_str())
+        .bind(subject)
+        .bind(detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Records that an agent's stream opened or closed. An agent deleted meanwhile has no
     /// timeline left to add to: that is not an error.
     pub async fn record_connection(
@@ -501,6 +528,9 @@ pub(super) async fn apply(
             .bind(*ts_ms)
             .execute(&mut **tx)
             .await?;
+        }
+        BatchItem::Inventory { ts_ms, snapshot } => {
+            super::inventory::apply(tx, agent_id, *ts_ms, snapshot).await?
         }
         BatchItem::Host(_) | BatchItem::Ignored => {}
     }

@@ -2,9 +2,11 @@
 //! `$n` placeholders, which both dialects accept, and types both decode the same way.
 mod agents;
 mod alerts;
+mod apps;
 pub mod chunk;
 mod containers;
 mod history;
+mod inventory;
 mod samples;
 mod tokens;
 mod transparency;
@@ -25,8 +27,10 @@ pub use agents::{
 pub use alerts::{
     AlertEventRow, AlertRow, AlertRuleRow, ChannelFields, ChannelRow, DeliveryRow, SilenceRow,
 };
+pub use apps::{ActionOutcome, ActionRow, AppFields, AppRow, NewAction};
 pub use containers::{BatchItem, CertificateRow, ContainerRow};
 pub use history::{Layer, SeriesValue, unreadable_chunks};
+pub use inventory::{InventoryItemRow, InventoryRow};
 pub use samples::{HistoryBucket, SampleRow};
 pub use tokens::{ApiTokenRow, TokenOwner};
 pub use transparency::{AuditRow, ServerKeyRow};

@@ -2,6 +2,7 @@
 //! when the shutdown token is cancelled. Each runs under [`supervised`]: a panic is logged,
 //! counted and reported on `/healthz`, and the loop starts again.
 mod alerts;
+mod apps;
 mod collect;
 mod housekeeping;
 mod staleness;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub use alerts::{Transitions, alert_recorder, alert_sweep};
+pub use apps::app_liveness;
 pub use collect::local_collection;
 pub use housekeeping::housekeeping;
 pub use staleness::agent_staleness;

@@ -1,6 +1,7 @@
 //! Starts the real `vantage` binary on port 0 with a temporary data dir.
 #![allow(dead_code)]
 
+pub mod docker;
 pub mod fakeproc;
 pub mod netns;
 pub mod sink;
@@ -464,4 +465,20 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// The code an authenticator app shows for `secret` (base32) at 30-second step `step`.
+pub fn totp_code(secret: &str, step: u64) -> String {
+    let secret = totp_rs::Secret::try_from_base32(secret).unwrap();
+    totp_rs::Builder::new()
+        .with_secret(secret)
+        .build()
+        .unwrap()
+        .generate(step * 30)
+        .to_string()
+}
+
+/// The TOTP step now.
+pub fn totp_step() -> u64 {
+    proto::clock::now_s() as u64 / 30
 }

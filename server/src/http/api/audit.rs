@@ -10,7 +10,6 @@ use app::ApiError;
 
 use crate::http::AppState;
 use crate::http::extract::{ApiQuery, Authenticated};
-use crate::store::AuditRow;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -18,18 +17,6 @@ pub fn routes() -> Router<AppState> {
         .route("/transparency/checkpoint", get(checkpoint))
         .route("/transparency/proof/{index}", get(proof))
         .route("/transparency/consistency", get(consistency))
-}
-
-fn entry(row: AuditRow) -> app::AuditEntry {
-    app::AuditEntry {
-        index: row.leaf_index,
-        ts_ms: row.ts_ms,
-        time: app::rfc3339_from_millis(row.ts_ms),
-        actor: row.actor,
-        action: row.action,
-        subject: row.subject,
-        detail: row.detail,
-    }
 }
 
 #[derive(serde::Deserialize)]
@@ -64,7 +51,12 @@ async fn list_audit(
         .vantage
         .audit_entries(&auth.me, q.before, q.limit.unwrap_or(100))
         .await?;
-    Ok(Json(rows.into_iter().map(entry).collect::<Vec<_>>()).into_response())
+    Ok(Json(
+        rows.into_iter()
+            .map(crate::service::audit::entry)
+            .collect::<Vec<_>>(),
+    )
+    .into_response())
 }
 
 #[utoipa::path(
@@ -84,14 +76,7 @@ async fn checkpoint(
     auth: Authenticated,
 ) -> Result<Response, ApiError> {
     let head = state.vantage.signed_head(&auth.me).await?;
-    Ok(Json(app::TransparencyCheckpoint {
-        origin: head.origin,
-        size: head.size,
-        root: BASE64.encode(head.root),
-        note: head.note,
-        public_key: BASE64.encode(head.public_key),
-    })
-    .into_response())
+    Ok(Json(crate::service::audit::checkpoint_info(head)).into_response())
 }
 
 #[derive(serde::Deserialize)]
@@ -132,7 +117,7 @@ async fn proof(
         size,
         leaf_hash: BASE64.encode(crate::transparency::leaf_hash(&row)),
         proof: proof.iter().map(|h| BASE64.encode(h)).collect(),
-        entry: entry(row),
+        entry: crate::service::audit::entry(row),
     })
     .into_response())
 }

@@ -1,11 +1,12 @@
 //! `/api/v1`: JSON in, JSON out, errors as `{"error":{"code","message"}}`. One router per
-//! area (`auth`, `tokens`, `agents`, `resources`, `events`, `alerts`, `audit`, `users`), merged in `http::router`.
+//! area (`auth`, `tokens`, `agents`, `resources`, `events`, `alerts`, `audit`, `users`, `apps`), merged in `http::router`.
 use serde::Deserialize;
 
 use app::ApiError;
 
 pub mod agents;
 pub mod alerts;
+pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod events;
