@@ -711,7 +711,10 @@ async fn a_page_carries_each_resource_once_and_no_failed_copy() {
             .collect();
         let unique: std::collections::BTreeSet<&str> = long.iter().copied().collect();
         assert_eq!(long.len(), unique.len(), "{page}: a resource's data twice");
-        assert!(!html.contains(r#"{\"Err\""#), "{page}: a resource failed");
+        if let Some(at) = html.find(r#"{\"Err\""#) {
+            let end = (at + 300).min(html.len());
+            panic!("{page}: a resource failed: {}", &html[at..end]);
+        }
         if page == "/hosts/local" {
             let summaries = html.matches(r#"\"agent_id\":\"local\",\"label\""#).count();
             assert_eq!(summaries, 1, "the host's summary, once");

@@ -1140,15 +1140,12 @@ fn Silences() -> impl IntoView {
 pub fn AlertsNavLink() -> impl IntoView {
     let changed = RwSignal::new(0_u32);
     follow_alerts(changed);
-    let firing = Resource::new(
-        move || changed.get(),
-        |_| list_alerts(Some(AlertState::Firing)),
-    );
+    let firing = Resource::new(move || changed.get(), |_| firing_alert_count());
     view! {
         <a href="/alerts">"Alerts"
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
-                    let n = firing.await.map(|l| l.len()).unwrap_or(0);
+                    let n = firing.await.unwrap_or(0);
                     (n > 0).then(|| view! { " " <span class="count crit" data-testid="firing-count" aria-label=format!("{n} firing")>{n}</span> })
                 })}
             </Transition>

@@ -214,8 +214,7 @@ fn Frame(viewer: Resource<Result<Viewer, crate::ApiError>>, children: Children) 
                 <A href="/certificates">"Certificates"</A>
                 <A href="/agents">"Agents"</A>
                 <A href="/apps">"Apps"</A>
-                // Not before the second factor an admin requires is set up: it reads alerts.
-                <Suspense>{move || me().filter(|me| !me.must_enroll_totp).map(|_| view! { <alerts::AlertsNavLink/> })}</Suspense>
+                <alerts::AlertsNavLink/>
                 <A href="/audit">"Audit"</A>
                 <Suspense>{move || is_admin().then(|| view! { <A href="/users">"Users"</A> })}</Suspense>
                 <A href="/settings">"Settings"</A>

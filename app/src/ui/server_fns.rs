@@ -694,3 +694,19 @@ pub async fn audit_entries(
 pub async fn audit_checkpoint() -> Result<crate::TransparencyCheckpoint, ApiError> {
     server::signed_in(|me, backend| async move { backend.checkpoint(&me).await }).await
 }
+
+/// How many alerts are firing, for the menu; none shown (rather than an error) while an admin's
+/// policy makes the caller enroll one-time codes first.
+#[server(prefix = "/_sf", endpoint = "firing_count")]
+pub async fn firing_alert_count() -> Result<usize, ApiError> {
+    server::signed_in_enrolling(|me, backend| async move {
+        if me.must_enroll_totp {
+            return Ok(0);
+        }
+        Ok(backend
+            .alerts(&me, Some(crate::AlertState::Firing))
+            .await?
+            .len())
+    })
+    .await
+}

@@ -517,8 +517,9 @@ impl Vantage {
         for (agent_id, (label, obs)) in by_host {
             self.observe(&agent_id, &label, crate::alerts::engine::Input::Apps(&obs));
         }
-        for eat_id in self.store.expire_actions().await? {
-            tracing::info!(%eat_id, "restart expired before its agent connected");
+        // A result later than the agent's longest run (its default timeout, twice) will not come.
+        for eat_id in self.store.expire_actions(120).await? {
+            tracing::info!(%eat_id, "restart ended without a result: never delivered, or none came back");
         }
         Ok(())
     }

@@ -384,17 +384,34 @@ impl Store {
         rows.into_iter().map(|r| Ok(r.try_get("eat_id")?)).collect()
     }
 
-    /// Marks restarts that were never delivered and are past their expiry; their ids.
-    pub async fn expire_actions(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
-            "update action set state = 'expired', error = 'not delivered before its expiry', finished_ms = $1 \
-             where state = 'pending' and expires_at < $2 returning eat_id",
-        )
-        .bind(now_ms())
-        .bind(now_s())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(|r| Ok(r.try_get("eat_id")?)).collect()
+    /// Marks restarts that were never delivered and are past their expiry, and restarts sent
+    /// whose result never came back `late_s` after their expiry (the agent restarted while
+    /// one ran); their ids.
+    pub async fn expire_actions(&self, late_s: i64) -> Result<Vec<String>, StoreError> {
+        let now = now_s();
+        let mut ids: Vec<String> = Vec::new();
+        for (sql, cutoff) in [
+            (
+                "update action set state = 'expired', error = 'not delivered before its expiry', finished_ms = $1 \
+                 where state = 'pending' and expires_at < $2 returning eat_id",
+                now,
+            ),
+            (
+                "update action set state = 'failed', error = 'no result came back from the agent', finished_ms = $1 \
+                 where state = 'sent' and expires_at < $2 returning eat_id",
+                now - late_s,
+            ),
+        ] {
+            let rows = sqlx::query(sql)
+                .bind(now_ms())
+                .bind(cutoff)
+                .fetch_all(&self.pool)
+                .await?;
+            for r in rows {
+                ids.push(r.try_get("eat_id")?);
+            }
+        }
+        Ok(ids)
     }
 
     /// How many restarts of an app were asked for since `since_s` and not refused.
