@@ -129,6 +129,9 @@ def test_track_see_the_mismatch_restart_and_audit(browser):
         expect(page.get_by_test_id("actions").locator("li[data-state=succeeded]")).to_have_count(1, timeout=30_000)
         expect(page.get_by_test_id("app-detail").get_by_test_id("observed")).to_have_text("running", timeout=20_000)
         shot(page, "43-app-restarted")
+        page.set_viewport_size({"width": 375, "height": 800})
+        shot(page, "43-app-restarted-phone")
+        page.set_viewport_size({"width": 1280, "height": 800})
 
         # The audit log shows the intent and the result.
         page.get_by_role("link", name="Audit").click()
@@ -138,6 +141,9 @@ def test_track_see_the_mismatch_restart_and_audit(browser):
         expect(page.locator("tr[data-action='eat.issue']")).to_have_count(1)
         expect(page.locator("tr[data-action='eat.result']")).to_have_count(1)
         shot(page, "44-audit")
+        page.set_viewport_size({"width": 375, "height": 800})
+        shot(page, "44-audit-phone")
+        page.set_viewport_size({"width": 1280, "height": 800})
         assert width <= 375, f"the apps page scrolls sideways at 375 px: {width}px wide"
     finally:
         page.close()

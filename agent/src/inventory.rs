@@ -19,6 +19,10 @@ const SYSTEMCTL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The labels Docker Compose puts on its containers.
 const COMPOSE_PROJECT: &str = "com.docker.compose.project";
 const COMPOSE_SERVICE: &str = "com.docker.compose.service";
+/// How an inventory's errors name its parts (the server reads them to tell an app it cannot
+/// see from one that is gone).
+pub const UNITS_PART: &str = "systemd units";
+pub const DOCKER_PART: &str = "Docker containers";
 /// The most items of one kind a snapshot holds (the server refuses more).
 pub const MAX_ITEMS: usize = 5000;
 
@@ -38,7 +42,7 @@ pub async fn take(sources: &Sources) -> proto::InventorySnapshot {
     let units = match systemd_units().await {
         Ok(units) => units,
         Err(e) => {
-            errors.push(format!("systemd units: {e}"));
+            errors.push(format!("{UNITS_PART}: {e}"));
             Vec::new()
         }
     };
@@ -49,7 +53,7 @@ pub async fn take(sources: &Sources) -> proto::InventorySnapshot {
         {
             Ok(list) => containers_and_services(&list),
             Err(e) => {
-                errors.push(format!("Docker containers: {e}"));
+                errors.push(format!("{DOCKER_PART}: {e}"));
                 (Vec::new(), Vec::new())
             }
         }

@@ -87,6 +87,20 @@ async fn the_agent(server: &Server, http: &reqwest::Client) -> String {
     .await
 }
 
+/// Waits until app `id` is observed in `state`.
+async fn observed(
+    server: &Server,
+    http: &reqwest::Client,
+    id: i64,
+    state: app::apps::ObservedState,
+) {
+    let what = format!("app {id} observed {state}");
+    eventually(Duration::from_secs(20), &what, || async {
+        (app(server, http, id).await.observed_state == state).then_some(())
+    })
+    .await
+}
+
 async fn app(server: &Server, http: &reqwest::Client, id: i64) -> app::apps::App {
     get_json(http, server.path(&format!("/api/v1/apps/{id}"))).await
 }
@@ -163,10 +177,12 @@ async fn a_killed_process_is_noticed_alerted_and_restarted_with_a_signed_logged_
     .await;
     assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
     let tracked: app::apps::App = res.json().await.unwrap();
-    eventually(Duration::from_secs(10), "observed running", || async {
-        (app(&server, &http, tracked.id).await.observed_state == app::apps::ObservedState::Running)
-            .then_some(())
-    })
+    observed(
+        &server,
+        &http,
+        tracked.id,
+        app::apps::ObservedState::Running,
+    )
     .await;
 
     // Killed: stopped, a mismatch after three checks, the alert naming it.
@@ -492,25 +508,19 @@ async fn a_stopped_container_and_compose_service_are_restarted_on_the_real_engin
     .json()
     .await
     .unwrap();
-    eventually(
-        Duration::from_secs(20),
-        "the container observed running",
-        || async {
-            (app(&server, &http, tracked.id).await.observed_state
-                == app::apps::ObservedState::Running)
-                .then_some(())
-        },
+    observed(
+        &server,
+        &http,
+        tracked.id,
+        app::apps::ObservedState::Running,
     )
     .await;
     docker(&["stop", "-t", "0", &name]);
-    eventually(
-        Duration::from_secs(20),
-        "the container observed stopped",
-        || async {
-            (app(&server, &http, tracked.id).await.observed_state
-                == app::apps::ObservedState::Stopped)
-                .then_some(())
-        },
+    observed(
+        &server,
+        &http,
+        tracked.id,
+        app::apps::ObservedState::Stopped,
     )
     .await;
     let done = restart(
@@ -523,14 +533,11 @@ async fn a_stopped_container_and_compose_service_are_restarted_on_the_real_engin
     .await;
     assert_eq!(done.state, app::apps::ActionState::Succeeded, "{done:?}");
     assert_eq!(docker_state(&name), "running");
-    eventually(
-        Duration::from_secs(20),
-        "the container observed running again",
-        || async {
-            (app(&server, &http, tracked.id).await.observed_state
-                == app::apps::ObservedState::Running)
-                .then_some(())
-        },
+    observed(
+        &server,
+        &http,
+        tracked.id,
+        app::apps::ObservedState::Running,
     )
     .await;
 
@@ -601,14 +608,11 @@ async fn a_stopped_container_and_compose_service_are_restarted_on_the_real_engin
         &json!({"agent_id": agent_id, "name": "worker", "app_type": "compose", "identifier": identifier}))
         .await.json().await.unwrap();
     compose_cmd(&["stop", "-t", "0"]);
-    eventually(
-        Duration::from_secs(20),
-        "the service observed stopped",
-        || async {
-            (app(&server, &http, service.id).await.observed_state
-                == app::apps::ObservedState::Stopped)
-                .then_some(())
-        },
+    observed(
+        &server,
+        &http,
+        service.id,
+        app::apps::ObservedState::Stopped,
     )
     .await;
     let done = restart(
@@ -620,14 +624,11 @@ async fn a_stopped_container_and_compose_service_are_restarted_on_the_real_engin
     )
     .await;
     assert_eq!(done.state, app::apps::ActionState::Succeeded, "{done:?}");
-    eventually(
-        Duration::from_secs(20),
-        "the service observed running again",
-        || async {
-            (app(&server, &http, service.id).await.observed_state
-                == app::apps::ObservedState::Running)
-                .then_some(())
-        },
+    observed(
+        &server,
+        &http,
+        service.id,
+        app::apps::ObservedState::Running,
     )
     .await;
 }
@@ -702,18 +703,7 @@ async fn a_restart_waits_for_an_offline_agent_unless_its_requester_is_disabled()
     )
     .await;
     let olga: app::users::UserInfo = res.json().await.unwrap();
-    let op = client();
-    let me: Value = post_json(
-        &op,
-        server.path("/api/v1/auth/login"),
-        None,
-        &json!({"username": "olga", "password": PASSWORD}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    let op_csrf = me["csrf_token"].as_str().unwrap().to_owned();
+    let (op, op_csrf) = sign_in_as(&server, "olga").await;
     let olga_secret = enroll_totp(&server, &op, &op_csrf).await;
     let admin_secret = enroll_totp(&server, &http, &csrf).await;
 
@@ -826,18 +816,8 @@ async fn a_restart_waits_for_an_offline_agent_unless_its_requester_is_disabled()
     )
     .await;
     assert_eq!(res.status(), 201);
-    let viewer = client();
-    let me: Value = post_json(
-        &viewer,
-        server.path("/api/v1/auth/login"),
-        None,
-        &json!({"username": "vera", "password": PASSWORD}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    let res = ask(&viewer, me["csrf_token"].as_str().unwrap(), "123456".into()).await;
+    let (viewer, viewer_csrf) = sign_in_as(&server, "vera").await;
+    let res = ask(&viewer, &viewer_csrf, "123456".into()).await;
     assert_eq!(error_code(res, 403).await, "forbidden");
 }
 

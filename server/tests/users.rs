@@ -5,21 +5,6 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-/// A signed-in session of another user: the client and its CSRF token.
-async fn sign_in(server: &Server, username: &str, password: &str) -> (reqwest::Client, String) {
-    let http = client();
-    let res = post_json(
-        &http,
-        server.path("/api/v1/auth/login"),
-        None,
-        &json!({"username": username, "password": password}),
-    )
-    .await;
-    assert_eq!(res.status(), 200, "{username} signs in");
-    let me: Value = res.json().await.unwrap();
-    (http, me["csrf_token"].as_str().unwrap().to_owned())
-}
-
 async fn add_user(server: &Server, admin: &reqwest::Client, csrf: &str, name: &str, role: &str) {
     let res = post_json(
         admin,
@@ -71,7 +56,7 @@ async fn a_viewer_is_refused_every_write_the_api_has() {
     let server = Server::start_with(&["--mode", "server"], None);
     let (admin, csrf) = signed_in(&server).await;
     add_user(&server, &admin, &csrf, "vera", "viewer").await;
-    let (viewer, viewer_csrf) = sign_in(&server, "vera", PASSWORD).await;
+    let (viewer, viewer_csrf) = sign_in_as(&server, "vera").await;
     let spec: Value = get_json(&admin, server.path("/api/v1/openapi.json")).await;
     let mut tried = 0;
     for (path, ops) in spec["paths"].as_object().unwrap() {
@@ -126,7 +111,7 @@ async fn operators_run_things_admins_manage_who_and_what() {
     let server = Server::start_with(&["--mode", "server"], None);
     let (admin, csrf) = signed_in(&server).await;
     add_user(&server, &admin, &csrf, "olga", "operator").await;
-    let (op, op_csrf) = sign_in(&server, "olga", PASSWORD).await;
+    let (op, op_csrf) = sign_in_as(&server, "olga").await;
     // Admin-only, with bodies that would pass for an admin.
     for (method, path, body) in [
         (
@@ -247,7 +232,7 @@ async fn a_narrower_token_acts_with_its_role_and_follows_a_demotion() {
     .unwrap();
     assert_eq!(follows["follows_user_role"], true);
     add_user(&server, &admin, &csrf, "second", "admin").await;
-    let (other, other_csrf) = sign_in(&server, "second", PASSWORD).await;
+    let (other, other_csrf) = sign_in_as(&server, "second").await;
     let first = user_id(&server, &other, ADMIN).await;
     let res = patch_json(
         &other,
@@ -274,7 +259,7 @@ async fn disabling_a_user_ends_their_sessions_tokens_and_streams_at_once() {
     let server = Server::start();
     let (admin, csrf) = signed_in(&server).await;
     add_user(&server, &admin, &csrf, "olga", "operator").await;
-    let (op, op_csrf) = sign_in(&server, "olga", PASSWORD).await;
+    let (op, op_csrf) = sign_in_as(&server, "olga").await;
     let created: Value = post_json(
         &op,
         server.path("/api/v1/api-tokens"),
@@ -342,7 +327,7 @@ async fn disabling_a_user_ends_their_sessions_tokens_and_streams_at_once() {
     )
     .await;
     assert_eq!(res.status(), 200);
-    let _ = sign_in(&server, "olga", PASSWORD).await;
+    let _ = sign_in_as(&server, "olga").await;
     let res = bare
         .get(server.path("/api/v1/auth/me"))
         .bearer_auth(&token)
@@ -544,7 +529,7 @@ async fn an_admin_can_require_one_time_codes_for_everyone() {
     assert_eq!(res.status(), 200);
 
     // Vera has no second factor: signed in, she can only enroll one.
-    let (vera, vera_csrf) = sign_in(&server, "vera", PASSWORD).await;
+    let (vera, vera_csrf) = sign_in_as(&server, "vera").await;
     let me: app::Me = get_json(&vera, server.path("/api/v1/auth/me")).await;
     assert!(me.must_enroll_totp);
     let res = vera

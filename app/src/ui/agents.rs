@@ -152,15 +152,11 @@ fn action_errors(
     delete: ServerAction<DeleteAgent>,
 ) -> impl IntoView {
     move || {
-        [
-            update.value().get().and_then(|r| r.err()),
-            revoke.value().get().and_then(|r| r.err()),
-            delete.value().get().and_then(|r| r.err()),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|e| view! { <p class="error" role="alert">{e.message()}</p> })
-        .collect_view()
+        super::error_lines([
+            update.value().get().and_then(Result::err),
+            revoke.value().get().and_then(Result::err),
+            delete.value().get().and_then(Result::err),
+        ])
     }
 }
 

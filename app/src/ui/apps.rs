@@ -415,7 +415,7 @@ fn action_line(a: Action) -> impl IntoView {
         .join("\n");
     view! {
         <li data-state=a.state.as_str()>
-            <strong>{a.state.as_str()}</strong>{exit}{took}" · "{a.requested_by.clone()}": "{a.reason.clone()}
+            <strong>{a.state.as_str()}</strong>{format!("{exit}{took} · {}: {}", a.requested_by, a.reason)}
             <span class="muted">" · "{a.issued_at.clone()}" · log #"{a.log_index}{a.result_log_index.map(|i| format!(", #{i}"))}</span>
             {(!output.is_empty()).then(|| view! { <pre class="output">{output}</pre> })}
         </li>

@@ -8,9 +8,15 @@ use super::server_fns::*;
 fn error_line<T: 'static>(
     value: impl Fn() -> Option<Result<T, crate::ApiError>> + Send + Sync + 'static,
 ) -> impl IntoView {
-    move || match value() {
-        Some(Err(e)) => Some(view! { <p class="error" role="alert">{e.message()}</p> }),
+    move || {
+        match value() {
+        // The API's sentence names the field; a person is asked for the code.
+        Some(Err(e)) if e.code() == "totp_required" => Some(view! {
+            <p class="notice" role="alert">"Enter the one-time code from your authenticator app, or a recovery code."</p>
+        }.into_any()),
+        Some(Err(e)) => Some(view! { <p class="error" role="alert">{e.message()}</p> }.into_any()),
         _ => None,
+    }
     }
 }
 

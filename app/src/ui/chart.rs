@@ -245,22 +245,38 @@ fn clock(ts: i64, with_day: bool) -> String {
     }
 }
 
+/// A closure reading `plot` through `f`: each part of a chart holds its own handle.
+fn reading<R>(
+    plot: &ArcSignal<Plot>,
+    f: impl Fn(&Plot) -> R + Send + Sync + 'static,
+) -> impl Fn() -> R + Send + Sync + 'static {
+    let plot = plot.clone();
+    move || plot.with(&f)
+}
+
 /// A chart of `plot` with a title; `key` names it for tests (`data-chart`).
+///
+/// The plot is reference-counted rather than owned by the reactive scope that made it: a
+/// `Transition` keeps the previous chart on screen while the next one loads, and a live sample
+/// arriving then must still find the plot the previous chart reads (an owned one would
+/// already be disposed, and reading it panics).
 #[component]
 pub fn Chart(
-    #[prop(into)] plot: Signal<Plot>,
+    #[prop(into)] plot: ArcSignal<Plot>,
     #[prop(into)] title: String,
     #[prop(into)] key: String,
 ) -> impl IntoView {
     let hover = use_context::<Hover>().map(|h| h.0);
-    let span = move || match plot.with(|p| p.to - p.from) {
+    let span = reading(&plot, |p| match p.to - p.from {
         s if s >= 29 * 86_400 => "30 d ago",
         s if s >= 6 * 86_400 => "7 d ago",
         s if s >= 86_000 => "24 h ago",
         s if s >= 3_500 => "1 h ago",
         _ => "",
-    };
+    });
+    let for_readout = plot.clone();
     let readout = move || {
+        let plot = &for_readout;
         let fraction = hover.and_then(|h| h.get())?;
         let (ts, values) = plot.with(|p| p.read_at(fraction));
         let unit = plot.with(|p| p.unit);
@@ -300,13 +316,35 @@ pub fn Chart(
         }
     };
     let aria = title.clone();
+    let latest = reading(&plot, latest_text);
+    let top = reading(&plot, |p| p.unit.text(p.top()));
+    let waiting = reading(&plot, |p| {
+        if p.newest().is_none() {
+            "waiting for samples"
+        } else {
+            ""
+        }
+    });
+    let legend = reading(&plot, |p| {
+        (p.lines.len() > 1).then(|| {
+            let more = p.lines.len().saturating_sub(MAX_LINES);
+            view! {
+                <ul class="legend">
+                    {p.lines.iter().take(MAX_LINES).enumerate().map(|(i, l)| view! {
+                        <li><span class=format!("swatch s{}", i % 8)></span>{l.label.clone()}</li>
+                    }).collect_view()}
+                    {(more > 0).then(|| view! { <li class="muted">{format!("+{more} more")}</li> })}
+                </ul>
+            }
+        })
+    });
     view! {
         <figure class="chart" data-chart=key>
             <figcaption>
                 <span>{title}</span>
-                <span class="muted" data-testid="chart-value">{move || readout().unwrap_or_else(|| plot.with(latest_text))}</span>
+                <span class="muted" data-testid="chart-value">{move || readout().unwrap_or_else(&latest)}</span>
             </figcaption>
-            <div class="axis muted"><span>{move || plot.with(|p| p.unit.text(p.top()))}</span></div>
+            <div class="axis muted"><span>{top}</span></div>
             <div class="plot" on:mousemove=on_move on:mouseleave=on_leave>
                 {move || {
                     let p = plot.get();
@@ -334,18 +372,8 @@ pub fn Chart(
                     }
                 }}
             </div>
-            {move || plot.with(|p| (p.lines.len() > 1).then(|| {
-                let more = p.lines.len().saturating_sub(MAX_LINES);
-                view! {
-                    <ul class="legend">
-                        {p.lines.iter().take(MAX_LINES).enumerate().map(|(i, l)| view! {
-                            <li><span class=format!("swatch s{}", i % 8)></span>{l.label.clone()}</li>
-                        }).collect_view()}
-                        {(more > 0).then(|| view! { <li class="muted">{format!("+{more} more")}</li> })}
-                    </ul>
-                }
-            }))}
-            <div class="axis muted"><span>{span}</span><span>{move || plot.with(|p| if p.newest().is_none() { "waiting for samples" } else { "" })}</span><span>"now"</span></div>
+            {legend}
+            <div class="axis muted"><span>{span}</span><span>{waiting}</span><span>"now"</span></div>
         </figure>
     }
 }

@@ -176,7 +176,7 @@ fn Dashboard(#[prop(into)] host: Signal<String>) -> impl IntoView {
                                 if stored.lines.is_empty() {
                                     return None;
                                 }
-                                let plot = Signal::derive(move || samples.with(|all| stored.with_live(&live_values(key, all))));
+                                let plot = ArcSignal::derive(move || samples.with(|all| stored.with_live(&live_values(key, all))));
                                 Some(view! { <Chart plot title key/> })
                             }).collect_view()}
                         </div>

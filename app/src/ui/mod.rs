@@ -198,6 +198,15 @@ fn mark_hydrated() {
     });
 }
 
+/// The refusals of a page's last actions, a line each (`errors`: each action's last error).
+fn error_lines(errors: impl IntoIterator<Item = Option<crate::ApiError>>) -> impl IntoView {
+    errors
+        .into_iter()
+        .flatten()
+        .map(|e| view! { <p class="error" role="alert">{e.message()}</p> })
+        .collect_view()
+}
+
 /// Header with navigation and sign-out around a signed-in page.
 #[component]
 fn Frame(viewer: Resource<Result<Viewer, crate::ApiError>>, children: Children) -> impl IntoView {

@@ -22,16 +22,19 @@ fn Users() -> impl IntoView {
         |_| list_users(),
     );
     let account = Resource::new(move || policy.version().get(), |_| my_account());
+    // A user added: the form is empty again for the next one.
+    let add_form = NodeRef::<leptos::html::Form>::new();
+    Effect::new(move |_| {
+        if let (Some(Ok(_)), Some(form)) = (add.value().get(), add_form.get()) {
+            form.reset();
+        }
+    });
     let errors = move || {
-        [
-            add.value().get().and_then(|r| r.err()),
-            update.value().get().and_then(|r| r.err()),
-            policy.value().get().and_then(|r| r.err()),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|e| view! { <p class="error" role="alert">{e.message()}</p> })
-        .collect_view()
+        super::error_lines([
+            add.value().get().and_then(Result::err),
+            update.value().get().and_then(Result::err),
+            policy.value().get().and_then(Result::err),
+        ])
     };
     view! {
         <section class="card">
@@ -40,7 +43,7 @@ fn Users() -> impl IntoView {
                 "Viewers read everything and change nothing. Operators also track and restart apps, acknowledge alerts and edit rules and silences. Admins also manage users, agents, enrollment tokens and notification channels."
             </p>
             {errors}
-            <ActionForm action=add>
+            <ActionForm action=add node_ref=add_form>
                 <div class="inline-form">
                     <label>"Username" <input name="username" required maxlength="64" autocomplete="off"/></label>
                     <label>"Password" <input name="password" type="password" required minlength="12" autocomplete="new-password"/></label>
@@ -146,16 +149,12 @@ pub fn Account() -> impl IntoView {
         |_| my_account(),
     );
     let errors = move || {
-        [
-            begin.value().get().and_then(|r| r.err()),
-            confirm.value().get().and_then(|r| r.err()),
-            at_sign_in.value().get().and_then(|r| r.err()),
-            disable.value().get().and_then(|r| r.err()),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|e| view! { <p class="error" role="alert">{e.message()}</p> })
-        .collect_view()
+        super::error_lines([
+            begin.value().get().and_then(Result::err),
+            confirm.value().get().and_then(Result::err),
+            at_sign_in.value().get().and_then(Result::err),
+            disable.value().get().and_then(Result::err),
+        ])
     };
     view! {
         <section class="card" id="totp">
@@ -205,10 +204,12 @@ pub fn Account() -> impl IntoView {
                                     "One-time codes are on (for restarts); signing in does not ask for one."
                                 }}</p>
                                 {(!policy.require_totp).then(|| view! {
-                                    <button type="button" data-testid="totp-at-sign-in"
-                                        on:click=move |_| { at_sign_in.dispatch(SetTotpAtSignIn { on: !on }); }>
-                                        {if on { "Stop asking at sign-in" } else { "Ask for a code at every sign-in" }}
-                                    </button>
+                                    <p>
+                                        <button type="button" data-testid="totp-at-sign-in"
+                                            on:click=move |_| { at_sign_in.dispatch(SetTotpAtSignIn { on: !on }); }>
+                                            {if on { "Stop asking at sign-in" } else { "Ask for a code at every sign-in" }}
+                                        </button>
+                                    </p>
                                 })}
                                 <ActionForm action=disable>
                                     <div class="inline-form">

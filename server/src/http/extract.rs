@@ -151,13 +151,9 @@ fn own_account(path: &str) -> bool {
 }
 
 /// What a session may reach while its user must still enroll the second factor an admin
-/// requires: who they are, signing out, and the enrollment itself.
+/// requires: who they are, and their own session and account (signing out, enrolling).
 pub(crate) fn open_before_totp(path: &str) -> bool {
-    let path = path.strip_prefix("/api/v1").unwrap_or(path);
-    matches!(
-        path,
-        "/auth/me" | "/auth/logout" | "/users/me" | "/users/me/totp" | "/users/me/totp/confirm"
-    )
+    path.strip_prefix("/api/v1").unwrap_or(path) == "/auth/me" || own_account(path)
 }
 
 fn is_unsafe(method: &Method) -> bool {

@@ -15,7 +15,9 @@ use proto::clock::{now_ms, now_s};
 
 use super::users::{CodeUse, allow};
 use super::{Vantage, audit, internal};
-use crate::store::{ActionOutcome, AppFields, AppRow, InventoryRow, NewAction, StoreError};
+use crate::store::{
+    ActionOutcome, AppFields, AppRow, InventoryRow, NewAction, RecentRestarts, StoreError,
+};
 use crate::streams::Control;
 
 /// Mismatched checks in a row before an app's mismatch counts.
@@ -53,14 +55,15 @@ pub fn observed_of(kind: AppType, state: &str) -> ObservedState {
     }
 }
 
-/// The part of an inventory's errors that covers `kind`.
+/// Whether the part of an inventory that shows `kind` could not be read (its error names
+/// the part, as `agent::inventory` writes it). Processes are always read.
 fn kind_unreadable(kind: AppType, errors: &[String]) -> bool {
-    let prefix = match kind {
-        AppType::Systemd => "systemd",
-        AppType::Docker | AppType::Compose => "Docker",
-        AppType::Process => "processes",
+    let part = match kind {
+        AppType::Systemd => agent::inventory::UNITS_PART,
+        AppType::Docker | AppType::Compose => agent::inventory::DOCKER_PART,
+        AppType::Process => return false,
     };
-    errors.iter().any(|e| e.starts_with(prefix))
+    errors.iter().any(|e| e.starts_with(part))
 }
 
 /// What the newest inventory shows of an app: unknown without one, while the host is
@@ -222,14 +225,16 @@ impl Vantage {
         self.streams.send(agent_id, Control::RequestInventory)
     }
 
-    async fn app_of(&self, row: AppRow) -> Result<App, ApiError> {
+    /// The hour's restarts of every app that had any.
+    async fn recent_restarts(&self) -> Result<HashMap<i64, RecentRestarts>, ApiError> {
+        Ok(self.store.recent_restarts(now_s() - 3600).await?)
+    }
+
+    fn app_of(row: AppRow, recent: &HashMap<i64, RecentRestarts>) -> Result<App, ApiError> {
         let app_type: AppType = parse(&row.app_type)?;
         let expected: ExpectedState = parse(&row.expected_state)?;
         let observed: ObservedState = parse(&row.observed_state)?;
-        let used = self
-            .store
-            .restarts_since(row.app_id, now_s() - 3600)
-            .await?;
+        let used = recent.get(&row.app_id).map_or(0, |r| r.used);
         let mismatch = !expected_matches(expected, observed)
             && mismatch_counts(observed, row.consecutive_mismatch);
         Ok(App {
@@ -265,12 +270,13 @@ impl Vantage {
         tag: Option<&str>,
         state: Option<ObservedState>,
     ) -> Result<Vec<App>, ApiError> {
+        let recent = self.recent_restarts().await?;
         let mut out = Vec::new();
         for row in self.store.apps(agent_id).await? {
             if tag.is_some_and(|t| !row.tags.iter().any(|x| x == t)) {
                 continue;
             }
-            let app = self.app_of(row).await?;
+            let app = Self::app_of(row, &recent)?;
             if state.is_some_and(|s| s != app.observed_state) {
                 continue;
             }
@@ -282,7 +288,7 @@ impl Vantage {
     /// One app.
     pub async fn get_app(&self, _caller: &Me, id: i64) -> Result<App, ApiError> {
         let row = self.store.app(id).await?.ok_or_else(|| unknown_app(id))?;
-        self.app_of(row).await
+        Self::app_of(row, &self.recent_restarts().await?)
     }
 
     /// Tracks an app (operator): its identifier checked against its type's grammar.
@@ -446,6 +452,7 @@ impl Vantage {
     /// `app.state_mismatch` entry when a mismatch starts to count, and the alert engine told.
     pub async fn check_apps(&self) -> Result<(), ApiError> {
         let apps = self.store.apps(None).await?;
+        let recent = self.recent_restarts().await?;
         let mut inventories: HashMap<String, Option<InventoryRow>> = HashMap::new();
         let mut by_host: HashMap<String, (String, Vec<crate::alerts::engine::AppObs>)> =
             HashMap::new();
@@ -497,10 +504,7 @@ impl Vantage {
                     mismatch: counts,
                 });
             }
-            let budget_spent = self
-                .store
-                .budget_refused_since(row.app_id, now_s() - 3600)
-                .await?;
+            let budget_spent = recent.get(&row.app_id).is_some_and(|r| r.budget_refused);
             by_host
                 .entry(row.agent_id.clone())
                 .or_insert_with(|| (row.host.clone(), Vec::new()))

@@ -243,23 +243,14 @@ impl Vantage {
         password: &str,
         role: app::Role,
     ) -> Result<i64, ApiError> {
-        let hash = self.checked_password_hash(username, password).await?;
-        let user_id = self
-            .store
-            .create_user(username, &hash, role)
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict => ApiError::UsernameTaken(username.to_owned()),
-                e => e.into(),
-            })?;
-        self.audit(audit::Act {
-            actor: "cli",
-            action: "user.create",
-            subject: username,
-            detail: &format!("role {role}, by vantage admin create-user"),
-        })
-        .await?;
-        Ok(user_id)
+        self.insert_user(
+            "cli",
+            username,
+            password,
+            role,
+            " by vantage admin create-user",
+        )
+        .await
     }
 
     /// The caller the admin CLI acts as: a user by name.

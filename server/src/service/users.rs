@@ -77,25 +77,45 @@ impl Vantage {
     /// Creates an account with a role (admin).
     pub async fn add_user(&self, me: &Me, new: NewUser) -> Result<UserInfo, ApiError> {
         allow(me, Role::Admin)?;
-        let username = new.username.trim();
-        let hash = self.checked_password_hash(username, &new.password).await?;
+        let user_id = self
+            .insert_user(
+                &me.username,
+                new.username.trim(),
+                &new.password,
+                new.role,
+                "",
+            )
+            .await?;
+        self.user_info_of(user_id).await
+    }
+
+    /// Creates an account (from the API or the CLI) and logs it; its id.
+    pub(crate) async fn insert_user(
+        &self,
+        actor: &str,
+        username: &str,
+        password: &str,
+        role: Role,
+        how: &str,
+    ) -> Result<i64, ApiError> {
+        let hash = self.checked_password_hash(username, password).await?;
         let user_id = self
             .store
-            .create_user(username, &hash, new.role)
+            .create_user(username, &hash, role)
             .await
             .map_err(|e| match e {
                 StoreError::Conflict => ApiError::UsernameTaken(username.to_owned()),
                 e => e.into(),
             })?;
-        tracing::info!(by = %me.username, %username, role = %new.role, "user created");
+        tracing::info!(by = %actor, %username, %role, "user created");
         self.audit(audit::Act {
-            actor: &me.username,
+            actor,
             action: "user.create",
             subject: username,
-            detail: &format!("role {}", new.role),
+            detail: &format!("role {role}{how}"),
         })
         .await?;
-        self.user_info_of(user_id).await
+        Ok(user_id)
     }
 
     async fn user_info_of(&self, user_id: i64) -> Result<UserInfo, ApiError> {

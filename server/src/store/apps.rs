@@ -65,6 +65,15 @@ pub struct ActionRow {
     pub error: String,
 }
 
+/// An app's restarts in the current hour.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecentRestarts {
+    /// Not refused: what the server counts against the budget.
+    pub used: i64,
+    /// The newest was refused by the agent for its budget.
+    pub budget_refused: bool,
+}
+
 /// A new restart's row.
 #[derive(Debug, Clone)]
 pub struct NewAction<'a> {
@@ -414,41 +423,40 @@ impl Store {
         Ok(ids)
     }
 
-    /// How many restarts of an app were asked for since `since_s` and not refused.
-    pub async fn restarts_since(&self, app_id: i64, since_s: i64) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "select count(*) as n from action where app_id = $1 and issued_at >= $2 \
-             and state in ('pending', 'sent', 'succeeded', 'failed')",
-        )
-        .bind(app_id)
-        .bind(since_s)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get("n")?)
-    }
-
-    /// True when the app's newest restart since `since_s` was refused by its agent for the
-    /// budget (the agent's own count decides it).
-    pub async fn budget_refused_since(
+    /// Each app's restarts since `since_s`: how many were not refused, and whether its newest
+    /// was refused by its agent for the budget (the agent's own count decides it). Apps with
+    /// none are absent.
+    pub async fn recent_restarts(
         &self,
-        app_id: i64,
         since_s: i64,
-    ) -> Result<bool, StoreError> {
-        let row = sqlx::query(
-            "select state, error from action where app_id = $1 and issued_at >= $2 \
-             order by action_id desc limit 1",
+    ) -> Result<std::collections::HashMap<i64, RecentRestarts>, StoreError> {
+        let rows = sqlx::query(
+            "select app_id, \
+             sum(case when state in ('pending', 'sent', 'succeeded', 'failed') then 1 else 0 end) as used, \
+             max(action_id) as newest from action \
+             where app_id is not null and issued_at >= $1 group by app_id",
         )
-        .bind(app_id)
         .bind(since_s)
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(match row {
-            Some(r) => {
-                r.try_get::<String, _>("state")? == "refused"
-                    && r.try_get::<String, _>("error")?.contains("budget")
-            }
-            None => false,
-        })
+        let mut out = std::collections::HashMap::new();
+        for r in rows {
+            let newest: i64 = r.try_get("newest")?;
+            let last = sqlx::query("select state, error from action where action_id = $1")
+                .bind(newest)
+                .fetch_one(&self.pool)
+                .await?;
+            let budget_refused = last.try_get::<String, _>("state")? == "refused"
+                && last.try_get::<String, _>("error")?.contains("budget");
+            out.insert(
+                r.try_get::<i64, _>("app_id")?,
+                RecentRestarts {
+                    used: r.try_get("used")?,
+                    budget_refused,
+                },
+            );
+        }
+        Ok(out)
     }
 
     /// The size of the last checkpoint the agent accepted.

@@ -27,7 +27,7 @@ pub use agents::{
 pub use alerts::{
     AlertEventRow, AlertRow, AlertRuleRow, ChannelFields, ChannelRow, DeliveryRow, SilenceRow,
 };
-pub use apps::{ActionOutcome, ActionRow, AppFields, AppRow, NewAction};
+pub use apps::{ActionOutcome, ActionRow, AppFields, AppRow, NewAction, RecentRestarts};
 pub use containers::{BatchItem, CertificateRow, ContainerRow};
 pub use history::{Layer, SeriesValue, unreadable_chunks};
 pub use inventory::{InventoryItemRow, InventoryRow};

@@ -245,15 +245,28 @@ pub async fn logged_in_as_admin(
     server: &Server,
     http: reqwest::Client,
 ) -> (reqwest::Client, String) {
+    let csrf = log_in(server, &http, ADMIN, PASSWORD).await;
+    (http, csrf)
+}
+
+/// A fresh session of `username`: the cookie-carrying client and its CSRF token.
+pub async fn sign_in_as(server: &Server, username: &str) -> (reqwest::Client, String) {
+    let http = client();
+    let csrf = log_in(server, &http, username, PASSWORD).await;
+    (http, csrf)
+}
+
+/// Signs `username` in on `http`; the session's CSRF token.
+async fn log_in(server: &Server, http: &reqwest::Client, username: &str, password: &str) -> String {
     let res = http
         .post(server.path("/api/v1/auth/login"))
-        .json(&json!({"username": ADMIN, "password": PASSWORD}))
+        .json(&json!({"username": username, "password": password}))
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(res.status(), 200, "{username} signs in");
     let me: Value = res.json().await.unwrap();
-    (http, me["csrf_token"].as_str().unwrap().to_owned())
+    me["csrf_token"].as_str().unwrap().to_owned()
 }
 
 /// Asserts the JSON error shape and returns the code.
