@@ -226,6 +226,6 @@ async fn past_mode_beyond_the_retention_counts_what_was_refused_and_finishes() {
     assert_eq!(past["events_committed"], 180, "{past}");
     let refused = past["events_refused"].as_u64().unwrap();
     assert!((110..=125).contains(&refused), "{past}");
-    // A host sample is 12 stored values.
-    assert_eq!(past["samples_committed"], (180 - refused) * 12, "{past}");
+    // A host sample of the generator is 26 stored values: 12 totals and 14 labelled series.
+    assert_eq!(past["samples_committed"], (180 - refused) * 26, "{past}");
 }

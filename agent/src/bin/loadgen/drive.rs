@@ -29,11 +29,12 @@ pub(crate) fn noise(i: u64, step: i64, figure: u64) -> f64 {
     (z ^ (z >> 31)) as f64 / u64::MAX as f64
 }
 
-/// Numeric values the server stores per host sample (one per series, as Prometheus counts
-/// samples): CPU, three load averages, memory and swap total/used, disk total/used, network
-/// in/out. Per-core, per-file-system and per-interface figures are sent but only their totals
-/// are kept in history, so they are not counted.
-pub(crate) const VALUES_PER_EVENT: u64 = 12;
+/// Numeric values the server stores per host sample of [`host_sample`]'s shape (one per
+/// series, as Prometheus counts samples): the twelve totals (CPU, three load averages, memory
+/// and swap total/used, disk size/used, network in/out) and the labelled series (four cores,
+/// swap, three load averages, two file systems, two interfaces in and out). The test of
+/// `export` checks it against what is written for a peer.
+pub(crate) const VALUES_PER_EVENT: u64 = 12 + 4 + 1 + 3 + 2 + 4;
 
 /// A host sample shaped like a small real server (4 cores, 2 file systems, 2 interfaces):
 /// figures follow a slow daily-like wave with noise on top, as real hosts do. CPU and network

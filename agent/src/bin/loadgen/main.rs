@@ -1,13 +1,15 @@
 //! `vantage-loadgen`: many simulated agents against a real server. Each is enrolled through
 //! the REST API and streams over TLS with real authentication; optional SSE listeners time
 //! ingest-to-browser latency; `--past` writes a simulated history as fast as the server takes
-//! it; `--alert-rules` times breach-to-webhook latency. The last line of output is one JSON
+//! it; `--alert-rules` times breach-to-webhook latency; `--write-prometheus` writes the same
+//! past as Prometheus text for a peer store instead. The last line of output is one JSON
 //! object with the figures.
 #![forbid(unsafe_code)]
 
 mod alerting;
 mod drive;
 mod enrol;
+mod export;
 mod report;
 
 use std::sync::Arc;
@@ -28,11 +30,16 @@ use report::*;
 #[command(name = "vantage-loadgen", version, about)]
 struct Cli {
     /// The server's HTTP address, e.g. http://127.0.0.1:8080.
-    #[arg(long)]
-    server_url: String,
+    #[arg(long, required_unless_present = "write_prometheus")]
+    server_url: Option<String>,
     /// An API token of an admin (`vantage admin create-token`).
-    #[arg(long, env = "VANTAGE_API_TOKEN", hide_env_values = true)]
-    api_token: String,
+    #[arg(
+        long,
+        env = "VANTAGE_API_TOKEN",
+        hide_env_values = true,
+        required_unless_present = "write_prometheus"
+    )]
+    api_token: Option<String>,
     /// Simulated agents.
     #[arg(long, default_value_t = 100)]
     agents: usize,
@@ -49,6 +56,15 @@ struct Cli {
     /// fast as the server takes it.
     #[arg(long)]
     past: Option<String>,
+    /// `--past` ends at this time (unix milliseconds; default now): two runs given the same
+    /// value make the same samples.
+    #[arg(long)]
+    until_ms: Option<i64>,
+    /// With `--past`: write the samples as Prometheus text with timestamps to this file (`-`:
+    /// standard output) instead of sending them to a server, every value the server stores
+    /// of a sample, quantised as it stores them (for `/api/v1/import/prometheus` of a peer).
+    #[arg(long, requires = "past")]
+    write_prometheus: Option<String>,
     /// Events per batch in `--past` mode (the agent's own batch size by default).
     #[arg(long, default_value_t = agent::stream::MAX_BATCH_EVENTS)]
     batch_events: usize,
@@ -70,10 +86,68 @@ fn parse_past(text: &str) -> anyhow::Result<Duration> {
         .with_context(|| format!("--past is a duration such as 24h, not {text:?}"))
 }
 
+/// The `k`-th sample of simulated host `i` in a past of `window` ending at `until_ms`.
+fn past_sample(
+    until_ms: i64,
+    window: Duration,
+    interval_ms: i64,
+    i: usize,
+    k: u64,
+) -> proto::Event {
+    let start = until_ms - window.as_millis() as i64;
+    host_sample(
+        start + k as i64 * interval_ms + (i as i64 * 997) % interval_ms,
+        i as u64,
+    )
+}
+
+/// `--write-prometheus`: the past, as text, to a file or standard output.
+fn write_prometheus(cli: &Cli, target: &str) -> anyhow::Result<serde_json::Value> {
+    let window = parse_past(cli.past.as_deref().unwrap_or_default())?;
+    let until = cli.until_ms.unwrap_or_else(now_ms);
+    let interval_ms = cli.interval.max(1) as i64 * 1000;
+    let count = (window.as_millis() as i64 / interval_ms) as u64;
+    let sample = |i, k| past_sample(until, window, interval_ms, i, k);
+    let started = Instant::now();
+    let written = if target == "-" {
+        export::write_past(
+            &mut std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock()),
+            cli.agents,
+            count,
+            sample,
+        )
+    } else {
+        let file =
+            std::fs::File::create(target).with_context(|| format!("cannot create {target}"))?;
+        export::write_past(
+            &mut std::io::BufWriter::with_capacity(1 << 20, file),
+            cli.agents,
+            count,
+            sample,
+        )
+    }
+    .with_context(|| format!("cannot write the samples to {target}"))?;
+    Ok(serde_json::json!({
+        "agents": cli.agents,
+        "mode": "write_prometheus",
+        "samples_per_host": count,
+        "values_written": written,
+        "until_ms": until,
+        "duration_s": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+    }))
+}
+
 async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
-    let url = cli.server_url.trim_end_matches('/').to_owned();
-    let token = cli.api_token.clone();
+    // Both are required by clap unless --write-prometheus, which never reaches here.
+    let url = cli
+        .server_url
+        .as_deref()
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_owned();
+    let token = cli.api_token.clone().unwrap_or_default();
     let past = cli.past.as_deref().map(parse_past).transpose()?;
+    let until = cli.until_ms.unwrap_or_else(now_ms);
 
     // Enrollment tokens through the REST API; the first answer says where gRPC is and its pin.
     let mut tokens = Vec::with_capacity(cli.agents);
@@ -141,6 +215,7 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
     let counters = Arc::new(Counters::default());
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let before = server_figures(&url, &token).await?;
+    let own_cpu_before = own_cpu_s();
     let started = Instant::now();
     let interval_ms = cli.interval.max(1) as i64 * 1000;
     let stop_at = started + Duration::from_secs(cli.duration);
@@ -151,6 +226,7 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
                 url.clone(),
                 token.clone(),
                 latencies.clone(),
+                started,
                 stop_at + Duration::from_secs(2),
             )));
         }
@@ -179,16 +255,10 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
             tokio::spawn(async move {
                 match past {
                     Some(window) => {
-                        let start = now_ms() - window.as_millis() as i64;
                         let count = (window.as_millis() as i64 / interval_ms) as u64;
                         // Events are made as they are sent (and made again, the same, when
                         // a batch is resent): a day of a thousand hosts never sits in memory.
-                        let event = move |k: u64| {
-                            host_sample(
-                                start + k as i64 * interval_ms + (i as i64 * 997) % interval_ms,
-                                i as u64,
-                            )
-                        };
+                        let event = move |k: u64| past_sample(until, window, interval_ms, i, k);
                         drive(&mut agent, count, event, batch_events, &counters).await;
                     }
                     None => {
@@ -243,8 +313,11 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
     // What was stored: the acknowledged events but those refused.
     let samples = committed.saturating_sub(refused) * VALUES_PER_EVENT;
     let server_cpu_s = (cpu_after - cpu_before).max(0.0);
-    let mut lat = latencies.lock().await.clone();
+    let seen = latencies.lock().await.clone();
+    let by_window = p99_by_window(&seen);
+    let mut lat: Vec<f64> = seen.iter().map(|(_, l)| *l).collect();
     lat.sort_by(|a, b| a.total_cmp(b));
+    let own_cpu = own_cpu_s() - own_cpu_before;
     let (notify, messages, alerts_notified) = match &sink {
         Some(received) => {
             // Give the last breaches' notifications time to arrive (one group_wait and more).
@@ -269,6 +342,10 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
         "sse_events": lat.len(),
         "sse_latency_p50_ms": percentile(&lat, 0.5),
         "sse_latency_p99_ms": percentile(&lat, 0.99),
+        "sse_latency_max_ms": lat.last().copied().unwrap_or(0.0),
+        "sse_latency_p99_by_10s_ms": by_window,
+        // Near 100 % of its one core, the generator's own queueing adds to the latencies.
+        "loadgen_cpu_pct": (own_cpu / elapsed * 1000.0).round() / 10.0,
         "server_peak_rss_mb": (peak / 1048576.0 * 10.0).round() / 10.0,
         "store_growth_bytes": store_after - store_before,
         "history_settled": settled(&after),
@@ -286,6 +363,23 @@ async fn run(cli: Cli) -> anyhow::Result<serde_json::Value> {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let Some(target) = cli.write_prometheus.clone() {
+        return match write_prometheus(&cli, &target) {
+            Ok(result) => {
+                // Standard output holds the samples: the figures go to standard error.
+                if target == "-" {
+                    eprintln!("{result}");
+                } else {
+                    println!("{result}");
+                }
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vantage-loadgen: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

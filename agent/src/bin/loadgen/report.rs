@@ -10,10 +10,26 @@ use tokio::sync::Mutex;
 
 use super::*;
 
+/// What a listener reads of a `host_sample` event: the rest of it is skipped unparsed.
+#[derive(serde::Deserialize)]
+struct Seen {
+    label: String,
+    latest: Option<SeenFigures>,
+}
+
+#[derive(serde::Deserialize)]
+struct SeenFigures {
+    taken_at_ms: i64,
+}
+
+/// One event seen: when it arrived (ms since the run started) and how late.
+pub(crate) type Latency = (f64, f64);
+
 pub(crate) async fn listen_sse(
     url: String,
     token: String,
-    latencies: Arc<Mutex<Vec<f64>>>,
+    latencies: Arc<Mutex<Vec<Latency>>>,
+    started: Instant,
     until: Instant,
 ) -> anyhow::Result<()> {
     let (authority, _) = split_url(&url)?;
@@ -33,28 +49,35 @@ pub(crate) async fn listen_sse(
         let Ok(Some(Ok(frame))) = tokio::time::timeout_at(until.into(), body.frame()).await else {
             break;
         };
+        // The time of arrival, before any parsing: the generator's own work is not counted.
+        let (arrived_ms, at) = (now_ms(), started.elapsed().as_secs_f64() * 1000.0);
         let Ok(data) = frame.into_data() else {
             continue;
         };
         buffer.push_str(&String::from_utf8_lossy(&data));
-        while let Some(end) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..end + 2).collect();
+        let mut seen = Vec::new();
+        let mut consumed = 0;
+        while let Some(end) = buffer[consumed..].find("\n\n") {
+            let event = &buffer[consumed..consumed + end];
+            consumed += end + 2;
             if !event.contains("event: host_sample") {
                 continue;
             }
             let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) else {
                 continue;
             };
-            let Ok(summary) = serde_json::from_str::<serde_json::Value>(data) else {
-                continue;
-            };
-            if summary["label"]
-                .as_str()
-                .is_some_and(|l| l.starts_with("loadgen-"))
-                && let Some(taken) = summary["latest"]["taken_at_ms"].as_i64()
+            if let Ok(Seen {
+                label,
+                latest: Some(f),
+            }) = serde_json::from_str::<Seen>(data)
+                && label.starts_with("loadgen-")
             {
-                latencies.lock().await.push((now_ms() - taken) as f64);
+                seen.push((at, (arrived_ms - f.taken_at_ms) as f64));
             }
+        }
+        buffer.drain(..consumed);
+        if !seen.is_empty() {
+            latencies.lock().await.extend(seen);
         }
     }
     Ok(())
@@ -84,6 +107,42 @@ pub(crate) async fn server_figures(url: &str, token: &str) -> anyhow::Result<Ser
         store_bytes: value("vantage_store_size_bytes"),
         folded_samples: value("vantage_history_folded_agent_samples_total"),
     })
+}
+
+/// The p99 latency of each 10-second window of the run, in order: a steady figure is the
+/// path's cost, one slow window a stall (a fold, a checkpoint).
+pub(crate) fn p99_by_window(seen: &[Latency]) -> Vec<f64> {
+    let mut windows: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
+    for (at, latency) in seen {
+        windows
+            .entry((*at / 10_000.0) as u64)
+            .or_default()
+            .push(*latency);
+    }
+    windows
+        .into_values()
+        .map(|mut w| {
+            w.sort_by(|a, b| a.total_cmp(b));
+            percentile(&w, 0.99)
+        })
+        .collect()
+}
+
+/// CPU seconds this process has used (user and system), from /proc.
+pub(crate) fn own_cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Linux reports in clock ticks of 1/100 s on every platform this runs on.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
