@@ -1,6 +1,6 @@
 //! The newest sample of each host, in memory, and the bus that pushes changes to SSE clients.
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use agent::collect::HostSample;
@@ -46,7 +46,23 @@ pub enum LiveEvent {
     },
 }
 
+/// A live event as every listener sends it: named and serialised once, when published, however
+/// many dashboards are open.
+#[derive(Debug)]
+pub struct Published {
+    pub name: &'static str,
+    pub data: String,
+}
+
 impl LiveEvent {
+    /// This event, serialised for the listeners.
+    pub fn published(&self) -> Arc<Published> {
+        Arc::new(Published {
+            name: self.name(),
+            data: self.json(),
+        })
+    }
+
     /// The SSE event name.
     pub fn name(&self) -> &'static str {
         match self {
@@ -185,7 +201,7 @@ pub struct LiveState {
     started: Instant,
     hosts: RwLock<HashMap<String, HostLive>>,
     collection: RwLock<CollectionStatus>,
-    events: broadcast::Sender<LiveEvent>,
+    events: broadcast::Sender<Arc<Published>>,
 }
 
 impl Default for LiveState {
@@ -211,13 +227,21 @@ impl LiveState {
     }
 
     /// Subscribes to live events.
-    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.events.subscribe()
     }
 
+    /// Whether anyone listens: when nobody has a dashboard open, events are not even made.
+    pub fn listened(&self) -> bool {
+        self.events.receiver_count() > 0
+    }
+
+    /// Serialises `event` once and hands the same bytes to every listener.
     pub fn publish(&self, event: LiveEvent) {
-        // No subscribers is normal: nobody has the dashboard open.
-        let _ = self.events.send(event);
+        if self.listened() {
+            // A listener that left between the check and the send is no error.
+            let _ = self.events.send(event.published());
+        }
     }
 
     /// Records a successful local collection and tells SSE clients.
@@ -230,13 +254,18 @@ impl LiveState {
             status.last_duration = took;
         }
         self.store_sample(LOCAL_AGENT_ID, sample, true);
-        self.publish(LiveEvent::HostSample(Box::new(self.local_summary())));
+        if self.listened() {
+            self.publish(LiveEvent::HostSample(Box::new(self.local_summary())));
+        }
     }
 
     /// Records a sample a remote agent sent (and committed) and tells SSE clients.
     /// `live`: the sample is news (not a backfill), which is what agent-down alerts go by.
     pub fn record_remote(&self, agent_id: &str, names: &HostNames, sample: HostSample, live: bool) {
         self.store_sample(agent_id, sample, live);
+        if !self.listened() {
+            return;
+        }
         let renamed = self
             .hosts
             .read()

@@ -187,11 +187,20 @@ async fn attempt(
             Write::Local(s) => local.push(s),
         }
     }
+    let started = std::time::Instant::now();
     let committed = std::panic::AssertUnwindSafe(store.commit_writes(&batches, &local))
         .catch_unwind()
         .await
         .map_err(|panic| StoreFailure::Panic(panic_message(&*panic)))?
         .map_err(StoreFailure::Store)?;
+    let took = started.elapsed();
+    if took >= std::time::Duration::from_millis(100) {
+        tracing::debug!(
+            writes = writes.len(),
+            took_ms = took.as_millis() as u64,
+            "slow commit"
+        );
+    }
     let mut agents = committed.into_iter();
     Ok(writes
         .iter()

@@ -85,9 +85,9 @@ pub struct LiveFeed {
     /// Ends (its `ended` token) when the credentials are revoked; forgotten when dropped.
     pub subscription: subscriptions::Subscription,
     /// The current figures, sent first.
-    pub first: crate::live::LiveEvent,
-    /// Every change after that.
-    pub updates: tokio::sync::broadcast::Receiver<crate::live::LiveEvent>,
+    pub first: Arc<crate::live::Published>,
+    /// Every change after that, each serialised once for every listener.
+    pub updates: tokio::sync::broadcast::Receiver<Arc<crate::live::Published>>,
 }
 
 /// What install snippets need to know about the gRPC listener.
@@ -198,7 +198,8 @@ impl Vantage {
     pub fn live_events(&self, keys: Vec<String>) -> LiveFeed {
         LiveFeed {
             subscription: self.subscriptions.open(keys),
-            first: crate::live::LiveEvent::HostSample(Box::new(self.live.local_summary())),
+            first: crate::live::LiveEvent::HostSample(Box::new(self.live.local_summary()))
+                .published(),
             updates: self.live.subscribe(),
         }
     }

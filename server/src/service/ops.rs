@@ -131,8 +131,14 @@ impl Vantage {
 
     /// Folds new samples into the rollups.
     pub async fn fold_history(&self) {
-        if let Err(e) = self.store.roll_up().await {
-            tracing::warn!(error = %e, "cannot roll up host samples");
+        let started = std::time::Instant::now();
+        match self.store.roll_up().await {
+            Ok(samples) => tracing::debug!(
+                samples,
+                took_ms = started.elapsed().as_millis() as u64,
+                "history folded"
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot roll up host samples"),
         }
     }
 

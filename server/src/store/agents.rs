@@ -422,6 +422,7 @@ impl Store {
         let mut host_rows: Vec<&SampleRow> = local.to_vec();
         // Container samples become labelled series (CPU and memory per container name).
         let mut container_series: Vec<(&str, i64, Vec<super::SeriesValue>)> = Vec::new();
+        let _turn = self.write_turn().await;
         let mut tx = self.write_tx().await?;
         for b in batches.iter().copied() {
             let count = b.items.len() as u64;

@@ -46,7 +46,7 @@ async fn events(
         .map(move |e| {
             // Held by the stream: dropping the stream forgets the subscription.
             let _ = &subscription;
-            Ok(Event::default().event(e.name()).data(e.json()))
+            Ok(Event::default().event(e.name).data(&e.data))
         })
         .take_until(state.shutdown.cancelled_owned())
         .take_until(ended.cancelled_owned());

@@ -1,5 +1,5 @@
 //! The fold: pending raw chunks into merged hours, 1-minute and 1-hour rollups.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use futures::FutureExt;
 use sqlx::{AssertSqlSafe, Row};
@@ -10,7 +10,8 @@ use crate::store::chunk::Block;
 
 /// Folds one host's hour: merges its raw chunks into one once the hour is over (or once
 /// many have piled up), settles the pending ones (unreadable ones too, so they are not read
-/// again every pass) and rewrites the hour's 1-minute rollup. Returns the new samples.
+/// again every pass), rewrites the hour's 1-minute rollup and its row of the day's 1-hour
+/// rollup. Returns the new samples.
 pub(super) async fn fold_hour(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     agent_id: Option<&str>,
@@ -37,9 +38,11 @@ pub(super) async fn fold_hour(
         .filter(|c| c.block.is_some())
         .map(|c| c.id)
         .collect();
-    let mut minutes = BTreeMap::new();
+    let (mut minutes, mut hour) = (BTreeMap::new(), BTreeMap::new());
     for b in chunks.iter().filter_map(|c| c.block.as_ref()) {
-        bucket(&mut minutes, MINUTE_MS, points(Layer::Raw, b));
+        let p = points(Layer::Raw, b);
+        bucket(&mut hour, HOUR_MS, p.clone());
+        bucket(&mut minutes, MINUTE_MS, p);
     }
     let sealed = period.saturating_add(HOUR_MS + SEAL_AFTER_MS) <= now;
     if readable.len() > 1 && (sealed || readable.len() >= MERGE_AT) {
@@ -56,8 +59,34 @@ pub(super) async fn fold_hour(
     for_chunks(tx, "update host_chunk set pending = 0", &pending_ids).await?;
     let minutes = rollup_block(&minutes);
     replace_rollup(tx, agent_id, Layer::Minute.code(), period, minutes).await?;
+    replace_hour(tx, agent_id, period, hour).await?;
     series::fold_hour(tx, agent_id, period, now).await?;
     Ok(new_samples)
+}
+
+/// Puts one hour's figures, taken from its raw samples, into its day's 1-hour rollup in place
+/// of the hour's old row. The day's other hours are kept as that rollup has them: a fold
+/// reads one small chunk per host-hour, not the day's 1-minute rollups.
+async fn replace_hour(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    agent_id: Option<&str>,
+    period: i64,
+    this_hour: BTreeMap<i64, layout::Figures>,
+) -> Result<(), StoreError> {
+    let day = floor(period, DAY_MS);
+    let code = Layer::Hour.code();
+    let mut hours = BTreeMap::new();
+    for c in read_chunks(&mut **tx, agent_id, code, day, day.saturating_add(1)).await? {
+        if let Some(b) = &c.block {
+            let others = points(Layer::Hour, b)
+                .into_iter()
+                .filter(|(ts, _)| floor(*ts, HOUR_MS) != period)
+                .collect();
+            bucket(&mut hours, HOUR_MS, others);
+        }
+    }
+    hours.extend(this_hour);
+    replace_rollup(tx, agent_id, code, day, rollup_block(&hours)).await
 }
 
 impl Store {
@@ -67,6 +96,7 @@ impl Store {
         let mut folded = 0u64;
         'batches: loop {
             let now = proto::clock::now_ms();
+            let turn = self.write_turn().await;
             let mut tx = self.write_tx().await?;
             let groups: Vec<(Option<String>, i64)> = sqlx::query(AssertSqlSafe(format!(
                 "select distinct agent_id, period from host_chunk where pending = 1 limit {FOLD_GROUPS_PER_TX}"
@@ -80,7 +110,6 @@ impl Store {
                 tx.commit().await.map_err(StoreError::from_sqlx)?;
                 break;
             }
-            let mut days = BTreeSet::new();
             let mut agent_samples = 0u64;
             for (agent_id, period) in &groups {
                 let agent_id = agent_id.as_deref();
@@ -103,33 +132,44 @@ impl Store {
                 if agent_id.is_some() {
                     agent_samples += new_samples;
                 }
-                days.insert((agent_id, floor(*period, DAY_MS)));
-            }
-            for (agent_id, day) in days {
-                let mut hours = BTreeMap::new();
-                for c in read_chunks(
-                    &mut *tx,
-                    agent_id,
-                    Layer::Minute.code(),
-                    day,
-                    day.saturating_add(DAY_MS),
-                )
-                .await?
-                {
-                    if let Some(b) = &c.block {
-                        bucket(&mut hours, HOUR_MS, points(Layer::Minute, b));
-                    }
-                }
-                let hours = rollup_block(&hours);
-                replace_rollup(&mut tx, agent_id, Layer::Hour.code(), day, hours).await?;
-                series::fold_day(&mut tx, agent_id, day).await?;
             }
             tx.commit().await.map_err(StoreError::from_sqlx)?;
+            drop(turn);
             self.folded_agent_samples
                 .fetch_add(agent_samples, std::sync::atomic::Ordering::Relaxed);
         }
         self.reclaim_free_pages().await;
+        if folded > 0 {
+            self.empty_wal().await;
+        }
         Ok(folded)
+    }
+
+    /// Copies the write-ahead log into the database and empties the file once it has grown
+    /// past 4 MiB (SQLite keeps it at its largest otherwise, and after a burst of writes it
+    /// can be half the size of the database). Readers still on it are waited for (within the
+    /// busy timeout); the batch writer waits for the turn only.
+    async fn empty_wal(&self) {
+        if self.dialect != crate::store::Dialect::Sqlite {
+            return;
+        }
+        let _turn = self.write_turn().await;
+        let log = sqlx::query("pragma wal_checkpoint(passive)")
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|r| Ok((r.try_get::<i64, _>(1)?, r.try_get::<i64, _>(2)?)));
+        match log {
+            Ok((frames, _)) if frames > 1024 => {
+                if let Err(e) = sqlx::query("pragma wal_checkpoint(truncate)")
+                    .execute(&self.pool)
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot empty the write-ahead log");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot checkpoint the write-ahead log"),
+        }
     }
 
     /// Marks a host-hour's raw chunks folded without folding them (their samples stay
@@ -173,11 +213,20 @@ impl Store {
         if let Ok((free, pages)) = counts
             && free >= 256
             && free * 10 >= pages
-            && let Err(e) = sqlx::query("pragma incremental_vacuum")
+        {
+            let started = std::time::Instant::now();
+            match sqlx::query("pragma incremental_vacuum")
                 .execute(&self.pool)
                 .await
-        {
-            tracing::warn!(error = %e, "cannot return free database pages");
+            {
+                Ok(_) => tracing::debug!(
+                    free,
+                    pages,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "free database pages returned"
+                ),
+                Err(e) => tracing::warn!(error = %e, "cannot return free database pages"),
+            }
         }
     }
 }

@@ -37,8 +37,10 @@ const DAY_MS: i64 = 86_400_000;
 const SEAL_AFTER_MS: i64 = 2 * MINUTE_MS;
 /// ...or as soon as this many have piled up.
 const MERGE_AT: usize = 32;
-/// Host-hours folded per transaction, so the batch writer never waits long.
-const FOLD_GROUPS_PER_TX: i64 = 64;
+/// Host-hours folded per transaction, so the batch writer never waits long: with a thousand
+/// live hosts, 64 held the writer for a few hundred milliseconds every 30 s, which is what
+/// live updates then waited for.
+const FOLD_GROUPS_PER_TX: i64 = 8;
 /// Chunk rows per INSERT statement (eight parameters each).
 const CHUNKS_PER_INSERT: usize = 64;
 
@@ -313,8 +315,23 @@ impl Store {
         first_hour: i64,
         to_ms: i64,
     ) -> Result<BTreeSet<i64>, StoreError> {
+        self.raw_hours(agent_id, raw_code, first_hour, to_ms, true)
+            .await
+    }
+
+    /// The hours in `[first_hour, to_ms)` with raw chunks under `raw_code`: every one, or
+    /// with `pending_only` those holding samples not folded yet.
+    async fn raw_hours(
+        &self,
+        agent_id: Option<&str>,
+        raw_code: i64,
+        first_hour: i64,
+        to_ms: i64,
+        pending_only: bool,
+    ) -> Result<BTreeSet<i64>, StoreError> {
+        let pending = if pending_only { "pending = 1 and" } else { "" };
         let sql = format!(
-            "select distinct period from host_chunk where layer = $1 and pending = 1 and period >= $2 and period < $3 and {}",
+            "select distinct period from host_chunk where layer = $1 and {pending} period >= $2 and period < $3 and {}",
             host_filter(agent_id, 4)
         );
         let mut query = sqlx::query(AssertSqlSafe(sql))
