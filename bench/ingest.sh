@@ -2,8 +2,10 @@
 # Ingest benchmark (issue 4): release `vantage --mode server` (SQLite) pinned to core 0, the
 # load generator on core 1.
 #   bench/ingest.sh [AGENTS] [LIVE_SECONDS] [SSE] [PAST]
-# Defaults: 1000 agents, 60 s live at one sample per agent per 10 s, 200 SSE listeners, then a
-# separate server that takes 24 h of simulated past for the same agents (storage figures).
+# Defaults: 1000 agents, 60 s live at one sample per agent per 10 s, 200 SSE listeners and
+# RULES (default 100) alert rules that every sample is evaluated against (one webhook channel,
+# none breached), then a separate server that takes 24 h of simulated past for the same agents
+# (storage figures).
 # Prints the load generator's JSON lines, one per phase.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,11 +20,12 @@ ulimit -n 65536 2>/dev/null || true
 
 source bench/lib.sh
 
-echo "== live: $agents agents, ${seconds}s, $sse SSE listeners" >&2
-start_server "$work/live"
+rules="${RULES:-100}"
+echo "== live: $agents agents, ${seconds}s, $sse SSE listeners, $rules alert rules evaluated on every sample" >&2
+start_server "$work/live" --notify-allow-loopback
 token="$(token_for "$work/live")"
 taskset -c 1 target/release/vantage-loadgen --server-url "$url" --api-token "$token" \
-    --agents "$agents" --duration "$seconds" --sse "$sse" | tail -n 1
+    --agents "$agents" --duration "$seconds" --sse "$sse" --alert-rules "$rules" | tail -n 1
 stop_server
 
 echo "== past: $agents agents x $past at 10 s" >&2

@@ -212,7 +212,8 @@ def vm_side(step_s):
 
 
 def main():
-    version = subprocess.run(["victoria-metrics", "-version"], capture_output=True, text=True).stdout.strip()
+    v = subprocess.run(["victoria-metrics", "-version"], capture_output=True, text=True)
+    version = (v.stdout + v.stderr).strip().splitlines()[-1] if (v.stdout + v.stderr).strip() else "unknown"
     vantage, step_s = vantage_side()
     vm = vm_side(step_s or 300)
 

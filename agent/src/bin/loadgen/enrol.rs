@@ -1,5 +1,7 @@
 //! Enrollment through the REST API and the authenticated stream of one simulated agent.
 
+use std::time::Duration;
+
 use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -16,7 +18,23 @@ pub(crate) async fn http(
     body: Option<String>,
 ) -> anyhow::Result<(u16, Bytes)> {
     let (authority, path) = split_url(url)?;
-    let stream = tokio::net::TcpStream::connect(&authority)
+    // Bounded: a server that stops answering ends the run with an error, not a hang.
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        http_once(&authority, &path, method, token, body),
+    )
+    .await
+    .with_context(|| format!("{method} {url}: no answer within 60 s"))?
+}
+
+async fn http_once(
+    authority: &str,
+    path: &str,
+    method: &str,
+    token: &str,
+    body: Option<String>,
+) -> anyhow::Result<(u16, Bytes)> {
+    let stream = tokio::net::TcpStream::connect(authority)
         .await
         .with_context(|| format!("cannot connect to {authority}"))?;
     let (mut sender, connection) =
@@ -27,7 +45,7 @@ pub(crate) async fn http(
     let request = hyper::Request::builder()
         .method(method)
         .uri(path)
-        .header("host", &authority)
+        .header("host", authority)
         .header("authorization", format!("Bearer {token}"))
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body.unwrap_or_default())))?;
