@@ -9,10 +9,24 @@ use common::*;
 
 async fn counts(db: &str, agent_id: &str) -> (i64, i64, i64) {
     let store = server::store::Store::open(db).await.unwrap();
-    let mut times = store.raw_sample_times(Some(agent_id)).await.unwrap();
+    let last_seq = |store: &server::store::Store| {
+        let store = store.clone();
+        let id = agent_id.to_owned();
+        async move { store.agent(&id).await.unwrap().unwrap().last_seq }
+    };
+    // The samples and the agent's position are two reads: a commit landing between them (the
+    // whole backlog is one batch) would pair old samples with a new position. Every commit
+    // of this agent moves its position, so a position unchanged across the read of the
+    // samples belongs to them.
+    let (mut times, last_seq) = loop {
+        let seq = last_seq(&store).await;
+        let times = store.raw_sample_times(Some(agent_id)).await.unwrap();
+        if last_seq(&store).await == seq {
+            break (times, seq);
+        }
+    };
     let samples = times.len() as i64;
     times.dedup();
-    let last_seq = store.agent(agent_id).await.unwrap().unwrap().last_seq;
     store.close().await;
     (samples, times.len() as i64, last_seq)
 }
