@@ -415,7 +415,8 @@ fn action_line(a: Action) -> impl IntoView {
         .join("\n");
     view! {
         <li data-state=a.state.as_str()>
-            <strong>{a.state.as_str()}</strong>{format!("{exit}{took} · {}: {}", a.requested_by, a.reason)}
+            // One flex item: the timeline's gap would otherwise part the state from its comma.
+            <span><strong>{a.state.as_str()}</strong>{format!("{exit}{took} · {}: {}", a.requested_by, a.reason)}</span>
             <span class="muted">" · "{a.issued_at.clone()}" · log #"{a.log_index}{a.result_log_index.map(|i| format!(", #{i}"))}</span>
             {(!output.is_empty()).then(|| view! { <pre class="output">{output}</pre> })}
         </li>

@@ -430,33 +430,32 @@ impl Store {
         &self,
         since_s: i64,
     ) -> Result<std::collections::HashMap<i64, RecentRestarts>, StoreError> {
+        // One read: the counts per app, joined with each app's newest row.
         let rows = sqlx::query(
-            "select app_id, \
-             sum(case when state in ('pending', 'sent', 'succeeded', 'failed') then 1 else 0 end) as used, \
-             max(action_id) as newest from action \
-             where app_id is not null and issued_at >= $1 group by app_id",
+            "select r.app_id, r.used, n.state, n.error from (\
+               select app_id, \
+               sum(case when state in ('pending', 'sent', 'succeeded', 'failed') then 1 else 0 end) as used, \
+               max(action_id) as newest from action \
+               where app_id is not null and issued_at >= $1 group by app_id\
+             ) r join action n on n.action_id = r.newest",
         )
         .bind(since_s)
         .fetch_all(&self.pool)
         .await?;
-        let mut out = std::collections::HashMap::new();
-        for r in rows {
-            let newest: i64 = r.try_get("newest")?;
-            let last = sqlx::query("select state, error from action where action_id = $1")
-                .bind(newest)
-                .fetch_one(&self.pool)
-                .await?;
-            let budget_refused = last.try_get::<String, _>("state")? == "refused"
-                && last.try_get::<String, _>("error")?.contains("budget");
-            out.insert(
-                r.try_get::<i64, _>("app_id")?,
-                RecentRestarts {
-                    used: r.try_get("used")?,
-                    budget_refused,
-                },
-            );
-        }
-        Ok(out)
+        rows.into_iter()
+            .map(|r| {
+                let budget_refused = r.try_get::<String, _>("state")? == "refused"
+                    && r.try_get::<String, _>("error")?.contains("budget");
+                Ok((
+                    r.try_get::<i64, _>("app_id")?,
+                    RecentRestarts {
+                        used: r.try_get("used")?,
+                        budget_refused,
+                    },
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
     }
 
     /// The size of the last checkpoint the agent accepted.

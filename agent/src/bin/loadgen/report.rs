@@ -128,21 +128,9 @@ pub(crate) fn p99_by_window(seen: &[Latency]) -> Vec<f64> {
         .collect()
 }
 
-/// CPU seconds this process has used (user and system), from /proc.
+/// CPU seconds this process has used (user and system).
 pub(crate) fn own_cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // Linux reports in clock ticks of 1/100 s on every platform this runs on.
-    (ticks(11) + ticks(12)) / 100.0
+    agent::exposition::ProcessFigures::read().cpu_seconds
 }
 
 pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {

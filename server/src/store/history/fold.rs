@@ -38,12 +38,18 @@ pub(super) async fn fold_hour(
         .filter(|c| c.block.is_some())
         .map(|c| c.id)
         .collect();
-    let (mut minutes, mut hour) = (BTreeMap::new(), BTreeMap::new());
+    let mut minutes = BTreeMap::new();
     for b in chunks.iter().filter_map(|c| c.block.as_ref()) {
-        let p = points(Layer::Raw, b);
-        bucket(&mut hour, HOUR_MS, p.clone());
-        bucket(&mut minutes, MINUTE_MS, p);
+        bucket(&mut minutes, MINUTE_MS, points(Layer::Raw, b));
     }
+    // The hour's figures from its minutes' exact counts, sums and extremes (not the rounded
+    // means the minute rollup keeps).
+    let mut hour = BTreeMap::new();
+    bucket(
+        &mut hour,
+        HOUR_MS,
+        minutes.iter().map(|(ts, f)| (*ts, *f)).collect(),
+    );
     let sealed = period.saturating_add(HOUR_MS + SEAL_AFTER_MS) <= now;
     if readable.len() > 1 && (sealed || readable.len() >= MERGE_AT) {
         for_chunks(tx, "delete from host_chunk", &readable).await?;
@@ -154,12 +160,13 @@ impl Store {
             return;
         }
         let _turn = self.write_turn().await;
-        let log = sqlx::query("pragma wal_checkpoint(passive)")
+        // Its second column: the frames in the log.
+        let frames = sqlx::query("pragma wal_checkpoint(passive)")
             .fetch_one(&self.pool)
             .await
-            .and_then(|r| Ok((r.try_get::<i64, _>(1)?, r.try_get::<i64, _>(2)?)));
-        match log {
-            Ok((frames, _)) if frames > 1024 => {
+            .and_then(|r| r.try_get::<i64, _>(1));
+        match frames {
+            Ok(frames) if frames > 1024 => {
                 if let Err(e) = sqlx::query("pragma wal_checkpoint(truncate)")
                     .execute(&self.pool)
                     .await
