@@ -711,6 +711,131 @@ async fn a_damaged_history_chunk_is_skipped_not_fatal() {
     );
 }
 
+/// A live hour is folded only once it is due: over, 32 chunks piled up, or its host quiet for
+/// a minute. Until then its samples are read from their raw chunks at every step.
+async fn live_hours_fold_when_due(url: &str) {
+    const HOUR: i64 = 3_600_000;
+    let store = Store::open(url).await.unwrap();
+    let base = 10 * HOUR + 600_000;
+    // Ten samples every 10 s from 10:10; the fold runs 20 s after the last.
+    for i in 0..10i64 {
+        store
+            .insert_host_sample(&sample(base + i * 10_000, 10.0 * i as f64, 250))
+            .await
+            .unwrap();
+    }
+    let now = base + 110_000;
+    assert_eq!(
+        store.roll_up_at(now).await.unwrap(),
+        0,
+        "a live hour stays pending"
+    );
+    assert_eq!(
+        store.pending_chunks().await.unwrap(),
+        20,
+        "totals and series, per sample"
+    );
+    for step in [10_000, 60_000, HOUR] {
+        let points = store
+            .history(None, app::Metric::Cpu, 0, now, step)
+            .await
+            .unwrap();
+        let max = points.iter().map(|p| p.max).fold(0.0, f64::max);
+        assert_eq!(max, 90.0, "the newest sample shows at a step of {step} ms");
+    }
+    let cores = store
+        .series_history(None, &[app::SeriesFamily::CpuCore], 0, now, HOUR)
+        .await
+        .unwrap();
+    assert_eq!(cores[0].1.len(), 2, "both cores, read from the raw values");
+    // The fleet's sparklines see them too (kept in memory until they are folded), and after a
+    // restart.
+    let sparks = |store: Store| async move {
+        let means = store
+            .fleet_means(&[app::Metric::Cpu], base, base + HOUR, 120_000)
+            .await
+            .unwrap();
+        means[&None]
+            .iter()
+            .map(|(ts, m)| (*ts, m[0]))
+            .collect::<Vec<_>>()
+    };
+    let before = sparks(store.clone()).await;
+    assert_eq!(before, vec![(base, 45.0)]);
+    store.close().await;
+    let store = Store::open(url).await.unwrap();
+    assert_eq!(sparks(store.clone()).await, before, "read again at start");
+
+    // 32 chunks piled up: merged and folded although the hour goes on.
+    for i in 10..32i64 {
+        store
+            .insert_host_sample(&sample(base + i * 10_000, 50.0, 250))
+            .await
+            .unwrap();
+    }
+    let during = sparks(store.clone()).await;
+    assert_eq!(during.len(), 3);
+    let now = base + 330_000;
+    assert_eq!(store.roll_up_at(now).await.unwrap(), 32);
+    assert_eq!(store.pending_chunks().await.unwrap(), 0);
+    // The rollups hold what was in memory, once (their means kept to a hundredth).
+    let after = sparks(store.clone()).await;
+    assert_eq!(after.len(), during.len());
+    for ((t0, m0), (t1, m1)) in during.iter().zip(&after) {
+        assert!(t0 == t1 && (m0 - m1).abs() < 0.01, "{during:?} {after:?}");
+    }
+    store
+        .insert_host_sample(&sample(base + 320_000, 99.0, 250))
+        .await
+        .unwrap();
+    let now = base + 340_000;
+    assert_eq!(
+        store.roll_up_at(now).await.unwrap(),
+        0,
+        "one new chunk: pending again"
+    );
+    let hour = store
+        .history(None, app::Metric::Cpu, 0, now, HOUR)
+        .await
+        .unwrap();
+    assert_eq!(
+        (hour.len(), hour[0].max),
+        (1, 99.0),
+        "the rollup and the new chunk"
+    );
+
+    // Its host quiet for a minute: due, though the hour is not over.
+    assert_eq!(store.roll_up_at(base + 380_000).await.unwrap(), 1);
+    assert_eq!(store.pending_chunks().await.unwrap(), 0);
+    let hour = store
+        .history(None, app::Metric::Cpu, 0, now, HOUR)
+        .await
+        .unwrap();
+    assert_eq!(hour[0].max, 99.0);
+    assert_eq!(store.raw_sample_times(None).await.unwrap().len(), 33);
+
+    // An hour that is over is due at once, however fresh its samples.
+    store
+        .insert_host_sample(&sample(11 * HOUR - 5_000, 5.0, 250))
+        .await
+        .unwrap();
+    assert_eq!(store.roll_up_at(11 * HOUR + 130_000).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn live_hours_fold_when_due_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    live_hours_fold_when_due(&format!("sqlite://{}", dir.path().join("v.db").display())).await;
+}
+
+#[tokio::test]
+async fn live_hours_fold_when_due_on_postgres() {
+    let Some(url) = common::postgres_database().await else {
+        return;
+    };
+    live_hours_fold_when_due(&url).await;
+}
+
 /// A store made by the version before time units were unified (migrations up to 0008), with
 /// a container and a certificate in it, keeps them and their times when it is opened now.
 async fn time_units_are_converted(url: &str, dialect: &str) {

@@ -19,6 +19,14 @@ use crate::store::{AgentBatch, IngestError, SampleRow, Store};
 
 /// How long a stream waits for room in the queue before it is told to back off.
 pub const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long the writer gathers live batches before it commits them together. Every commit
+/// rewrites the pages it touches (the chunk table's end, each index's path, each agent's
+/// row), so one commit of many hosts' samples writes far fewer bytes than one commit each;
+/// what is live goes to the dashboard before the commit, so nobody waits for this but the
+/// agents' acknowledgements.
+pub const GATHER: std::time::Duration = std::time::Duration::from_millis(250);
+/// A batch of this many events or more comes from a spool being caught up: not held back.
+const BACKLOG_EVENTS: usize = 8;
 /// The health part and task name of the writer.
 pub const WRITER: &str = "batch_writer";
 
@@ -33,6 +41,14 @@ enum Write {
 struct Job {
     write: Write,
     reply: oneshot::Sender<Result<u64, IngestError>>,
+}
+
+impl Job {
+    /// A batch from an agent catching up on its spool is committed without gathering more:
+    /// its agent waits for each answer before it sends the next batch.
+    fn urgent(&self) -> bool {
+        matches!(&self.write, Write::Agent(b) if b.items.len() >= BACKLOG_EVENTS)
+    }
 }
 
 /// The handle streams submit batches through.
@@ -120,12 +136,21 @@ async fn run(
     let mut queue = queue.lock().await;
     let mut jobs = Vec::with_capacity(max_per_commit);
     while let Some(first) = queue.recv().await {
+        let gather_until = tokio::time::Instant::now() + GATHER;
+        let mut urgent = first.urgent();
         jobs.push(first);
         while jobs.len() < max_per_commit {
-            match queue.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
+            let job = match queue.try_recv() {
+                Ok(job) => job,
+                Err(_) if urgent => break,
+                Err(_) => match tokio::time::timeout_at(gather_until, queue.recv()).await {
+                    Ok(Some(job)) => job,
+                    // The gathering time is over, or every handle is gone: commit what is in hand.
+                    Ok(None) | Err(_) => break,
+                },
+            };
+            urgent |= job.urgent();
+            jobs.push(job);
         }
         let (writes, replies): (Vec<Write>, Vec<_>) =
             jobs.drain(..).map(|j| (j.write, j.reply)).unzip();

@@ -373,7 +373,9 @@ impl Vantage {
                     Some(Body::HostSample(s)) => {
                         let sample = agent::stream::wire::host_sample_from_wire(ts_ms, s);
                         let row = SampleRow::from_host(Some(shared_id.clone()), &sample);
-                        if newest_host.as_ref().is_none_or(|n| n.taken_at_ms <= ts_ms) {
+                        if seq > last_seq
+                            && newest_host.as_ref().is_none_or(|n| n.taken_at_ms <= ts_ms)
+                        {
                             newest_host = Some(sample);
                         }
                         BatchItem::Host(row)
@@ -409,6 +411,21 @@ impl Vantage {
                 }
             })
             .collect();
+        // The newest sample goes to the dashboard as it arrives; the commit (for which the
+        // writer gathers other agents' batches) is what history and the acknowledgement wait
+        // for. Only the newest: a backfill after an outage is history, not news.
+        let label = agent.names.label.as_str();
+        let mut news_sample = None;
+        if let Some(newest) = newest_host
+            && Some(newest.taken_at_ms) > self.live.sample_time_ms(agent_id)
+        {
+            let live = self.is_live(newest.taken_at_ms);
+            if live {
+                news_sample = Some(newest.clone());
+            }
+            self.live
+                .record_remote(agent_id, &agent.names, newest, live);
+        }
         let new_last = self
             .writer
             .commit(AgentBatch {
@@ -425,17 +442,9 @@ impl Vantage {
             self.health.count_refused(refused.len() as u64);
         }
         if new_last > last_seq {
-            // Only the newest sample goes live: a backfill after an outage is history, not news.
-            let label = agent.names.label.as_str();
-            if let Some(newest) = newest_host
-                && Some(newest.taken_at_ms) > self.live.sample_time_ms(agent_id)
-            {
-                let live = self.is_live(newest.taken_at_ms);
-                if live {
-                    self.observe(agent_id, label, Input::Sample(&newest));
-                }
-                self.live
-                    .record_remote(agent_id, &agent.names, newest, live);
+            // Alerts judge stored samples only.
+            if let Some(newest) = &news_sample {
+                self.observe(agent_id, label, Input::Sample(newest));
             }
             if let Some(list) = &news.containers {
                 self.observe(agent_id, label, Input::Containers(list));
@@ -497,17 +506,15 @@ impl Vantage {
     /// Stores a sample of this machine through the same batch writer as the agents' and
     /// puts it live.
     pub async fn record_local_sample(&self, sample: agent::collect::HostSample, took: Duration) {
-        if let Err(e) = self
-            .writer
-            .commit_local(SampleRow::from_host(None, &sample))
-            .await
-        {
+        // Live at once, as an agent's sample is; alerts once it is stored.
+        let row = SampleRow::from_host(None, &sample);
+        self.live.record_local(sample.clone(), took);
+        if let Err(e) = self.writer.commit_local(row).await {
             tracing::error!(error = %e, "cannot store the local sample");
         } else {
             let label = sample.hostname.clone();
             self.observe(app::LOCAL_AGENT_ID, &label, Input::Sample(&sample));
         }
-        self.live.record_local(sample, took);
     }
 
     /// Local collection failed this cycle.

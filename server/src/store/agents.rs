@@ -383,6 +383,7 @@ impl Store {
 
     /// Deletes an agent and, by cascade, every row that belongs to it, in one transaction.
     pub async fn delete_agent(&self, agent_id: &str) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
         let mut tx = self.write_tx().await?;
         // Explicit deletes as well as the cascade, so a store without foreign keys purges too.
         sqlx::query("delete from host_chunk where agent_id = $1")
@@ -394,6 +395,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await.map_err(StoreError::from_sqlx)?;
+        self.unfolded.forget_host(agent_id);
         Ok(done.rows_affected() > 0)
     }
 
@@ -495,7 +497,7 @@ impl Store {
             }
             results.push(Ok(new_last));
         }
-        super::history::insert_samples(&mut tx, &host_rows).await?;
+        let unfolded = super::history::insert_samples(&mut tx, &host_rows).await?;
         let series: Vec<(Option<&str>, i64, &[super::SeriesValue])> = host_rows
             .iter()
             .map(|s| (s.agent_id.as_deref(), s.ts_ms, s.series.as_slice()))
@@ -508,6 +510,7 @@ impl Store {
         let names = super::history::insert_series(&mut tx, &self.series_ids, &series).await?;
         tx.commit().await.map_err(StoreError::from_sqlx)?;
         self.series_ids.remember(names);
+        self.unfolded.add(unfolded);
         Ok(results)
     }
 }

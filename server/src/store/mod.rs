@@ -56,6 +56,8 @@ pub struct Store {
     series_ids: Arc<history::SeriesIds>,
     /// Turns at writing for the batch writer and the background passes ([`Store::write_turn`]).
     write_turns: Arc<tokio::sync::Mutex<()>>,
+    /// The 1-minute figures of the host samples not folded yet.
+    unfolded: Arc<history::Unfolded>,
 }
 
 /// A store error: unique violations are told apart so handlers can answer 409.
@@ -117,9 +119,14 @@ impl Store {
                             "pragma synchronous = normal",
                             "pragma foreign_keys = on",
                             "pragma busy_timeout = 5000",
-                            // 1 MiB of page cache per connection (SQLite's default is 2 MiB):
-                            // chunks are appended, so writes touch few pages.
-                            "pragma cache_size = -1024",
+                            // Statement journals, sorts and temporary tables in memory: on
+                            // files they were most of what live ingest wrote (a multi-row
+                            // insert's statement journal passes 64 KiB and spills).
+                            "pragma temp_store = memory",
+                            // 4 MiB of page cache per connection (SQLite's default is 2 MiB):
+                            // a commit of many hosts touches a few hundred pages, and a cache
+                            // smaller than that spills them to the WAL before the commit.
+                            "pragma cache_size = -4096",
                         ] {
                             conn.execute(pragma).await?;
                         }
@@ -137,12 +144,17 @@ impl Store {
             skipped_hours: Arc::default(),
             write_turns: Arc::default(),
             series_ids: Arc::default(),
+            unfolded: Arc::default(),
         };
         store.migrate().await?;
         store
             .convert_legacy_history()
             .await
             .context("cannot convert the stored host history")?;
+        store
+            .load_unfolded()
+            .await
+            .context("cannot read the host history not folded yet")?;
         Ok(store)
     }
 
@@ -174,12 +186,11 @@ impl Store {
     /// sleeps in its busy handler and tries again later; a pass that begins its next
     /// transaction the moment it commits the last then starves the batch writer for the whole
     /// pass (a fold of a thousand host-hours held live samples back 300 to 700 ms). Turns are
-    /// handed out in the order asked for. PostgreSQL locks rows, and needs none.
-    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match self.dialect {
-            Dialect::Sqlite => Some(self.write_turns.lock().await),
-            Dialect::Postgres => None,
-        }
+    /// handed out in the order asked for. PostgreSQL would need none for its locks, but the
+    /// in-memory figures of unfolded samples ([`history::Unfolded`]) follow each commit and
+    /// each fold while the turn is held, so it takes turns too.
+    pub(crate) async fn write_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.write_turns.lock().await
     }
 
     /// Samples of remote agents folded into the rollups since the process started.

@@ -50,8 +50,7 @@ pub(super) async fn fold_hour(
         HOUR_MS,
         minutes.iter().map(|(ts, f)| (*ts, *f)).collect(),
     );
-    let sealed = period.saturating_add(HOUR_MS + SEAL_AFTER_MS) <= now;
-    if readable.len() > 1 && (sealed || readable.len() >= MERGE_AT) {
+    if readable.len() > 1 && merge_due(period, &chunks, now) {
         for_chunks(tx, "delete from host_chunk", &readable).await?;
         let merged = NewChunk {
             agent_id,
@@ -96,31 +95,26 @@ async fn replace_hour(
 }
 
 impl Store {
-    /// Folds raw chunks stored since the last run into the rollups (merging each finished
-    /// hour's chunks into one). Returns how many samples were folded in.
+    /// Folds the raw chunks of every host-hour that is ready ([`ready_hours`](Self::ready_hours))
+    /// into the rollups (merging an hour's chunks into one). Returns how many samples were
+    /// folded in.
     pub async fn roll_up(&self) -> Result<u64, StoreError> {
+        self.roll_up_at(proto::clock::now_ms()).await
+    }
+
+    /// [`roll_up`](Self::roll_up) as at `now` (unix milliseconds), which decides what is due.
+    pub async fn roll_up_at(&self, now: i64) -> Result<u64, StoreError> {
         let mut folded = 0u64;
-        'batches: loop {
-            let now = proto::clock::now_ms();
+        let ready = self.ready_hours(now).await?;
+        'batches: for batch in ready.chunks(FOLD_GROUPS_PER_TX) {
             let turn = self.write_turn().await;
             let mut tx = self.write_tx().await?;
-            let groups: Vec<(Option<String>, i64)> = sqlx::query(AssertSqlSafe(format!(
-                "select distinct agent_id, period from host_chunk where pending = 1 limit {FOLD_GROUPS_PER_TX}"
-            )))
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(|r| Ok((r.try_get("agent_id")?, r.try_get("period")?)))
-            .collect::<Result<_, sqlx::Error>>()?;
-            if groups.is_empty() {
-                tx.commit().await.map_err(StoreError::from_sqlx)?;
-                break;
-            }
             let mut agent_samples = 0u64;
-            for (agent_id, period) in &groups {
+            for (agent_id, period) in batch {
                 let agent_id = agent_id.as_deref();
                 // A host-hour that cannot be folded (a bug meeting odd data) is settled unfolded,
-                // counted and logged once, instead of failing every pass.
+                // counted and logged once, instead of failing every pass; the rest of its
+                // transaction is folded again with the next ones.
                 let attempt =
                     std::panic::AssertUnwindSafe(fold_hour(&mut tx, agent_id, *period, now))
                         .catch_unwind()
@@ -129,8 +123,15 @@ impl Store {
                     Ok(result) => result?,
                     Err(panic) => {
                         drop(tx);
+                        drop(turn);
                         let why = crate::health::panic_message(&*panic);
                         self.skip_unfoldable(agent_id, *period, &why).await?;
+                        let rest: Vec<_> = batch
+                            .iter()
+                            .filter(|(a, p)| (a.as_deref(), *p) != (agent_id, *period))
+                            .cloned()
+                            .collect();
+                        folded += self.fold_groups(&rest, now).await?;
                         continue 'batches;
                     }
                 };
@@ -140,6 +141,9 @@ impl Store {
                 }
             }
             tx.commit().await.map_err(StoreError::from_sqlx)?;
+            for (agent_id, period) in batch {
+                self.unfolded.forget(agent_id.as_deref(), *period);
+            }
             drop(turn);
             self.folded_agent_samples
                 .fetch_add(agent_samples, std::sync::atomic::Ordering::Relaxed);
@@ -149,6 +153,64 @@ impl Store {
             self.empty_wal().await;
         }
         Ok(folded)
+    }
+
+    /// Folds these host-hours, one transaction each (after a panic in their shared one).
+    async fn fold_groups(
+        &self,
+        groups: &[(Option<String>, i64)],
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let mut folded = 0;
+        for (agent_id, period) in groups {
+            let agent_id = agent_id.as_deref();
+            let turn = self.write_turn().await;
+            let mut tx = self.write_tx().await?;
+            let attempt = std::panic::AssertUnwindSafe(fold_hour(&mut tx, agent_id, *period, now))
+                .catch_unwind()
+                .await;
+            match attempt {
+                Ok(result) => {
+                    let new_samples = result?;
+                    tx.commit().await.map_err(StoreError::from_sqlx)?;
+                    self.unfolded.forget(agent_id, *period);
+                    folded += new_samples;
+                    if agent_id.is_some() {
+                        self.folded_agent_samples
+                            .fetch_add(new_samples, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                Err(panic) => {
+                    drop(tx);
+                    drop(turn);
+                    let why = crate::health::panic_message(&*panic);
+                    self.skip_unfoldable(agent_id, *period, &why).await?;
+                }
+            }
+        }
+        Ok(folded)
+    }
+
+    /// The host-hours with pending raw chunks that are due a fold: the hour is over (and
+    /// [`SEAL_AFTER_MS`] has passed), [`MERGE_AT`] chunks of it have piled up, or no sample
+    /// of it has come for [`QUIET_AFTER_MS`] (its host went quiet). A live hour is otherwise
+    /// left pending: reads take it from its raw chunks, and folding it every pass rewrote its
+    /// rollups (and every page they touch) every 30 s, most of what live ingest wrote.
+    async fn ready_hours(&self, now: i64) -> Result<Vec<(Option<String>, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "select agent_id, period from host_chunk where pending = 1 group by agent_id, period \
+             having period <= $1 or count(*) >= $2 or max(last_ts) <= $3",
+        )
+        .bind(now.saturating_sub(HOUR_MS + SEAL_AFTER_MS))
+        // Both layers' chunks count: a commit writes one of each.
+        .bind(2 * MERGE_AT as i64)
+        .bind(now.saturating_sub(QUIET_AFTER_MS))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| Ok((r.try_get("agent_id")?, r.try_get("period")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
     }
 
     /// Copies the write-ahead log into the database and empties the file once it has grown
@@ -199,7 +261,10 @@ impl Store {
         if let Some(id) = agent_id {
             query = query.bind(id.to_owned());
         }
+        let _turn = self.write_turn().await;
         query.execute(&self.pool).await?;
+        // Settled without a rollup: not in the sparklines either.
+        self.unfolded.forget(agent_id, period);
         self.skipped_hours
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())

@@ -10,7 +10,7 @@
 //!
 //! Values are stored as integers: CPU and load in hundredths, bytes exact, network rates in
 //! whole bytes per second, rollup percentages in hundredths of a percent.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sqlx::{AssertSqlSafe, Row};
 
@@ -28,19 +28,21 @@ mod series;
 pub use series::SeriesValue;
 pub(in crate::store) use series::{SeriesIds, insert_series};
 
-use layout::RAW_WIDTH;
+use layout::{Figures, RAW_WIDTH};
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
 /// An hour's raw chunks are merged into one this long after the hour ends...
 const SEAL_AFTER_MS: i64 = 2 * MINUTE_MS;
-/// ...or as soon as this many have piled up.
+/// ...or as soon as this many have piled up, or once no sample of it came for this long
+/// (its host went quiet: the hour may well stay as it is; six missed samples at the usual 10 s).
 const MERGE_AT: usize = 32;
+const QUIET_AFTER_MS: i64 = MINUTE_MS;
 /// Host-hours folded per transaction, so the batch writer never waits long: with a thousand
 /// live hosts, 64 held the writer for a few hundred milliseconds every 30 s, which is what
 /// live updates then waited for.
-const FOLD_GROUPS_PER_TX: i64 = 8;
+const FOLD_GROUPS_PER_TX: usize = 8;
 /// Chunk rows per INSERT statement (eight parameters each).
 const CHUNKS_PER_INSERT: usize = 64;
 
@@ -100,6 +102,20 @@ fn host_filter(agent_id: Option<&str>, n: usize) -> String {
     }
 }
 
+/// Whether a host-hour's raw chunks are merged into one now: the hour is over (and
+/// [`SEAL_AFTER_MS`] has passed), [`MERGE_AT`] have piled up, or its newest sample is
+/// [`QUIET_AFTER_MS`] old.
+fn merge_due(period: i64, chunks: &[StoredChunk], now: i64) -> bool {
+    let sealed = period.saturating_add(HOUR_MS + SEAL_AFTER_MS) <= now;
+    let newest = chunks
+        .iter()
+        .filter_map(|c| c.block.as_ref())
+        .filter_map(|b| b.ts.iter().max())
+        .max();
+    let quiet = newest.is_some_and(|ts| ts.saturating_add(QUIET_AFTER_MS) <= now);
+    sealed || chunks.len() >= MERGE_AT || quiet
+}
+
 /// A chunk about to be inserted.
 struct NewChunk<'a> {
     agent_id: Option<&'a str>,
@@ -146,11 +162,12 @@ async fn insert_chunks(
     Ok(())
 }
 
-/// Stores host samples as pending raw chunks: one per host and hour they fall in.
+/// Stores host samples as pending raw chunks: one per host and hour they fall in. Returns
+/// their figures, for [`Unfolded::add`] once the transaction is committed.
 pub(in crate::store) async fn insert_samples(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     rows: &[&SampleRow],
-) -> Result<(), StoreError> {
+) -> Result<NewFigures, StoreError> {
     let mut groups: BTreeMap<(Option<&str>, i64), Block> = BTreeMap::new();
     for s in rows {
         groups
@@ -158,6 +175,15 @@ pub(in crate::store) async fn insert_samples(
             .or_insert_with(|| Block::new(RAW_WIDTH))
             .push(s.ts_ms, &s.columns());
     }
+    let figures = NewFigures(
+        groups
+            .iter()
+            .map(|((agent_id, period), block)| {
+                let key = (agent_id.map(str::to_owned), *period);
+                (key, layout::points(Layer::Raw, block))
+            })
+            .collect(),
+    );
     let chunks: Vec<NewChunk> = groups
         .into_iter()
         .map(|((agent_id, period), block)| NewChunk {
@@ -168,7 +194,68 @@ pub(in crate::store) async fn insert_samples(
             block,
         })
         .collect();
-    insert_chunks(tx, &chunks).await
+    insert_chunks(tx, &chunks).await?;
+    Ok(figures)
+}
+
+/// A host-hour: agent id (`None` for the local host) and the hour's start.
+type HostHour = (Option<String>, i64);
+
+/// Figures by time.
+type Points = Vec<(i64, Figures)>;
+
+/// Figures of samples just stored, by host-hour: what [`Unfolded::add`] takes.
+pub(in crate::store) struct NewFigures(Vec<(HostHour, Points)>);
+
+/// The 1-minute figures of every host's samples not folded yet, in memory. A live hour gets
+/// its 1-minute rollup only once it is folded (when due), so the fleet overview's
+/// sparklines, which read every host's rollups at once, add these to them. The two never
+/// overlap: a sample is in a rollup exactly when its chunk is no longer pending. Both sides
+/// change while the write turn is held: samples are added after each commit, a host-hour's
+/// figures dropped after the fold that took it in. Read from the pending chunks at start.
+#[derive(Default)]
+pub(in crate::store) struct Unfolded {
+    hours: std::sync::Mutex<HashMap<HostHour, BTreeMap<i64, Figures>>>,
+}
+
+impl Unfolded {
+    fn hours(&self) -> std::sync::MutexGuard<'_, HashMap<HostHour, BTreeMap<i64, Figures>>> {
+        self.hours.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(in crate::store) fn add(&self, new: NewFigures) {
+        let mut hours = self.hours();
+        for (key, points) in new.0 {
+            layout::bucket(hours.entry(key).or_default(), MINUTE_MS, points);
+        }
+    }
+
+    /// A host-hour was folded: its samples are in the rollups now.
+    fn forget(&self, agent_id: Option<&str>, period: i64) {
+        self.hours().remove(&(agent_id.map(str::to_owned), period));
+    }
+
+    /// A host was deleted with its history.
+    pub(in crate::store) fn forget_host(&self, agent_id: &str) {
+        self.hours()
+            .retain(|(host, _), _| host.as_deref() != Some(agent_id));
+    }
+
+    /// The minutes in `[from_ms, to_ms)`, by host.
+    fn minutes(&self, from_ms: i64, to_ms: i64) -> Vec<(Option<String>, Points)> {
+        let first_hour = floor(from_ms, HOUR_MS);
+        self.hours()
+            .iter()
+            .filter(|((_, period), _)| *period >= first_hour && *period < to_ms)
+            .map(|((host, _), minutes)| {
+                let points = minutes
+                    .range(from_ms..to_ms)
+                    .map(|(ts, f)| (*ts, *f))
+                    .collect();
+                (host.clone(), points)
+            })
+            .collect()
+    }
 }
 
 /// Chunks that could not be decoded: each is skipped wherever it is read, logged the first
@@ -351,12 +438,35 @@ impl Store {
 
     /// Appends a sample (the local collector's).
     pub async fn insert_host_sample(&self, s: &SampleRow) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         let mut tx = self.write_tx().await?;
-        insert_samples(&mut tx, &[s]).await?;
+        let figures = insert_samples(&mut tx, &[s]).await?;
         let series = [(s.agent_id.as_deref(), s.ts_ms, s.series.as_slice())];
         let names = insert_series(&mut tx, &self.series_ids, &series).await?;
         tx.commit().await.map_err(StoreError::from_sqlx)?;
         self.series_ids.remember(names);
+        self.unfolded.add(figures);
+        Ok(())
+    }
+
+    /// Reads the figures of the samples not folded yet ([`Unfolded`]), at start.
+    pub(in crate::store) async fn load_unfolded(&self) -> Result<(), StoreError> {
+        let rows = sqlx::query(
+            "select host_chunk_id, agent_id, period, data from host_chunk where layer = $1 and pending = 1",
+        )
+        .bind(Layer::Raw.code())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut new = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: i64 = r.try_get("host_chunk_id")?;
+            let data: Vec<u8> = r.try_get("data")?;
+            if let Some(block) = decode_or_report(id, &data) {
+                let key = (r.try_get("agent_id")?, r.try_get("period")?);
+                new.push((key, layout::points(Layer::Raw, &block)));
+            }
+        }
+        self.unfolded.add(NewFigures(new));
         Ok(())
     }
 

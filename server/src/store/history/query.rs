@@ -105,8 +105,8 @@ impl Store {
 
     /// The mean of each of `metrics` per `step_ms` bucket in `[from_ms, to_ms)` for every
     /// host at once (keyed by agent id, `None` for the local host), read from the 1-minute
-    /// rollups in one query: the fleet overview's sparklines. The rollups trail the newest
-    /// samples by at most one fold (30 s); buckets without samples are left out.
+    /// rollups in one query and the figures of the samples not folded yet (in memory,
+    /// [`Unfolded`]): the fleet overview's sparklines. Buckets without samples are left out.
     pub async fn fleet_means(
         &self,
         metrics: &[app::Metric],
@@ -137,6 +137,9 @@ impl Store {
                 .filter(|(ts, _)| *ts >= from_ms && *ts < to_ms)
                 .collect();
             bucket(hosts.entry(agent_id).or_default(), step_ms, p);
+        }
+        for (agent_id, points) in self.unfolded.minutes(from_ms, to_ms) {
+            bucket(hosts.entry(agent_id).or_default(), step_ms, points);
         }
         let slots: Vec<usize> = metrics.iter().map(|m| super::layout::slot(*m)).collect();
         Ok(hosts

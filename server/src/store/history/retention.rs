@@ -61,7 +61,7 @@ impl Store {
         .map(|r| Ok((r.try_get("agent_id")?, r.try_get("period")?)))
         .collect::<Result<_, sqlx::Error>>()?;
         // A few host-hours per transaction, as the fold does, so the batch writer never waits long.
-        for batch in groups.chunks(FOLD_GROUPS_PER_TX as usize) {
+        for batch in groups.chunks(FOLD_GROUPS_PER_TX) {
             let _turn = self.write_turn().await;
             let mut tx = self.write_tx().await?;
             for (agent_id, period) in batch {

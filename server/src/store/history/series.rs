@@ -291,8 +291,7 @@ pub(super) async fn fold_hour(
     for b in chunks.iter().filter_map(|c| c.block.as_ref()) {
         bucket(&mut hour, HOUR_MS, points(Layer::Raw, b));
     }
-    let sealed = period.saturating_add(HOUR_MS + SEAL_AFTER_MS) <= now;
-    if readable.len() > 1 && (sealed || readable.len() >= MERGE_AT) {
+    if readable.len() > 1 && merge_due(period, &chunks, now) {
         for_chunks(tx, "delete from host_chunk", &readable).await?;
         let rows = chunks
             .iter()
