@@ -35,9 +35,10 @@ const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
 /// An hour's raw chunks are merged into one this long after the hour ends...
 const SEAL_AFTER_MS: i64 = 2 * MINUTE_MS;
-/// ...or as soon as this many have piled up, or once no sample of it came for this long
-/// (its host went quiet: the hour may well stay as it is; six missed samples at the usual 10 s).
+/// ...or as soon as this many have piled up...
 const MERGE_AT: usize = 32;
+/// ...or once no sample of it came for this long (its host went quiet, and the hour may well
+/// stay as it is: six missed samples at the usual 10 s).
 const QUIET_AFTER_MS: i64 = MINUTE_MS;
 /// Host-hours folded per transaction, so the batch writer never waits long: with a thousand
 /// live hosts, 64 held the writer for a few hundred milliseconds every 30 s, which is what
